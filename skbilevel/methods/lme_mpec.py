@@ -1,0 +1,132 @@
+"""The LME-MPEC reformulation (2.4) of paper 000, solved by its penalty method (Algorithm 1).
+
+With an LME ``tau(x, y)`` (see :mod:`skbilevel.methods.lme`) the KKT
+conditions of the lower level become constraints in ``(x, y)`` alone:
+
+.. math::
+
+    \\min_{x, y} F(x, y) \\quad \\text{s.t.} \\quad
+    \\phi(x, y) = \\nabla_y f - A^T \\tau(x, y) = 0, \\quad
+    0 \\le A y - b(x) \\perp \\tau(x, y) \\ge 0.
+
+No multiplier variables are added: the program keeps the dimension of the
+bilevel problem. Algorithm 1 penalises the complementarity with
+``theta g^T tau`` (3.5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._result import BilevelResult
+from ..problems.base import BilevelProblem, require
+from ._penalty import run_penalty_method
+from .lme import PseudoInverseLME
+
+#: Lower-level capabilities the method uses.
+REQUIRES = ("hvp", "cross_vjp", "constraints")
+
+
+class _LMEMPECForm:
+    """The program (3.5) in the variable ``z = (x, y)``."""
+
+    name = "lme-mpec"
+
+    def __init__(self, problem: BilevelProblem, lme):
+        self.upper_level, self.lower, self.lme = problem.upper, problem.lower, lme
+        self.n_hyper = problem.lower.n_hyper
+        self.n_pairs = problem.lower.n_constraints
+        self.bounds = _bounds(problem, problem.lower.n_var)
+        # Rows of phi that vanish identically for this LME (for IdentityBlockLME
+        # the rows of its columns: (grad_y f)[cols] - tau = 0) are left out, so
+        # no solver sees constant, degenerate constraints.
+        rows = np.ones(problem.lower.n_var, dtype=bool)
+        rows[getattr(lme, "columns", slice(0, 0))] = False
+        self.phi_rows = rows
+
+    def split(self, z):
+        return z[: self.n_hyper], z[self.n_hyper :]
+
+    def _join(self, gx, gy):
+        return np.concatenate([gx, gy])
+
+    def upper(self, z):
+        x, y = self.split(z)
+        return self.upper_level.value(x, y), self._join(*self.upper_level.gradient(x, y))
+
+    def pair(self, z):
+        x, y = self.split(z)
+        return self.lower.slack(x, y), self.lme.value(self.lower, x, y)
+
+    def pair_vjp(self, z, ug, ut):
+        x, y = self.split(z)
+        gx, gy = self.lower.slack_vjp(x, y, ug)
+        tx, ty = self.lme.vjp(self.lower, x, y, ut)
+        return self._join(gx + tx, gy + ty)
+
+    def eq(self, z):
+        x, y = self.split(z)
+        phi = self.lower.grad_y(x, y) - self.lower.A_rmatvec(self.lme.value(self.lower, x, y))
+        return phi[self.phi_rows]
+
+    def eq_vjp(self, z, u_rows):
+        x, y = self.split(z)
+        u = np.zeros(self.lower.n_var)
+        u[self.phi_rows] = u_rows
+        tx, ty = self.lme.vjp(self.lower, x, y, self.lower.A_matvec(u))
+        return self._join(self.lower.cross_vjp(x, y, u) - tx, self.lower.hvp(x, y, u) - ty)
+
+
+
+def _bounds(problem: BilevelProblem, n_rest: int, rest_low=None):
+    """Box on ``z = (x, rest)``: ``problem.x_bounds`` on ``x``, ``rest_low`` below the rest."""
+    n_hyper = problem.lower.n_hyper
+    lo = np.full(n_hyper + n_rest, -np.inf)
+    hi = np.full(n_hyper + n_rest, np.inf)
+    if problem.x_bounds is not None:
+        lo[:n_hyper], hi[:n_hyper] = problem.x_bounds
+    if rest_low is not None:
+        lo[n_hyper:] = rest_low
+    return lo, hi
+
+
+def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1, eps_star=0.01,
+          r1=0.5, r2=2.0, tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
+          callback=None) -> BilevelResult:
+    """Solve ``problem`` through the LME-MPEC (2.4) with Algorithm 1 of paper 000.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        Its lower level must offer ``hvp``, ``cross_vjp`` and ``constraints``.
+    x0 : array of shape (n_hyper,)
+        Starting hyperparameters.
+    y0 : array of shape (n_var,), optional
+        Starting lower-level point; default ``lower.feasible_start(x0)`` (eq. (4.2)).
+    lme : LME object, optional
+        Default: ``lower.default_lme()``, else :class:`~skbilevel.methods.lme.PseudoInverseLME` (2.3).
+    theta, eps, eps_star, r1, r2 : float
+        Algorithm 1's initial penalty, initial KKT tolerance, exit tolerance on
+        ``g^T tau`` and the factors ``eps <- r1 eps``, ``theta <- r2 theta``.
+    tol, feas_tol : float
+        Each subproblem (3.5) is solved to the KKT tolerance ``min(eps_t, tol)``
+        and to ``feas_tol`` on its constraints. A point within ``tol < eps_t`` is
+        also an ``eps_t``-KKT point; the tighter default moves the hyperparameters
+        as far as the subproblem allows instead of stopping at the first
+        ``0.1``-KKT point.
+    max_iter : int
+        Maximum number of penalty iterations.
+
+    Returns
+    -------
+    BilevelResult
+    """
+    lower = problem.lower
+    require("lme-mpec", lower, REQUIRES)
+    lme = lme or lower.default_lme() or PseudoInverseLME()
+    x0 = np.asarray(x0, dtype=float)
+    y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
+    form = _LMEMPECForm(problem, lme)
+    return run_penalty_method(form, np.concatenate([x0, y0]), theta=theta, eps=eps, eps_star=eps_star,
+                              r1=r1, r2=r2, tol=tol, feas_tol=feas_tol, max_iter=max_iter, solver=solver, verbose=verbose,
+                              callback=callback)

@@ -1,0 +1,82 @@
+"""The classical MPEC (1.3) of paper 000: multipliers as variables, for comparison with LME-MPEC.
+
+.. math::
+
+    \\min_{x, y, \\lambda} F(x, y) \\quad \\text{s.t.} \\quad
+    \\nabla_y f(x, y) - A^T \\lambda = 0, \\quad 0 \\le A y - b(x) \\perp \\lambda \\ge 0.
+
+Solved by the same penalty method (Algorithm 1), penalising ``theta g^T lambda``,
+so that the two reformulations differ only in their variables: this one adds
+``n_constraints`` of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._result import BilevelResult
+from ..problems.base import BilevelProblem, require
+from ._penalty import run_penalty_method
+from .lme_mpec import REQUIRES, _bounds
+
+
+class _MPECForm:
+    """The penalised program in ``z = (x, y, lambda)``, with ``lambda >= 0`` as bounds."""
+
+    name = "mpec"
+
+    def __init__(self, problem: BilevelProblem):
+        self.upper_level, self.lower = problem.upper, problem.lower
+        self.n_hyper, self.n_var = problem.lower.n_hyper, problem.lower.n_var
+        m = self.n_pairs = problem.lower.n_constraints
+        rest_low = np.concatenate([np.full(self.n_var, -np.inf), np.zeros(m)])
+        self.bounds = _bounds(problem, self.n_var + m, rest_low)
+
+    def split(self, z):
+        return z[: self.n_hyper], z[self.n_hyper : self.n_hyper + self.n_var]
+
+    def _mult(self, z):
+        return z[self.n_hyper + self.n_var :]
+
+    def upper(self, z):
+        x, y = self.split(z)
+        gx, gy = self.upper_level.gradient(x, y)
+        return self.upper_level.value(x, y), np.concatenate([gx, gy, np.zeros_like(self._mult(z))])
+
+    def pair(self, z):
+        x, y = self.split(z)
+        return self.lower.slack(x, y), self._mult(z)
+
+    def pair_vjp(self, z, ug, ut):
+        x, y = self.split(z)
+        gx, gy = self.lower.slack_vjp(x, y, ug)
+        return np.concatenate([gx, gy, ut])
+
+    def eq(self, z):
+        x, y = self.split(z)
+        return self.lower.grad_y(x, y) - self.lower.A_rmatvec(self._mult(z))
+
+    def eq_vjp(self, z, u):
+        x, y = self.split(z)
+        return np.concatenate([self.lower.cross_vjp(x, y, u), self.lower.hvp(x, y, u),
+                               -self.lower.A_matvec(u)])
+
+
+
+def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=0.1, eps_star=0.01,
+          r1=0.5, r2=2.0, tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
+          callback=None) -> BilevelResult:
+    """Solve ``problem`` through the classical MPEC (1.3) with Algorithm 1.
+
+    Parameters are those of :func:`skbilevel.methods.lme_mpec.solve`, plus
+    ``lambda0``, the starting multipliers (default zero).
+    """
+    lower = problem.lower
+    require("mpec", lower, REQUIRES)
+    x0 = np.asarray(x0, dtype=float)
+    y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
+    lambda0 = np.zeros(lower.n_constraints) if lambda0 is None else np.asarray(lambda0, float)
+    form = _MPECForm(problem)
+    return run_penalty_method(form, np.concatenate([x0, y0, lambda0]), theta=theta, eps=eps,
+                              eps_star=eps_star, r1=r1, r2=r2, tol=tol, feas_tol=feas_tol, max_iter=max_iter, solver=solver,
+                              verbose=verbose, callback=callback)

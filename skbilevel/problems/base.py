@@ -1,0 +1,148 @@
+"""The problem protocol: what a bilevel method may ask of an upper and a lower level.
+
+A bilevel problem (paper 000, eq. (1.1)) is
+
+.. math::
+
+    \\min_{x, y} F(x, y) \\quad \\text{s.t.} \\quad y \\in S(x) = \\arg\\min_y
+    \\{ f(x, y) : A y - b(x) \\ge 0 \\}.
+
+:class:`UpperLevel` describes ``F``, :class:`LowerLevel` describes ``f`` and,
+when it is linearly constrained, ``A`` and ``b(x)``. Every quantity is given
+as a value, a gradient or a product with a vector, never as a dense Hessian,
+so that methods stay matrix-free and a problem may use sparse data.
+
+A method states which capabilities it needs (see :func:`require`); a lower
+level lists what it offers in :attr:`LowerLevel.capabilities`. Problems hold
+data only: no run state is ever written on them, so one problem object can
+be shared between runs and threads.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Capabilities a lower level may offer.
+#:
+#: ``"hvp"``         Hessian-vector product  :math:`\nabla^2_{yy} f(x, y) v`.
+#: ``"cross_vjp"``   cross-derivative product :math:`\nabla_x (\nabla_y f(x, y)^T v)`.
+#: ``"constraints"`` linear constraints ``A y - b(x) >= 0`` with ``A``, ``b``, ``db/dx``.
+#: ``"solve"``       a solver returning a point of ``S(x)`` to a tolerance.
+CAPABILITIES = frozenset({"hvp", "cross_vjp", "constraints", "solve"})
+
+
+class UpperLevel(ABC):
+    """Upper-level objective ``F(x, y)``, with its gradient."""
+
+    @abstractmethod
+    def value(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Return ``F(x, y)``."""
+
+    @abstractmethod
+    def gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(grad_x F, grad_y F)``."""
+
+
+class LowerLevel(ABC):
+    """Lower-level objective ``f(x, y)``, convex in ``y``.
+
+    Subclasses set :attr:`n_hyper` (size of ``x``), :attr:`n_var` (size of
+    ``y``) and :attr:`capabilities`, and implement the methods matching the
+    capabilities they declare. A constrained lower level additionally sets
+    :attr:`n_constraints`.
+    """
+
+    n_hyper: int
+    n_var: int
+    n_constraints: int = 0
+    capabilities: frozenset = frozenset()
+
+    @abstractmethod
+    def value(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Return ``f(x, y)``."""
+
+    @abstractmethod
+    def grad_y(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Return ``grad_y f(x, y)``, shape ``(n_var,)``."""
+
+    def hvp(self, x: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Return ``grad^2_yy f(x, y) @ v``, shape ``(n_var,)``."""
+        raise NotImplementedError
+
+    def cross_vjp(self, x: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Return ``grad_x (grad_y f(x, y) . v)``, shape ``(n_hyper,)``."""
+        raise NotImplementedError
+
+    # -- linear constraints A y - b(x) >= 0 ---------------------------------
+    def constraint_matrix(self):
+        """Return ``A`` as a dense array or a scipy sparse matrix."""
+        raise NotImplementedError
+
+    def A_matvec(self, y: np.ndarray) -> np.ndarray:
+        """Return ``A @ y``."""
+        return self.constraint_matrix() @ y
+
+    def A_rmatvec(self, u: np.ndarray) -> np.ndarray:
+        """Return ``A.T @ u``."""
+        return self.constraint_matrix().T @ u
+
+    def b(self, x: np.ndarray) -> np.ndarray:
+        """Return the right-hand side ``b(x)``, shape ``(n_constraints,)``."""
+        raise NotImplementedError
+
+    def b_vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Return ``(db/dx).T @ u``, shape ``(n_hyper,)``."""
+        raise NotImplementedError
+
+    def slack(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Return ``g(x, y) = A y - b(x)``."""
+        return self.A_matvec(y) - self.b(x)
+
+    def slack_vjp(self, x: np.ndarray, y: np.ndarray, u: np.ndarray):
+        """Return ``(grad_x (g . u), grad_y (g . u))``."""
+        return -self.b_vjp(x, u), self.A_rmatvec(u)
+
+    # -- optional helpers -----------------------------------------------------
+    def solve(self, x: np.ndarray, y0: np.ndarray | None = None, tol: float = 1e-10):
+        """Return a minimiser of the lower-level problem at ``x``."""
+        raise NotImplementedError
+
+    def feasible_start(self, x: np.ndarray) -> np.ndarray:
+        """Return a point ``y`` with ``A y - b(x) >= 0`` (default: least norm on ``A y = b``)."""
+        A = self.constraint_matrix()
+        A = A.toarray() if hasattr(A, "toarray") else np.asarray(A)
+        return np.linalg.lstsq(A, self.b(x), rcond=None)[0]
+
+    def default_lme(self):
+        """Return the Lagrange multiplier expression suited to this problem, or None."""
+        return None
+
+
+@dataclass(frozen=True)
+class BilevelProblem:
+    """An upper level, a lower level and the box ``x_bounds`` on ``x``.
+
+    Parameters
+    ----------
+    upper : UpperLevel
+    lower : LowerLevel
+    x_bounds : tuple of arrays or None
+        ``(low, high)`` for the hyperparameters (the set ``X`` of eq. (1.1)).
+    """
+
+    upper: UpperLevel
+    lower: LowerLevel
+    x_bounds: tuple | None = None
+
+
+def require(method: str, lower: LowerLevel, needed) -> None:
+    """Raise ``ValueError`` naming what ``lower`` lacks for ``method``."""
+    missing = sorted(set(needed) - set(lower.capabilities))
+    if missing:
+        raise ValueError(
+            f"method {method!r} needs the lower-level capabilities {sorted(needed)}; "
+            f"{type(lower).__name__} does not provide {missing}."
+        )

@@ -1,0 +1,90 @@
+"""A linearly constrained convex quadratic lower level, and the polynomial Example 2.2 of paper 000."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import BilevelProblem, LowerLevel, UpperLevel
+
+
+class QuadraticLowerLevel(LowerLevel):
+    """``f(x, y) = 1/2 y^T Q y + y^T (P x + q) + 1/2 x^T R x`` s.t. ``A y - (B x + b0) >= 0``.
+
+    ``Q`` must be positive semidefinite for the lower level to be convex.
+
+    Parameters
+    ----------
+    Q : array (n_var, n_var)
+    P : array (n_var, n_hyper)
+    q : array (n_var,)
+    A : array (n_constraints, n_var)
+    B : array (n_constraints, n_hyper)
+    b0 : array (n_constraints,)
+    R : array (n_hyper, n_hyper), optional
+        Only changes the value of ``f``, not its minimisers.
+    """
+
+    capabilities = frozenset({"hvp", "cross_vjp", "constraints"})
+
+    def __init__(self, Q, P, q, A, B, b0, R=None):
+        self.Q, self.P, self.q = (np.asarray(a, dtype=float) for a in (Q, P, q))
+        self.A, self.B, self.b0 = (np.atleast_2d(np.asarray(A, float)), np.atleast_2d(np.asarray(B, float)),
+                                   np.atleast_1d(np.asarray(b0, float)))
+        self.n_var, self.n_hyper = self.P.shape
+        self.n_constraints = self.A.shape[0]
+        self.R = np.zeros((self.n_hyper, self.n_hyper)) if R is None else np.asarray(R, float)
+
+    def value(self, x, y):
+        return 0.5 * y @ self.Q @ y + y @ (self.P @ x + self.q) + 0.5 * x @ self.R @ x
+
+    def grad_y(self, x, y):
+        return self.Q @ y + self.P @ x + self.q
+
+    def hvp(self, x, y, v):
+        return self.Q @ v
+
+    def cross_vjp(self, x, y, v):
+        return self.P.T @ v
+
+    def constraint_matrix(self):
+        return self.A
+
+    def b(self, x):
+        return self.B @ x + self.b0
+
+    def b_vjp(self, x, u):
+        return self.B.T @ u
+
+
+class Example22Upper(UpperLevel):
+    """The quartic upper level (2.5) of paper 000, Example 2.2 (in ``x, y`` of size 3).
+
+    ``F = sum_i u_i^2 + 2 (x1^2 y2^2 + x2^2 y3^2 + x3^2 y1^2) - 2 (u1 u2 + u1 u3 + u2 u3)``
+    with ``u = x * y``; its minimum value is 0.
+    """
+
+    _SHIFT = np.array([1, 2, 0])  # pairs (x1, y2), (x2, y3), (x3, y1)
+
+    def value(self, x, y):
+        u, ys = x * y, y[self._SHIFT]
+        return float(u @ u + 2 * (x**2) @ (ys**2) - 2 * (u[0] * u[1] + u[0] * u[2] + u[1] * u[2]))
+
+    def gradient(self, x, y):
+        u, ys = x * y, y[self._SHIFT]
+        dF_du = 2 * u - 2 * (u.sum() - u)
+        gx = dF_du * y + 4 * x * ys**2
+        gy = dF_du * x
+        gy[self._SHIFT] += 4 * x**2 * ys
+        return gx, gy
+
+
+def example_2_2() -> BilevelProblem:
+    """Return Example 2.2 of paper 000.
+
+    Lower level ``min_y -x^T x + y^T y`` s.t. ``sum(x) - sum(y) >= 0``, i.e. ``Q = 2 I``,
+    ``A = -e^T``, ``b(x) = -e^T x``; upper level :class:`Example22Upper`. ``F_min = 0``.
+    """
+    e = np.ones((1, 3))
+    lower = QuadraticLowerLevel(Q=2 * np.eye(3), P=np.zeros((3, 3)), q=np.zeros(3), A=-e, B=-e,
+                                b0=np.zeros(1), R=-2 * np.eye(3))
+    return BilevelProblem(Example22Upper(), lower)

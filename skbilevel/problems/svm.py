@@ -1,0 +1,183 @@
+"""The squared-slack L2-SVM with per-sample weights: the lower level of paper 000, section 4.
+
+.. math::
+
+    \\min_{w, b, \\xi} \\; f(c, w, b, \\xi) = \\tfrac12 \\|w\\|^2 + \\tfrac12 \\sum_{i=1}^{N} \\omega_i(c) \\xi_i^2
+    \\quad \\text{s.t.} \\quad y_i (w^T x_i + b) \\ge 1 - \\xi_i,
+
+with ``omega_i(c) = s_i exp(c_i)`` (one hyperparameter per sample, the paper's
+model) or ``omega_i(c) = s_i exp(c)`` (a single hyperparameter, i.e. ``C = e^c``);
+``s`` are fixed sample weights. The variable is ``y = (w, b, xi)`` and the
+constraint matrix is (4.1), ``A = [diag(y) X, y, I_N]`` with ``b(c) = 1``.
+Because ``A`` has an identity block on ``xi``, the multipliers are
+``lambda = omega * xi`` (section 4), see :class:`skbilevel.methods.lme.IdentityBlockLME`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, cg
+
+from .base import LowerLevel
+
+# Above this many features the lower-level Newton steps and the start (4.2)
+# use conjugate gradients instead of a dense (n_features + 1)^2 factorisation.
+_DENSE_FEATURE_LIMIT = 2000
+
+
+class WeightedSquaredHingeSVM(LowerLevel):
+    """Lower level of the bilevel SVM (paper 000, section 4).
+
+    Parameters
+    ----------
+    X : array or sparse matrix of shape (n_samples, n_features)
+    y : array of shape (n_samples,) with values in {-1, +1}
+    per_sample : bool, default=True
+        One hyperparameter ``c_i`` per sample (True) or a single ``c`` (False).
+    sample_weight : array of shape (n_samples,) or None
+        Fixed weights ``s_i`` multiplying ``exp(c)``.
+    """
+
+    capabilities = frozenset({"hvp", "cross_vjp", "constraints", "solve"})
+
+    def __init__(self, X, y, *, per_sample: bool = True, sample_weight=None):
+        self.X = X
+        self.y = np.asarray(y, dtype=float)
+        self.per_sample = per_sample
+        n, p = X.shape
+        self.sample_weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+        self.n_features, self.n_samples = p, n
+        self.n_hyper = n if per_sample else 1
+        self.n_var = p + 1 + n
+        self.n_constraints = n
+
+    # -- layout ---------------------------------------------------------------
+    def split(self, y):
+        """Return the views ``(w, b, xi)`` of ``y``."""
+        p = self.n_features
+        return y[:p], y[p], y[p + 1 :]
+
+    def weights(self, x):
+        """Return ``omega(x) = s * exp(x)``."""
+        return self.sample_weight * np.exp(x if self.per_sample else x[0])
+
+    def _reduce_x(self, per_sample_grad):
+        """Map a gradient wrt ``log omega_i`` to a gradient wrt ``x``."""
+        return per_sample_grad if self.per_sample else np.array([per_sample_grad.sum()])
+
+    # -- objective ------------------------------------------------------------
+    def value(self, x, y):
+        w, _, xi = self.split(y)
+        return 0.5 * w @ w + 0.5 * self.weights(x) @ xi**2
+
+    def grad_y(self, x, y):
+        w, _, xi = self.split(y)
+        return np.concatenate([w, [0.0], self.weights(x) * xi])
+
+    def hvp(self, x, y, v):
+        vw, _, vxi = self.split(v)
+        return np.concatenate([vw, [0.0], self.weights(x) * vxi])
+
+    def cross_vjp(self, x, y, v):
+        _, _, xi = self.split(y)
+        _, _, vxi = self.split(v)
+        return self._reduce_x(self.weights(x) * xi * vxi)
+
+    # -- constraints (4.1) ----------------------------------------------------
+    def constraint_matrix(self):
+        Xs = sp.csr_matrix(self.X)
+        return sp.hstack(
+            [sp.diags(self.y) @ Xs, sp.csr_matrix(self.y[:, None]), sp.identity(self.n_samples)],
+            format="csr",
+        )
+
+    def A_matvec(self, y):
+        w, b, xi = self.split(y)
+        return self.y * (self.X @ w + b) + xi
+
+    def A_rmatvec(self, u):
+        yu = self.y * u
+        return np.concatenate([self.X.T @ yu, [yu.sum()], u])
+
+    def b(self, x):
+        return np.ones(self.n_samples)
+
+    def b_vjp(self, x, u):
+        return np.zeros(self.n_hyper)
+
+    def default_lme(self):
+        from ..methods.lme import IdentityBlockLME
+
+        return IdentityBlockLME(slice(self.n_features + 1, self.n_var))
+
+    # -- solvers --------------------------------------------------------------
+    def feasible_start(self, x):
+        """Least-norm solution of ``A y = 1``: the start (4.2) of paper 000.
+
+        ``y = A^T u`` with ``(Z Z^T + I) u = 1`` and ``Z = diag(y) [X, 1]``; by the
+        Woodbury identity ``u = 1 - Z (I + Z^T Z)^{-1} Z^T 1``, so only a system of
+        size ``n_features + 1`` is solved.
+        """
+        ones = np.ones(self.n_samples)
+        rhs = self._Zt(ones)
+        t = self._solve_normal(np.ones(self.n_samples), rhs, ridge=np.ones(self.n_features + 1))
+        u = ones - self._Z(t)
+        return self.A_rmatvec(u)
+
+    def _Z(self, t):
+        return self.y * (self.X @ t[:-1] + t[-1])
+
+    def _Zt(self, u):
+        yu = self.y * u
+        return np.concatenate([self.X.T @ yu, [yu.sum()]])
+
+    def _solve_normal(self, d, rhs, ridge):
+        """Solve ``(diag(ridge) + Z^T diag(d) Z) t = rhs``."""
+        p = self.n_features
+        if sp.issparse(self.X) or p > _DENSE_FEATURE_LIMIT:
+            op = LinearOperator((p + 1, p + 1), matvec=lambda t: ridge * t + self._Zt(d * self._Z(t)))
+            t, _ = cg(op, rhs, rtol=1e-12, maxiter=10 * (p + 1))
+            return t
+        Z = self.y[:, None] * np.hstack([np.asarray(self.X), np.ones((self.n_samples, 1))])
+        H = (Z * d[:, None]).T @ Z
+        H[np.diag_indices_from(H)] += ridge
+        return np.linalg.solve(H, rhs)
+
+    def solve(self, x, y0=None, tol=1e-10, max_iter=100):
+        """Solve the lower level at ``x`` by a semismooth Newton method.
+
+        The problem is ``min_{w,b} 1/2 ||w||^2 + 1/2 sum omega_i max(0, 1 - m_i)^2``
+        with ``xi = max(0, 1 - m)``; its generalised Hessian is
+        ``diag(1, .., 1, 0) + Z_S^T diag(omega_S) Z_S`` on the support ``S = {m < 1}``,
+        and the iteration stops when the gradient norm is below ``tol``
+        (relative to its value at zero). Returns ``(y, converged)``.
+        """
+        omega = self.weights(x)
+        p = self.n_features
+        theta = np.zeros(p + 1) if y0 is None else np.array(y0[: p + 1], dtype=float)
+        ridge = np.ones(p + 1)
+        ridge[-1] = 1e-12  # the intercept is not regularised
+
+        def objective(t):
+            r = np.maximum(0.0, 1.0 - self._Z(t))
+            grad = np.concatenate([t[:-1], [0.0]]) - self._Zt(omega * r)
+            return 0.5 * t[:-1] @ t[:-1] + 0.5 * omega @ r**2, grad, r
+
+        val, grad, r = objective(theta)
+        scale = max(1.0, np.linalg.norm(self._Zt(omega)))
+        converged = False
+        for _ in range(max_iter):
+            if np.linalg.norm(grad) <= tol * scale:
+                converged = True
+                break
+            step = self._solve_normal(omega * (r > 0), -grad, ridge)
+            alpha, slope = 1.0, grad @ step
+            while True:
+                new_val, new_grad, new_r = objective(theta + alpha * step)
+                if new_val <= val + 1e-4 * alpha * slope or alpha < 1e-10:
+                    break
+                alpha *= 0.5
+            theta = theta + alpha * step
+            val, grad, r = new_val, new_grad, new_r
+        return np.concatenate([theta, r]), converged

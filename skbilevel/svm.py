@@ -1,0 +1,262 @@
+"""BilevelSVC: a linear SVM whose sample weights (or ``C``) are learned on a validation set."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._selection import select_method
+from .methods import METHODS
+from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
+from .problems.losses import VALIDATION_LOSSES
+
+
+class BilevelSVC(ClassifierMixin, BaseEstimator):
+    """Linear SVM with hyperparameters learned by bilevel optimisation (paper 000).
+
+    The upper level minimises a validation loss of the classifier; the lower
+    level is the squared-slack L2-SVM
+
+    .. math::
+
+        \\min_{w, b, \\xi} \\tfrac12 \\|w\\|^2 + \\tfrac12 \\sum_i s_i e^{c_i} \\xi_i^2
+        \\quad \\text{s.t.} \\quad y_i (w^T x_i + b) \\ge 1 - \\xi_i,
+
+    with one hyperparameter ``c_i`` per training sample (``learn='sample_weight'``,
+    the model of paper 000 section 4) or a single ``c = log C`` (``learn='C'``).
+    ``s`` are the fixed ``sample_weight`` passed to :meth:`fit`. After the
+    hyperparameters are learned, the lower level is solved exactly at them and
+    gives ``coef_`` and ``intercept_``. Multi-class problems are solved one
+    class against the rest.
+
+    Parameters
+    ----------
+    learn : {'sample_weight', 'C'}, default='sample_weight'
+        What the upper level learns: a weight ``e^{c_i}`` per training sample,
+        or one ``C = e^c``.
+    validation_loss : {'sigmoid', 'logistic', 'squared_hinge'}, default='sigmoid'
+        Upper-level loss on the validation set. ``'sigmoid'`` is the paper's
+        sigmoid of the negative signed distance ``-y (w^T x + b) / ||w||``.
+    method : {'auto', 'lme-mpec', 'mpec'}, default='auto'
+        Reformulation: LME-MPEC (2.4) or the classical MPEC (1.3), both solved by
+        Algorithm 1. ``'auto'`` picks ``'lme-mpec'``.
+    validation_fraction : float, default=0.1
+        Fraction of ``(X, y)`` held out (stratified) as validation set when
+        ``X_val`` is not given to :meth:`fit`.
+    weight_bounds : tuple of two floats, default=(1e-4, 1e4)
+        Bounds on ``e^{c_i}`` (or on ``C``): the set ``X`` of eq. (1.1).
+    max_iter : int, default=30
+        Maximum number of penalty iterations of Algorithm 1.
+    tol : float, default=1e-4
+        KKT tolerance below which a penalty subproblem is not refined further.
+    eps_star : float, default=0.01
+        Algorithm 1's exit tolerance on the complementarity ``g^T tau``.
+    random_state : int, RandomState instance or None, default=None
+        Controls the validation split.
+    verbose : int, default=0
+        Print one line per outer iteration when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    sample_weight_ : ndarray of shape (n_train,) or (n_classes, n_train)
+        Learned weights ``s_i e^{c_i}`` of the training part (one row per
+        one-vs-rest problem when there are more than two classes).
+    C_ : float or ndarray of shape (n_classes,)
+        Learned ``C`` when ``learn='C'``, else NaN.
+    train_indices_, validation_indices_ : ndarray
+        Rows of ``X`` used for training and validation (``validation_indices_``
+        is empty when ``X_val`` was passed).
+    method_ : str
+        The method that ran (``'auto'`` resolved).
+    n_iter_ : int or ndarray of shape (n_classes,)
+        Outer iterations of the method.
+    history_ : dict or list of dict
+        Per outer iteration: upper objective, complementarity, time (and
+        penalty, KKT residual); one dict per one-vs-rest problem when
+        multi-class.
+    n_features_in_ : int
+
+    References
+    ----------
+    L. Huang, J. Nie, J. Wang, S. Zhong. Bilevel Optimization for Hyperparameter
+    Learning in Supporting Vector Machines (paper 000 of ``shared/papers``), sections 2-4.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from skbilevel import BilevelSVC
+    >>> X, y = make_classification(n_samples=80, random_state=0)
+    >>> clf = BilevelSVC(learn="C", random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        "learn": [StrOptions({"sample_weight", "C"})],
+        "validation_loss": [StrOptions(set(VALIDATION_LOSSES))],
+        "method": [StrOptions({"auto", *METHODS})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "weight_bounds": [tuple],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "eps_star": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, *, learn: str = "sample_weight", validation_loss: str = "sigmoid",
+                 method: str = "auto", validation_fraction: float = 0.1,
+                 weight_bounds: tuple = (1e-4, 1e4), max_iter: int = 30, tol: float = 1e-4,
+                 eps_star: float = 0.01, random_state=None, verbose: int = 0):
+        self.learn = learn
+        self.validation_loss = validation_loss
+        self.method = method
+        self.validation_fraction = validation_fraction
+        self.weight_bounds = weight_bounds
+        self.max_iter = max_iter
+        self.tol = tol
+        self.eps_star = eps_star
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+        """Learn the hyperparameters on a validation set, then fit the SVM at them.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Fixed weights ``s_i`` multiplying the learned ``e^{c_i}``.
+        X_val, y_val : array-like, default=None
+            Validation set. If omitted, a stratified ``validation_fraction`` of
+            ``(X, y)`` is held out, chosen by ``random_state``.
+
+        Returns
+        -------
+        self : BilevelSVC
+        """
+        low, high = self._check_bounds()
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
+        check_classification_targets(y)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        self.classes_ = np.unique(y)
+        if self.classes_.size < 2:
+            raise ValueError(f"BilevelSVC needs samples of at least 2 classes; got only {self.classes_[0]!r}.")
+        X_tr, y_tr, s_tr, X_v, y_v = self._split(X, y, sample_weight, X_val, y_val)
+        n_hyper = y_tr.size if self.learn == "sample_weight" else 1
+        bounds = (np.full(n_hyper, np.log(low)), np.full(n_hyper, np.log(high)))
+        fits = [self._fit_binary(X_tr, np.where(y_tr == k, 1.0, -1.0), s_tr, X_v,
+                                 np.where(y_v == k, 1.0, -1.0), bounds)
+                for k in (self.classes_[1:] if self.classes_.size == 2 else self.classes_)]
+        self._store(fits)
+        return self
+
+    # -- fit helpers ------------------------------------------------------------
+    def _check_bounds(self):
+        if len(self.weight_bounds) != 2 or not 0 < self.weight_bounds[0] < self.weight_bounds[1]:
+            raise ValueError(f"weight_bounds must be (low, high) with 0 < low < high; got {self.weight_bounds!r}.")
+        return self.weight_bounds
+
+    def _split(self, X, y, sample_weight, X_val, y_val):
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together (or neither).")
+        if X_val is not None:
+            X_v, y_v = validate_data(self, X_val, y_val, accept_sparse="csr", dtype=np.float64, reset=False)
+            unseen = np.setdiff1d(np.unique(y_v), self.classes_)
+            if unseen.size:
+                raise ValueError(f"y_val has labels {unseen.tolist()} not present in y.")
+            self.train_indices_ = np.arange(X.shape[0])
+            self.validation_indices_ = np.arange(0)
+            return X, y, sample_weight, X_v, y_v
+        counts = np.unique(y, return_counts=True)[1]
+        n_val = int(np.ceil(self.validation_fraction * y.size))
+        if counts.min() < 2 or n_val < self.classes_.size or y.size - n_val < self.classes_.size:
+            raise ValueError(
+                f"cannot hold out a stratified validation set of {n_val} samples from {y.size} samples "
+                f"with class counts {counts.tolist()}: pass X_val and y_val, or more data."
+            )
+        tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y,
+                                  random_state=self.random_state)
+        self.train_indices_, self.validation_indices_ = tr, va
+        return X[tr], y[tr], sample_weight[tr], X[va], y[va]
+
+    def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, bounds):
+        lower = WeightedSquaredHingeSVM(X_tr, y_tr, per_sample=self.learn == "sample_weight",
+                                        sample_weight=s_tr)
+        upper = LinearValidationLoss(X_v, y_v, self.validation_loss, n_hyper=lower.n_hyper, n_var=lower.n_var)
+        problem = BilevelProblem(upper, lower, bounds)
+        self.method_ = select_method(problem, self.method)
+        result = METHODS[self.method_](problem, np.zeros(lower.n_hyper), tol=self.tol, eps_star=self.eps_star,
+                                       max_iter=self.max_iter, verbose=self.verbose)
+        if not result.converged:
+            warnings.warn(f"BilevelSVC ({self.method_}): {result.message}", ConvergenceWarning, stacklevel=3)
+        y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
+        if not ok:
+            warnings.warn("BilevelSVC: the lower-level SVM solve at the learned hyperparameters did not "
+                          "reach its tolerance in 100 Newton steps.", ConvergenceWarning, stacklevel=3)
+        w, b, _ = lower.split(y_exact)
+        return w, b, lower.weights(result.hyperparameters), result
+
+    def _store(self, fits):
+        self.coef_ = np.vstack([f[0] for f in fits])
+        self.intercept_ = np.array([f[1] for f in fits])
+        weights = np.vstack([f[2] for f in fits])
+        results = [f[3] for f in fits]
+        if self.learn == "C":
+            C = np.exp(np.array([r.hyperparameters[0] for r in results]))
+            self.C_ = C[0] if len(fits) == 1 else C
+        else:
+            self.C_ = np.nan
+        self.sample_weight_ = weights[0] if len(fits) == 1 else weights
+        self.n_iter_ = results[0].n_iter if len(fits) == 1 else np.array([r.n_iter for r in results])
+        self.history_ = results[0].history if len(fits) == 1 else [r.history for r in results]
+
+    def decision_function(self, X):
+        """Return ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) for two classes, else (n_samples, n_classes)
+            Positive for ``classes_[1]`` in the binary case.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+        scores = X @ self.coef_.T + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Return the predicted class of each row of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[index]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
