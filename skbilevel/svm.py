@@ -50,7 +50,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         Algorithm 1. ``'auto'`` picks ``'lme-mpec'``.
     validation_fraction : float, default=0.1
         Fraction of ``(X, y)`` held out (stratified) as validation set when
-        ``X_val`` is not given to :meth:`fit`.
+        ``X_val`` is not given to :meth:`fit`; at least one sample per class.
     weight_bounds : tuple of two floats, default=(1e-4, 1e4)
         Bounds on ``e^{c_i}`` (or on ``C``): the set ``X`` of eq. (1.1).
     max_iter : int, default=30
@@ -154,7 +154,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         self.classes_ = np.unique(y)
         if self.classes_.size < 2:
-            raise ValueError(f"BilevelSVC needs samples of at least 2 classes; got only {self.classes_[0]!r}.")
+            raise ValueError(f"BilevelSVC needs samples of at least 2 classes; got one class, {self.classes_[0]!r}.")
         X_tr, y_tr, s_tr, X_v, y_v = self._split(X, y, sample_weight, X_val, y_val)
         n_hyper = y_tr.size if self.learn == "sample_weight" else 1
         bounds = (np.full(n_hyper, np.log(low)), np.full(n_hyper, np.log(high)))
@@ -182,8 +182,9 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
             self.validation_indices_ = np.arange(0)
             return X, y, sample_weight, X_v, y_v
         counts = np.unique(y, return_counts=True)[1]
-        n_val = int(np.ceil(self.validation_fraction * y.size))
-        if counts.min() < 2 or n_val < self.classes_.size or y.size - n_val < self.classes_.size:
+        # a stratified split needs at least one validation sample per class
+        n_val = max(int(np.ceil(self.validation_fraction * y.size)), self.classes_.size)
+        if counts.min() < 2 or y.size - n_val < self.classes_.size:
             raise ValueError(
                 f"cannot hold out a stratified validation set of {n_val} samples from {y.size} samples "
                 f"with class counts {counts.tolist()}: pass X_val and y_val, or more data."

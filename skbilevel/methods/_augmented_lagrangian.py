@@ -53,7 +53,7 @@ _RHO_MAX = 1e8
 _MU_MAX = 1e6
 
 
-def solve_nlp(nlp: NLP, z0, *, tol, feas_tol, mult=None, rho=10.0, max_outer=10, max_inner=1000):
+def solve_nlp(nlp: NLP, z0, *, tol, feas_tol, mult=None, rho=10.0, max_outer=5, max_inner=500):
     """Return an :class:`NLPResult` with stationarity <= tol and infeasibility <= feas_tol.
 
     Stationarity is the norm of the projected gradient of the Lagrangian

@@ -1,0 +1,26 @@
+"""scikit-learn's estimator checks on every estimator of the package."""
+
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skbilevel import BilevelSVC
+
+# Weights are not equivalent to repeated rows for an estimator that holds out a
+# random validation split: duplicating a row changes which rows are held out.
+_HOLDS_OUT_VALIDATION = "the random validation split sees repeated rows, not weights"
+
+
+def _expected_failed_checks(estimator):
+    return {
+        "check_sample_weight_equivalence_on_dense_data": _HOLDS_OUT_VALIDATION,
+        "check_sample_weight_equivalence_on_sparse_data": _HOLDS_OUT_VALIDATION,
+    }
+
+
+@parametrize_with_checks([BilevelSVC()], expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
