@@ -53,6 +53,12 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         ``X_val`` is not given to :meth:`fit`; at least one sample per class.
     weight_bounds : tuple of two floats, default=(1e-4, 1e4)
         Bounds on ``e^{c_i}`` (or on ``C``): the set ``X`` of eq. (1.1).
+    n_starts : int or None, default=None
+        Runs of the method from constant starts ``c0`` log-spaced over
+        ``weight_bounds`` (``c0 = 0`` for one start); the run whose exact
+        lower-level solution has the lowest validation loss is kept. Algorithm 1
+        is a local method and the validation loss is not convex in ``c``.
+        ``None`` means 5 for ``learn='C'`` and 1 for ``learn='sample_weight'``.
     max_iter : int, default=30
         Maximum number of penalty iterations of Algorithm 1.
     tol : float, default=1e-4
@@ -108,6 +114,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         "method": [StrOptions({"auto", *METHODS})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "weight_bounds": [tuple],
+        "n_starts": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "eps_star": [Interval(Real, 0, None, closed="neither")],
@@ -117,13 +124,15 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, learn: str = "sample_weight", validation_loss: str = "sigmoid",
                  method: str = "auto", validation_fraction: float = 0.1,
-                 weight_bounds: tuple = (1e-4, 1e4), max_iter: int = 30, tol: float = 1e-4,
+                 weight_bounds: tuple = (1e-4, 1e4), n_starts: int | None = None,
+                 max_iter: int = 30, tol: float = 1e-4,
                  eps_star: float = 0.01, random_state=None, verbose: int = 0):
         self.learn = learn
         self.validation_loss = validation_loss
         self.method = method
         self.validation_fraction = validation_fraction
         self.weight_bounds = weight_bounds
+        self.n_starts = n_starts
         self.max_iter = max_iter
         self.tol = tol
         self.eps_star = eps_star
@@ -200,16 +209,28 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         upper = LinearValidationLoss(X_v, y_v, self.validation_loss, n_hyper=lower.n_hyper, n_var=lower.n_var)
         problem = BilevelProblem(upper, lower, bounds)
         self.method_ = select_method(problem, self.method)
-        result = METHODS[self.method_](problem, np.zeros(lower.n_hyper), tol=self.tol, eps_star=self.eps_star,
-                                       max_iter=self.max_iter, verbose=self.verbose)
+        best = None
+        for c0 in self._starts(bounds):
+            result = METHODS[self.method_](problem, np.full(lower.n_hyper, c0), tol=self.tol,
+                                           eps_star=self.eps_star, max_iter=self.max_iter, verbose=self.verbose)
+            y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
+            loss = upper.value(result.hyperparameters, y_exact)
+            if best is None or loss < best[0]:
+                best = (loss, result, y_exact, ok)
+        _, result, y_exact, ok = best
         if not result.converged:
             warnings.warn(f"BilevelSVC ({self.method_}): {result.message}", ConvergenceWarning, stacklevel=3)
-        y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
         if not ok:
             warnings.warn("BilevelSVC: the lower-level SVM solve at the learned hyperparameters did not "
                           "reach its tolerance in 100 Newton steps.", ConvergenceWarning, stacklevel=3)
         w, b, _ = lower.split(y_exact)
         return w, b, lower.weights(result.hyperparameters), result
+
+    def _starts(self, bounds):
+        n = self.n_starts if self.n_starts is not None else (5 if self.learn == "C" else 1)
+        if n == 1:
+            return [0.0]
+        return np.linspace(bounds[0][0], bounds[1][0], n + 2)[1:-1]
 
     def _store(self, fits):
         self.coef_ = np.vstack([f[0] for f in fits])

@@ -20,6 +20,14 @@ feasibility (an augmented Lagrangian would run off to ``g, t -> -inf``).
 Each step then sets ``theta_{t+1} = r2 theta_t`` and ``eps_{t+1} = r1 eps_t``, until
 ``g^T t <= eps_star``.
 
+The exit test is ``g^T t <= eps_star * max(min(1, sum(t)), feas_tol)``. The paper's
+``g^T t <= eps_star`` is not invariant to the scale of the multipliers: when
+the hyperparameters make ``t`` tiny (an SVM with ``C -> 0`` has ``lambda = C xi -> 0``)
+it holds at points far from lower-level optimality, and Algorithm 1 stops
+there with a wrong model. Relative to ``sum(t)`` it measures the average
+slack of the active constraints, and it equals the paper's test when
+``sum(t) >= 1``.
+
 The paper writes the loop as "while g^T t <= eps_star", a typo for ``>``;
 we also always solve at least one subproblem, since the paper's start (4.2)
 has ``g = 0`` and would otherwise be returned unchanged although it is not a
@@ -120,16 +128,15 @@ def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r
     v, mult, converged, message = program.start(np.asarray(z0, float)), None, False, ""
     for it in range(1, max_iter + 1):
         start = time.perf_counter()
-        if use_sqp:
-            sub = _sqp_subproblem(form, program, v, theta, min(eps, tol), feas_tol)
-        else:
+        sub = _sqp_subproblem(form, program, v, theta, min(eps, tol), feas_tol) if use_sqp else None
+        if sub is None or not sub.converged:  # SLSQP stalls on some starts: fall back
             nlp = NLP(program.objective(theta), program.eq, program.eq_vjp, program.bounds)
             sub = solve_nlp(nlp, v, tol=min(eps, tol), feas_tol=feas_tol, mult=mult)
         if not np.isfinite(sub.z).all() or sub.infeasibility > _DIVERGED:
             message = (f"penalty subproblem {it} diverged (infeasibility {sub.infeasibility:.3g}); "
                        f"returning the iterate of subproblem {it - 1}")
             break
-        v, mult = sub.z, sub.multipliers
+        v, mult = sub.z, (sub.multipliers if sub.multipliers is not None else mult)
         z = program.parts(v)[0]
         g, t = form.pair(z)
         comp = float(g @ t)
@@ -147,7 +154,8 @@ def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r
             message = f"stopped by the callback after {it} iterations"
             break
         # the paper's test: an eps_t-KKT point (the inner target min(eps_t, tol) may be tighter)
-        if comp <= eps_star and sub.stationarity <= eps and sub.infeasibility <= feas_tol:
+        done = comp <= eps_star * max(min(1.0, float(np.sum(t))), feas_tol)
+        if done and sub.stationarity <= eps and sub.infeasibility <= feas_tol:
             converged = True
             message = f"complementarity {comp:.3g} <= eps_star = {eps_star:g} after {it} iterations"
             break

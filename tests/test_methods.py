@@ -1,0 +1,71 @@
+"""Algorithm 1 on the LME-MPEC (2.4) and on the classical MPEC (1.3)."""
+
+import numpy as np
+import pytest
+
+from skbilevel.methods import lme_mpec, mpec
+from skbilevel.methods.lme import MatrixLME, PseudoInverseLME
+from skbilevel.problems import BilevelProblem, LowerLevel, example_2_2
+
+# Starts with sum(x) >= 0. From sum(x) < 0 the local subproblem solvers may stop
+# at a stationary point with F > 0; the paper's 0 came from a global
+# (moment-SOS) solver.
+STARTS = [np.array([1.0, -0.5, 2.0]), np.array([-0.2, 0.6, 0.1]), np.array([0.5, 0.5, 0.5])]
+
+
+def _lower_level_solution(x):
+    """Minimiser of Example 2.2's lower level: y = 0 if sum(x) >= 0, else sum(x)/3."""
+    return np.full(3, min(x.sum(), 0.0) / 3.0)
+
+
+@pytest.mark.parametrize("x0", STARTS)
+@pytest.mark.parametrize(
+    "solve, options",
+    [(lme_mpec.solve, {}), (lme_mpec.solve, {"lme": MatrixLME([-1 / 3, -1 / 3, -1 / 3, 0])}),
+     (lme_mpec.solve, {"lme": PseudoInverseLME()}), (mpec.solve, {})],
+)
+def test_example_2_2_reaches_zero(solve, options, x0):
+    problem = example_2_2()
+    result = solve(problem, x0, **options)
+    x, y = result.hyperparameters, result.model
+    assert result.converged, result.message
+    assert abs(problem.upper.value(x, y)) <= 1e-6
+    # the point is bilevel feasible: y solves the lower level at x
+    np.testing.assert_allclose(y, _lower_level_solution(x), atol=1e-4)
+    assert set(result.history) >= {"objective", "complementarity", "time"}
+    assert len(result.history["objective"]) == result.n_iter
+
+
+def test_history_records_every_iteration():
+    result = lme_mpec.solve(example_2_2(), STARTS[0], eps_star=1e-12, max_iter=3)
+    assert result.n_iter == len(result.history["time"]) == len(result.history["theta"])
+    assert result.history["theta"] == sorted(result.history["theta"])
+
+
+def test_callback_stops_the_run():
+    result = lme_mpec.solve(example_2_2(), STARTS[0], eps_star=1e-12, callback=lambda info: True)
+    assert result.n_iter == 1 and not result.converged
+    assert "callback" in result.message
+
+
+class _Unconstrained(LowerLevel):
+    n_hyper, n_var = 1, 1
+    capabilities = frozenset({"hvp"})
+
+    def value(self, x, y):
+        return float((y - x) @ (y - x))
+
+    def grad_y(self, x, y):
+        return 2 * (y - x)
+
+
+@pytest.mark.parametrize("solve", [lme_mpec.solve, mpec.solve])
+def test_methods_refuse_a_problem_without_constraints(solve):
+    problem = BilevelProblem(example_2_2().upper, _Unconstrained())
+    with pytest.raises(ValueError, match="constraints"):
+        solve(problem, np.zeros(1))
+
+
+def test_bad_penalty_factors_are_refused():
+    with pytest.raises(ValueError, match="r1"):
+        lme_mpec.solve(example_2_2(), STARTS[0], r1=1.5)

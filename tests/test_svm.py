@@ -1,0 +1,149 @@
+"""BilevelSVC: agreement with brute force, the fit contract and bad input."""
+
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+
+from skbilevel import BilevelSVC
+from skbilevel.problems import LinearValidationLoss
+
+
+def _data(n=80, n_features=4, seed=0, flip=0.1):
+    X, y = make_classification(n_samples=n, n_features=n_features, n_informative=3, n_redundant=0,
+                               flip_y=flip, class_sep=1.0, random_state=seed)
+    return X, y
+
+
+def _svm_by_cvxpy(X, y, C):
+    """Reference lower-level solve: 1/2||w||^2 + C/2 sum xi^2 s.t. y(Xw + b) >= 1 - xi."""
+    w, b, xi = cp.Variable(X.shape[1]), cp.Variable(), cp.Variable(X.shape[0])
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(w) + 0.5 * C * cp.sum_squares(xi)),
+                      [cp.multiply(y, X @ w + b) >= 1 - xi])
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    assert prob.status == cp.OPTIMAL
+    return np.concatenate([w.value, [b.value]])
+
+
+_LOCAL_MINIMUM = pytest.mark.xfail(
+    strict=True, reason="known limitation: Algorithm 1 from 5 starts stops at a worse stationary point")
+
+
+@pytest.mark.parametrize(
+    "seed, loss",
+    [(seed, loss) for seed in (0, 1, 2) for loss in ("sigmoid", "logistic", "squared_hinge")
+     if (seed, loss) != (2, "sigmoid")] + [pytest.param(2, "sigmoid", marks=_LOCAL_MINIMUM)],
+)
+def test_single_C_matches_brute_force(seed, loss):
+    X, y = _data(seed=seed)
+    X_tr, y_tr, X_val, y_val = X[:60], y[:60], X[60:], y[60:]
+    clf = BilevelSVC(learn="C", validation_loss=loss, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    s_tr, s_val = 2.0 * y_tr - 1, 2.0 * y_val - 1
+    upper = LinearValidationLoss(X_val, s_val, loss, n_hyper=1, n_var=X.shape[1] + 1)
+
+    def val_loss(C):
+        return upper.value(None, _svm_by_cvxpy(X_tr, s_tr, C))
+
+    grid = np.logspace(-4, 4, 200)
+    best = min(val_loss(C) for C in grid)
+    ours = upper.value(None, np.concatenate([clf.coef_[0], clf.intercept_]))
+    assert ours <= 1.01 * best + 1e-12, (ours, best, clf.C_)
+    # the returned model is the exact lower-level solution at the learned C
+    np.testing.assert_allclose(np.concatenate([clf.coef_[0], clf.intercept_]),
+                               _svm_by_cvxpy(X_tr, s_tr, clf.C_), atol=1e-6)
+
+
+def test_fitted_attributes_binary():
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = BilevelSVC(random_state=0).fit(X, y)
+    n_train = clf.train_indices_.size
+    assert clf.coef_.shape == (1, X.shape[1]) and clf.intercept_.shape == (1,)
+    assert clf.sample_weight_.shape == (n_train,) and np.all(clf.sample_weight_ > 0)
+    assert n_train + clf.validation_indices_.size == X.shape[0]
+    assert set(clf.history_) >= {"objective", "complementarity", "time"}
+    assert clf.n_iter_ == len(clf.history_["objective"]) and clf.method_ == "lme-mpec"
+
+
+@pytest.mark.xfail(strict=False, reason="known limitation: per-sample weights fitted on 8 validation "
+                   "points can overfit them badly")
+def test_per_sample_mode_generalises():
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = BilevelSVC(random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.8
+
+
+def test_multiclass_one_vs_rest_and_string_labels():
+    X, y = make_classification(n_samples=90, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
+                               random_state=0)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    clf = BilevelSVC(learn="C", random_state=0).fit(X, labels)
+    assert clf.coef_.shape == (3, 4) and clf.decision_function(X).shape == (90, 3)
+    assert set(clf.predict(X)) <= set(labels) and clf.score(X, labels) > 0.6
+
+
+def test_sparse_input_gives_the_dense_result():
+    X, y = _data()
+    dense = BilevelSVC(learn="C", random_state=0).fit(X, y)
+    sparse = BilevelSVC(learn="C", random_state=0).fit(sp.csr_matrix(X), y)
+    # same learned C up to the subproblem tolerance, then the exact SVM at it
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-3, atol=1e-6)
+
+
+def test_random_state_makes_runs_repeatable_and_clone_is_safe():
+    X, y = _data()
+    a = BilevelSVC(random_state=3).fit(X, y)
+    b = clone(a).fit(X, y)
+    np.testing.assert_array_equal(a.validation_indices_, b.validation_indices_)
+    np.testing.assert_allclose(a.coef_, b.coef_)
+
+
+def test_mpec_and_lme_mpec_agree_on_the_C_problem():
+    X, y = _data(seed=1)
+    fits = [BilevelSVC(learn="C", method=m, random_state=0).fit(X, y) for m in ("lme-mpec", "mpec")]
+    assert fits[1].method_ == "mpec"
+    np.testing.assert_allclose(np.log(fits[0].C_), np.log(fits[1].C_), atol=0.05)
+
+
+def test_verbose_prints_one_line_per_iteration(capsys):
+    X, y = _data()
+    clf = BilevelSVC(learn="C", n_starts=1, verbose=1, random_state=0).fit(X, y)
+    assert capsys.readouterr().out.count("iter") == clf.n_iter_
+
+
+@pytest.mark.parametrize(
+    "X, y, kwargs, match",
+    [
+        (np.array([[0.0, np.nan]] * 10), np.arange(10) % 2, {}, "NaN"),
+        (np.array([[0.0, np.inf]] * 10), np.arange(10) % 2, {}, "infinity"),
+        (np.ones((10, 2)), np.zeros(10), {}, "one class"),
+        (np.ones((10, 2)), np.arange(9) % 2, {}, "inconsistent numbers of samples"),
+        (np.array([["a", "b"]] * 10), np.arange(10) % 2, {}, "could not convert|dtype"),
+        (np.ones((10, 2)), np.arange(10) % 2, {"X_val": np.ones((4, 2))}, "X_val and y_val"),
+        (np.ones((10, 2)), np.arange(10) % 2, {"X_val": np.ones((4, 3)), "y_val": np.arange(4) % 2},
+         "features"),
+        (np.ones((10, 2)), np.arange(10) % 2, {"X_val": np.ones((4, 2)), "y_val": np.array([0, 1, 2, 1])},
+         "not present in y"),
+        (np.ones((4, 2)), np.array([0, 1, 1, 1]), {}, "validation set"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(X, y, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BilevelSVC().fit(X, y, **kwargs)
+
+
+def test_bad_weight_bounds():
+    X, y = _data()
+    with pytest.raises(ValueError, match="weight_bounds"):
+        BilevelSVC(weight_bounds=(1.0, 0.5)).fit(X, y)
