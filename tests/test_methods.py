@@ -36,6 +36,15 @@ def test_example_2_2_reaches_zero(solve, options, x0):
     assert len(result.history["objective"]) == result.n_iter
 
 
+def test_example_2_2_from_random_starts():
+    """Regression: SLSQP used to stop at non-stationary points and report convergence."""
+    problem = example_2_2()
+    rng = np.random.default_rng(0)
+    for x0 in [x for x in rng.normal(size=(60, 3)) if x.sum() >= 0][:20]:
+        result = lme_mpec.solve(problem, x0)
+        assert result.converged and abs(problem.upper.value(result.hyperparameters, result.model)) <= 1e-6
+
+
 def test_history_records_every_iteration():
     result = lme_mpec.solve(example_2_2(), STARTS[0], eps_star=1e-12, max_iter=3)
     assert result.n_iter == len(result.history["time"]) == len(result.history["theta"])

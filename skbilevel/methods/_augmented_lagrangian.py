@@ -116,6 +116,14 @@ def solve_nlp_sqp(fun, eq, eq_vjp, ineq, ineq_vjp, z0, bounds, *, tol, feas_tol,
                    options={"maxiter": max_iter, "ftol": tol**2})
     z = res.x
     infeas = max(float(np.max(np.abs(eq(z)), initial=0.0)), float(np.max(-ineq(z), initial=0.0)))
-    # SLSQP does not return multipliers; its own optimality test stands in for the KKT residual
-    stat = 0.0 if res.status == 0 else np.inf
-    return NLPResult(z, None, stat, infeas, res.nit, res.status == 0 and infeas <= feas_tol)
+    # SLSQP's own test is on the change of the objective and can stop at
+    # non-stationary points; the KKT residual is recomputed from its multipliers
+    # (equalities first), so such a stop is not taken for convergence.
+    mult = np.asarray(res.multipliers) if res.status == 0 else np.zeros(n_eq + n_in)
+    grad = fun(z)[1] - ineq_vjp(z, mult[n_eq:])
+    if n_eq:
+        grad = grad - eq_vjp(z, mult[:n_eq])
+    lo, hi = bounds
+    stat = float(np.linalg.norm(z - np.clip(z - grad, lo, hi))) if res.status == 0 else np.inf
+    converged = stat <= tol and infeas <= feas_tol and bool(np.all(mult[n_eq:] >= -tol))
+    return NLPResult(z, None, stat, infeas, res.nit, converged)
