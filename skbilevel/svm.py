@@ -55,7 +55,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         Bounds on ``e^{c_i}`` (or on ``C``): the set ``X`` of eq. (1.1).
     n_starts : int or None, default=None
         Runs of the method from constant starts ``c0`` log-spaced over
-        ``weight_bounds`` (``c0 = 0`` for one start); the run whose exact
+        ``weight_bounds`` (``c0 = 0`` clipped to the bounds for one start); the run whose exact
         lower-level solution has the lowest validation loss is kept. Algorithm 1
         is a local method and the validation loss is not convex in ``c``.
         ``None`` means 5 for ``learn='C'`` and 1 for ``learn='sample_weight'``.
@@ -228,8 +228,8 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
 
     def _starts(self, bounds):
         n = self.n_starts if self.n_starts is not None else (5 if self.learn == "C" else 1)
-        if n == 1:
-            return [0.0]
+        if n == 1:  # c = 0: the unweighted SVM (C = 1), moved inside the bounds if need be
+            return [float(np.clip(0.0, bounds[0][0], bounds[1][0]))]
         return np.linspace(bounds[0][0], bounds[1][0], n + 2)[1:-1]
 
     def _store(self, fits):
