@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import lsq_linear, minimize
 
 
 @dataclass
@@ -100,14 +100,17 @@ def _jacobian(vjp, z, n_rows):
     return np.array([vjp(z, unit[i]) for i in range(n_rows)]).reshape(n_rows, z.size)
 
 
-def solve_nlp_sqp(fun, eq, eq_vjp, ineq, ineq_vjp, z0, bounds, *, tol, feas_tol, max_iter=500):
+def solve_nlp_sqp(fun, eq, eq_vjp, ineq, ineq_vjp, z0, bounds, *, tol, feas_tol, kkt_tol=None, max_iter=500):
     """Solve ``min fun`` s.t. ``eq = 0``, ``ineq >= 0``, bounds, by SciPy's SLSQP.
 
     The dense sequential quadratic programming counterpart of :func:`solve_nlp`
     (the paper ran MATLAB's ``fmincon``): robust on degenerate complementarity
     programs, but its cost grows with the cube of the number of variables, so it
-    serves small programs. Jacobians are assembled from the products.
+    serves small programs. Jacobians are assembled from the products. ``tol``
+    sets SLSQP's own stopping test; the result counts as converged when its KKT
+    residual is at most ``kkt_tol`` (default ``tol``).
     """
+    kkt_tol = tol if kkt_tol is None else kkt_tol
     n_eq, n_in = eq(z0).size, ineq(z0).size
     constraints = [{"type": "ineq", "fun": ineq, "jac": lambda z: _jacobian(ineq_vjp, z, n_in)}]
     if n_eq:
@@ -117,13 +120,26 @@ def solve_nlp_sqp(fun, eq, eq_vjp, ineq, ineq_vjp, z0, bounds, *, tol, feas_tol,
     z = res.x
     infeas = max(float(np.max(np.abs(eq(z)), initial=0.0)), float(np.max(-ineq(z), initial=0.0)))
     # SLSQP's own test is on the change of the objective and can stop at
-    # non-stationary points; the KKT residual is recomputed from its multipliers
-    # (equalities first), so such a stop is not taken for convergence.
-    mult = np.asarray(res.multipliers) if res.status == 0 else np.zeros(n_eq + n_in)
-    grad = fun(z)[1] - ineq_vjp(z, mult[n_eq:])
-    if n_eq:
-        grad = grad - eq_vjp(z, mult[:n_eq])
-    lo, hi = bounds
-    stat = float(np.linalg.norm(z - np.clip(z - grad, lo, hi))) if res.status == 0 else np.inf
-    converged = stat <= tol and infeas <= feas_tol and bool(np.all(mult[n_eq:] >= -tol))
+    # non-stationary points, and its multipliers are unreliable at degenerate
+    # points; the KKT residual (Definition 3.4) is therefore recomputed with the
+    # best multipliers for the active constraints, by bounded least squares.
+    stat = _kkt_residual(fun(z)[1], _jacobian(eq_vjp, z, n_eq), _jacobian(ineq_vjp, z, n_in), ineq(z),
+                         z, bounds, active_tol=max(feas_tol, 1e-9))
+    converged = stat <= kkt_tol and infeas <= feas_tol
     return NLPResult(z, None, stat, infeas, res.nit, converged)
+
+
+def _kkt_residual(grad, J_eq, J_in, q, z, bounds, active_tol):
+    """``min || grad - J_eq^T mu - J_A^T nu - (bound terms) ||`` over ``nu >= 0`` on the active set."""
+    lo, hi = bounds
+    active = q <= active_tol
+    at_lo, at_hi = z <= lo + active_tol, z >= hi - active_tol
+    unit = np.eye(z.size)
+    columns = [J_eq, J_in[active], unit[at_lo], -unit[at_hi]]
+    M = np.vstack([c.reshape(-1, z.size) for c in columns]).T
+    if M.shape[1] == 0:
+        return float(np.linalg.norm(grad))
+    n_free = J_eq.shape[0]
+    low = np.concatenate([np.full(n_free, -np.inf), np.zeros(M.shape[1] - n_free)])
+    sol = lsq_linear(M, grad, bounds=(low, np.full(M.shape[1], np.inf)), method="bvls")
+    return float(np.linalg.norm(M @ sol.x - grad))

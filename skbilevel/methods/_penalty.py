@@ -86,8 +86,12 @@ class _SlackedProgram:
 SQP_MAX_VARIABLES = 400
 
 
-def _sqp_subproblem(form, program, v, theta, tol, feas_tol):
-    """Solve (3.5) with the inequalities kept as inequalities (no slacks) by SLSQP."""
+def _sqp_subproblem(form, program, v, theta, tol, kkt_tol, feas_tol):
+    """Solve (3.5) with the inequalities kept as inequalities (no slacks) by SLSQP.
+
+    ``tol`` sets SLSQP's stopping test and ``kkt_tol`` the KKT residual at
+    which its result counts as converged.
+    """
     z = program.parts(v)[0]
 
     def fun(z):
@@ -98,7 +102,7 @@ def _sqp_subproblem(form, program, v, theta, tol, feas_tol):
     m = form.n_pairs
     sub = solve_nlp_sqp(fun, form.eq, form.eq_vjp, lambda z: np.concatenate(form.pair(z)),
                         lambda z, u: form.pair_vjp(z, u[:m], u[m:]), z, form.bounds, tol=tol,
-                        feas_tol=feas_tol)
+                        kkt_tol=kkt_tol, feas_tol=feas_tol)
     sub.z = program.start(sub.z)
     return sub
 
@@ -128,8 +132,10 @@ def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r
     v, mult, converged, message = program.start(np.asarray(z0, float)), None, False, ""
     for it in range(1, max_iter + 1):
         start = time.perf_counter()
-        sub = _sqp_subproblem(form, program, v, theta, min(eps, tol), feas_tol) if use_sqp else None
-        if sub is None or not sub.converged:  # SLSQP stalls on some starts: fall back
+        sub = _sqp_subproblem(form, program, v, theta, min(eps, tol), min(eps, tol), feas_tol) if use_sqp else None
+        # an SLSQP stop short of stationarity is kept (Algorithm 1 then goes on with a larger
+        # theta and cannot exit on it); an infeasible one is handed to the augmented Lagrangian
+        if sub is None or sub.infeasibility > feas_tol:
             nlp = NLP(program.objective(theta), program.eq, program.eq_vjp, program.bounds)
             sub = solve_nlp(nlp, v, tol=min(eps, tol), feas_tol=feas_tol, mult=mult)
         if not np.isfinite(sub.z).all() or sub.infeasibility > _DIVERGED:
@@ -153,9 +159,10 @@ def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r
                                                "complementarity": comp, "time": history["time"][-1]}):
             message = f"stopped by the callback after {it} iterations"
             break
-        # the paper's test: an eps_t-KKT point (the inner target min(eps_t, tol) may be tighter)
+        # exit on a min(eps_t, tol)-KKT point: the paper's eps_t alone (0.1 at first) accepts
+        # points visibly short of stationarity (Example 2.2 stopped at F = 5e-3)
         done = comp <= eps_star * max(min(1.0, float(np.sum(t))), feas_tol)
-        if done and sub.stationarity <= eps and sub.infeasibility <= feas_tol:
+        if done and sub.stationarity <= min(eps, tol) and sub.infeasibility <= feas_tol:
             converged = True
             message = f"complementarity {comp:.3g} <= eps_star = {eps_star:g} after {it} iterations"
             break

@@ -110,10 +110,9 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         ``g^T tau`` and the factors ``eps <- r1 eps``, ``theta <- r2 theta``.
     tol, feas_tol : float
         Each subproblem (3.5) is solved to the KKT tolerance ``min(eps_t, tol)``
-        and to ``feas_tol`` on its constraints. A point within ``tol < eps_t`` is
-        also an ``eps_t``-KKT point; the tighter default moves the hyperparameters
-        as far as the subproblem allows instead of stopping at the first
-        ``0.1``-KKT point.
+        and to ``feas_tol`` on its constraints, and Algorithm 1 exits only at
+        such a point. The paper's ``eps_t`` alone (``0.1`` at first) accepts
+        points visibly short of stationarity; ``tol`` is the final KKT tolerance.
     max_iter : int
         Maximum number of penalty iterations.
 
