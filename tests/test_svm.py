@@ -34,15 +34,19 @@ _LOCAL_MINIMUM = pytest.mark.xfail(
     strict=True, reason="known limitation: Algorithm 1 from 5 starts stops at a worse stationary point")
 
 
+_CASES = [(seed, loss) for seed in (0, 1, 2) for loss in ("sigmoid", "logistic", "squared_hinge")]
+
+
 @pytest.mark.parametrize(
-    "seed, loss",
-    [(seed, loss) for seed in (0, 1, 2) for loss in ("sigmoid", "logistic", "squared_hinge")
-     if (seed, loss) != (2, "sigmoid")] + [pytest.param(2, "sigmoid", marks=_LOCAL_MINIMUM)],
+    "method, seed, loss",
+    [("lme-mpec", seed, loss) for seed, loss in _CASES if (seed, loss) != (2, "sigmoid")]
+    + [pytest.param("lme-mpec", 2, "sigmoid", marks=_LOCAL_MINIMUM)]
+    + [("hypergradient", seed, loss) for seed, loss in _CASES],
 )
-def test_single_C_matches_brute_force(seed, loss):
+def test_single_C_matches_brute_force(method, seed, loss):
     X, y = _data(seed=seed)
     X_tr, y_tr, X_val, y_val = X[:60], y[:60], X[60:], y[60:]
-    clf = BilevelSVC(learn="C", validation_loss=loss, random_state=0)
+    clf = BilevelSVC(learn="C", validation_loss=loss, method=method, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
@@ -56,9 +60,10 @@ def test_single_C_matches_brute_force(seed, loss):
     best = min(val_loss(C) for C in grid)
     ours = upper.value(None, np.concatenate([clf.coef_[0], clf.intercept_]))
     assert ours <= 1.01 * best + 1e-12, (ours, best, clf.C_)
-    # the returned model is the exact lower-level solution at the learned C
+    # the returned model is the exact lower-level solution at the learned C (to Clarabel's accuracy:
+    # at C ~ 0.02 its solution has a stationarity residual of ~3e-6, ours ~1e-16)
     np.testing.assert_allclose(np.concatenate([clf.coef_[0], clf.intercept_]),
-                               _svm_by_cvxpy(X_tr, s_tr, clf.C_), atol=1e-6)
+                               _svm_by_cvxpy(X_tr, s_tr, clf.C_), atol=1e-5)
 
 
 def test_fitted_attributes_binary():
@@ -71,7 +76,7 @@ def test_fitted_attributes_binary():
     assert clf.sample_weight_.shape == (n_train,) and np.all(clf.sample_weight_ > 0)
     assert n_train + clf.validation_indices_.size == X.shape[0]
     assert set(clf.history_) >= {"objective", "complementarity", "time"}
-    assert clf.n_iter_ == len(clf.history_["objective"]) and clf.method_ == "lme-mpec"
+    assert clf.n_iter_ == len(clf.history_["objective"]) and clf.method_ == "hypergradient"
 
 
 @pytest.mark.xfail(strict=False, reason="known limitation: per-sample weights fitted on 8 validation "
@@ -121,6 +126,22 @@ def test_mpec_and_lme_mpec_reach_similar_validation_loss():
         upper = LinearValidationLoss(X[val], 2.0 * y[val] - 1, "sigmoid", n_hyper=1, n_var=X.shape[1] + 1)
         losses.append(upper.value(None, np.concatenate([clf.coef_[0], clf.intercept_])))
     assert abs(losses[0] - losses[1]) <= 0.05 * min(losses)
+
+
+@pytest.mark.parametrize("loss", ["sigmoid", "logistic"])
+def test_hypergradient_and_lme_mpec_agree_on_per_sample_weights(loss):
+    """Both solve the same bilevel program; hypergradient descent on c ends at a validation loss at
+    least as low as Algorithm 1's, up to 5%."""
+    X, y = _data(n=60, seed=2)
+    losses = {}
+    for method in ("lme-mpec", "hypergradient"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = BilevelSVC(method=method, validation_loss=loss, random_state=0).fit(X, y)
+        val = clf.validation_indices_
+        upper = LinearValidationLoss(X[val], 2.0 * y[val] - 1, loss, n_hyper=1, n_var=X.shape[1] + 1)
+        losses[method] = upper.value(None, np.concatenate([clf.coef_[0], clf.intercept_]))
+    assert losses["hypergradient"] <= 1.05 * losses["lme-mpec"], losses
 
 
 def test_verbose_prints_one_line_per_iteration(capsys):

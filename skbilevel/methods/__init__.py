@@ -1,8 +1,8 @@
 """How a bilevel problem is solved: one module per reformulation."""
 
-from . import lme, lme_mpec, mpec
+from . import hypergradient, lme, lme_mpec, mpec
 
 #: Method name -> solver function ``solve(problem, x0, y0=None, **options)``.
-METHODS = {"lme-mpec": lme_mpec.solve, "mpec": mpec.solve}
+METHODS = {"lme-mpec": lme_mpec.solve, "mpec": mpec.solve, "hypergradient": hypergradient.solve}
 
-__all__ = ["METHODS", "lme", "lme_mpec", "mpec"]
+__all__ = ["METHODS", "hypergradient", "lme", "lme_mpec", "mpec"]

@@ -31,7 +31,9 @@ import numpy as np
 #: ``"cross_vjp"``   cross-derivative product :math:`\nabla_x (\nabla_y f(x, y)^T v)`.
 #: ``"constraints"`` linear constraints ``A y - b(x) >= 0`` with ``A``, ``b``, ``db/dx``.
 #: ``"solve"``       a solver returning a point of ``S(x)`` to a tolerance.
-CAPABILITIES = frozenset({"hvp", "cross_vjp", "constraints", "solve"})
+#: ``"adjoint"``     a structured solver of the implicit-differentiation adjoint system
+#:                   (see :meth:`LowerLevel.adjoint`), used instead of a generic one.
+CAPABILITIES = frozenset({"hvp", "cross_vjp", "constraints", "solve", "adjoint"})
 
 
 class UpperLevel(ABC):
@@ -108,6 +110,16 @@ class LowerLevel(ABC):
     # -- optional helpers -----------------------------------------------------
     def solve(self, x: np.ndarray, y0: np.ndarray | None = None, tol: float = 1e-10):
         """Return a minimiser of the lower-level problem at ``x``."""
+        raise NotImplementedError
+
+    def adjoint(self, x: np.ndarray, y: np.ndarray, grad_y: np.ndarray):
+        """Solve the adjoint system of implicit differentiation at a solution ``y`` of ``x``.
+
+        Return ``(v, mu)`` with ``grad^2_yy f v + A_I^T mu_I = grad_y``,
+        ``A_I v = 0`` and ``mu`` zero off the active set ``I`` (``mu`` of size
+        ``n_constraints``, empty when unconstrained); see
+        :mod:`skbilevel.methods.hypergradient`.
+        """
         raise NotImplementedError
 
     def feasible_start(self, x: np.ndarray) -> np.ndarray:

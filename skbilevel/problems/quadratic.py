@@ -24,7 +24,7 @@ class QuadraticLowerLevel(LowerLevel):
         Only changes the value of ``f``, not its minimisers.
     """
 
-    capabilities = frozenset({"hvp", "cross_vjp", "constraints"})
+    capabilities = frozenset({"hvp", "cross_vjp", "constraints", "solve"})
 
     def __init__(self, Q, P, q, A, B, b0, R=None):
         self.Q, self.P, self.q = (np.asarray(a, dtype=float) for a in (Q, P, q))
@@ -54,6 +54,26 @@ class QuadraticLowerLevel(LowerLevel):
 
     def b_vjp(self, x, u):
         return self.B.T @ u
+
+    def solve(self, x, y0=None, tol=1e-10):
+        """Solve the lower-level QP at ``x`` with cvxpy (Clarabel); return ``(y, converged)``.
+
+        ``y0`` is not used: interior-point solvers gain nothing from a warm start.
+        """
+        import cvxpy as cp
+
+        y = cp.Variable(self.n_var)
+        Q = 0.5 * (self.Q + self.Q.T)
+        objective = 0.5 * cp.quad_form(y, cp.psd_wrap(Q)) + y @ (self.P @ x + self.q)
+        constraints = [self.A @ y >= self.b(x)] if self.n_constraints else []
+        problem = cp.Problem(cp.Minimize(objective), constraints)
+        eps = max(tol, 1e-12)
+        try:
+            problem.solve(solver=cp.CLARABEL, tol_gap_abs=eps, tol_gap_rel=eps, tol_feas=eps)
+        except cp.SolverError:
+            return np.zeros(self.n_var), False
+        ok = problem.status == cp.OPTIMAL and y.value is not None
+        return (np.asarray(y.value, dtype=float) if ok else np.zeros(self.n_var)), ok
 
 
 class Example22Upper(UpperLevel):

@@ -39,7 +39,7 @@ class WeightedSquaredHingeSVM(LowerLevel):
         Fixed weights ``s_i`` multiplying ``exp(c)``.
     """
 
-    capabilities = frozenset({"hvp", "cross_vjp", "constraints", "solve"})
+    capabilities = frozenset({"hvp", "cross_vjp", "constraints", "solve", "adjoint"})
 
     def __init__(self, X, y, *, per_sample: bool = True, sample_weight=None):
         self.X = X
@@ -112,6 +112,32 @@ class WeightedSquaredHingeSVM(LowerLevel):
         return IdentityBlockLME(slice(self.n_features + 1, self.n_var))
 
     # -- solvers --------------------------------------------------------------
+    def adjoint(self, x, y, grad_y):
+        """Solve the active-set adjoint system by eliminating ``xi`` and the multipliers.
+
+        At a solution the active constraints are ``I = {xi_i > 0}`` (squared
+        slacks: ``lambda = omega * xi``). With ``Z = diag(y) [X, 1]`` the system
+        ``H v + A_I^T mu = g``, ``A_I v = 0`` reduces to the generalised Newton
+        system of :meth:`solve`,
+        ``(diag(1, .., 1, 0) + Z_I^T diag(omega_I) Z_I) v_wb = g_wb - Z^T g_xi'``,
+        then ``v_xi = -Z_I v_wb`` on ``I`` and ``mu_I = g_xi,I - omega_I v_xi,I``;
+        off ``I``, ``v_xi = g_xi / omega`` and ``mu = 0``.
+        """
+        omega = self.weights(x)
+        _, _, xi = self.split(y)
+        p = self.n_features
+        active = xi > 0
+        g_wb, g_xi = grad_y[: p + 1], grad_y[p + 1 :]
+        # the xi rows: omega_i v_xi_i + mu_i = g_xi_i, and on I: v_xi_i = -(Z v_wb)_i
+        rhs = g_wb - self._Zt(np.where(active, g_xi, 0.0))
+        ridge = np.ones(p + 1)
+        ridge[-1] = 1e-12  # as in solve: guards a degenerate active set
+        v_wb = self._solve_normal(omega * active, rhs, ridge)
+        Zv = self._Z(v_wb)
+        v_xi = np.where(active, -Zv, g_xi / omega)
+        mu = np.where(active, g_xi - omega * v_xi, 0.0)
+        return np.concatenate([v_wb, v_xi]), mu
+
     def feasible_start(self, x):
         """Least-norm solution of ``A y = 1``: the start (4.2) of paper 000.
 

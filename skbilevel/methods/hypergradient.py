@@ -1,0 +1,254 @@
+"""Hypergradient descent by implicit differentiation (paper 002, sections 5-6).
+
+With ``y(x)`` the lower-level solution, the upper objective ``F(x, y(x))`` has
+the gradient (paper 002, eq. (5.4) with the adjoint written out)
+
+.. math::
+
+    \\nabla h(x) = \\nabla_x F - (\\nabla^2_{yx} f)^T v, \\qquad \\nabla^2_{yy} f\\, v = \\nabla_y F.
+
+For a linearly constrained lower level ``A y - b(x) >= 0`` with active set
+``I`` (the constraints whose multipliers are positive) the solution map is
+differentiable under strict complementarity and its derivative is formula
+(6.3). We use (6.3) in its equivalent KKT form, which also holds when
+``grad^2_yy f`` is singular (the SVM's Hessian is zero in the intercept): the
+adjoint ``(v, mu)`` solves
+
+.. math::
+
+    \\begin{bmatrix} \\nabla^2_{yy} f & A_I^T \\\\ A_I & 0 \\end{bmatrix}
+    \\begin{bmatrix} v \\\\ \\mu \\end{bmatrix} = \\begin{bmatrix} \\nabla_y F \\\\ 0 \\end{bmatrix},
+    \\qquad
+    \\nabla h(x) = \\nabla_x F - (\\nabla^2_{yx} f)^T v + (\\partial b_I / \\partial x)^T \\mu.
+
+(Differentiate ``grad_y f - A_I^T lambda_I = 0``, ``A_I y = b_I(x)`` in ``x``
+and take the transpose.) When ``A`` is empty this is the unconstrained
+formula. The system is solved by the lower level's own structured solver
+when it offers ``'adjoint'``, else by a dense symmetric factorisation for
+small problems, else by MINRES on Hessian-vector products, warm started from
+the previous adjoint.
+
+The outer loop is L-BFGS-B on the box ``problem.x_bounds`` (hyperparameters
+are expected on a log scale, as the SVM's ``c = log C`` are), and each lower
+level is warm started from the previous solution.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy.linalg import LinAlgError, lstsq, solve as dense_solve
+from scipy.optimize import minimize
+from scipy.sparse.linalg import LinearOperator, minres
+
+from .._result import BilevelResult
+from ..problems.base import BilevelProblem, LowerLevel, require
+from .lme import PseudoInverseLME
+
+#: Lower-level capabilities the method uses.
+REQUIRES = ("solve", "hvp", "cross_vjp")
+
+#: Largest KKT system (variables plus active constraints) solved by a dense factorisation.
+DIRECT_LIMIT = 1500
+
+
+def active_set(lower: LowerLevel, x, y) -> np.ndarray:
+    """Indices of the constraints treated as active at ``(x, y)``.
+
+    The multipliers ``lambda`` are the lower level's default LME (paper 000,
+    section 2), else the pseudo-inverse LME (2.3). A constraint is active
+    when its multiplier exceeds its slack ``g_i = (A y - b(x))_i``: at an
+    exact solution one of the two is zero, and a solver's approximate
+    solution (an interior point leaves both small) is sorted to the nearer
+    side. Where both vanish strict complementarity fails, ``y(x)`` has a kink
+    and either choice gives a one-sided derivative.
+    """
+    if "constraints" not in lower.capabilities:
+        return np.arange(0)
+    lme = lower.default_lme() or PseudoInverseLME()
+    lam = lme.value(lower, x, y)
+    return np.flatnonzero(lam > lower.slack(x, y))
+
+
+def _rows(lower: LowerLevel, active: np.ndarray):
+    """The matvecs of ``A_I`` and ``A_I^T`` for the active rows."""
+    m = lower.n_constraints
+
+    def matvec(v):
+        return lower.A_matvec(v)[active]
+
+    def rmatvec(mu):
+        full = np.zeros(m)
+        full[active] = mu
+        return lower.A_rmatvec(full)
+
+    return matvec, rmatvec
+
+
+def _dense_kkt(lower, x, y, active, rhs):
+    n, k = lower.n_var, active.size
+    eye = np.eye(n)
+    H = np.column_stack([lower.hvp(x, y, eye[:, j]) for j in range(n)])
+    K = np.zeros((n + k, n + k))
+    K[:n, :n] = 0.5 * (H + H.T)
+    if k:
+        A = lower.constraint_matrix()
+        A_I = (A.toarray() if hasattr(A, "toarray") else np.asarray(A))[active]
+        K[:n, n:], K[n:, :n] = A_I.T, A_I
+    b = np.concatenate([rhs, np.zeros(k)])
+    try:
+        sol = dense_solve(K, b, assume_a="sym")
+    except (LinAlgError, ValueError):
+        sol = None
+    if sol is None or not np.allclose(K @ sol, b, rtol=1e-6, atol=1e-10 * max(1.0, np.abs(b).max())):
+        # singular KKT matrix (degenerate active set): the least-squares adjoint
+        sol = lstsq(K, b)[0]
+    return sol[:n], sol[n:]
+
+
+def _iterative_kkt(lower, x, y, active, rhs, v0, tol):
+    n, k = lower.n_var, active.size
+    A_I, A_I_T = _rows(lower, active)
+
+    def matvec(z):
+        v, mu = z[:n], z[n:]
+        return np.concatenate([lower.hvp(x, y, v) + A_I_T(mu), A_I(v)])
+
+    op = LinearOperator((n + k, n + k), matvec=matvec, dtype=float)
+    start = None if v0 is None or v0.size != n else np.concatenate([v0, np.zeros(k)])
+    sol, _ = minres(op, np.concatenate([rhs, np.zeros(k)]), x0=start, rtol=tol, maxiter=20 * (n + k))
+    return sol[:n], sol[n:]
+
+
+def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10):
+    """Solve the adjoint system of (6.3) at ``(x, y)``; return ``(v, mu_full)``.
+
+    ``mu_full`` has one entry per constraint (zero off the active set). A lower
+    level offering the capability ``'adjoint'`` solves the system itself
+    (``lower.adjoint(x, y, grad_y)``), exploiting its structure.
+    """
+    if "adjoint" in lower.capabilities:
+        return lower.adjoint(x, y, grad_y)
+    active = active_set(lower, x, y)
+    if lower.n_var + active.size <= DIRECT_LIMIT:
+        v, mu = _dense_kkt(lower, x, y, active, grad_y)
+    else:
+        v, mu = _iterative_kkt(lower, x, y, active, grad_y, v0, tol)
+    mu_full = np.zeros(lower.n_constraints)
+    mu_full[active] = mu
+    return v, mu_full
+
+
+def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10):
+    """Return ``(F(x, y), grad h(x), v)`` at a lower-level solution ``y`` of ``x``.
+
+    ``v`` is the adjoint, to warm start the next call.
+    """
+    lower, upper = problem.lower, problem.upper
+    F = upper.value(x, y)
+    gx, gy = upper.gradient(x, y)
+    v, mu = adjoint(lower, x, y, gy, v0=v0, tol=tol)
+    grad = gx - lower.cross_vjp(x, y, v)
+    if mu.size and mu.any():
+        grad = grad + lower.b_vjp(x, mu)
+    return F, grad, v
+
+
+def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: int = 100,
+          lower_tol: float = 1e-10, verbose: int = 0, callback=None, **ignored) -> BilevelResult:
+    """Minimise ``F(x, y(x))`` over the box ``problem.x_bounds`` by L-BFGS-B on hypergradients.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        Its lower level must offer ``solve``, ``hvp`` and ``cross_vjp``; a
+        linearly constrained one is differentiated through its active set.
+    x0 : array of shape (n_hyper,)
+    y0 : array of shape (n_var,), optional
+        Warm start of the first lower-level solve.
+    tol : float
+        L-BFGS-B's tolerance on the projected hypergradient (``gtol``); the
+        relative decrease tolerance ``ftol`` is ``tol * 1e-3``.
+    max_iter : int
+        Maximum number of L-BFGS-B iterations.
+    lower_tol : float
+        Tolerance handed to ``lower.solve``.
+    callback : callable, optional
+        Called with a dict (``iteration``, ``objective``, ``time``,
+        ``hyperparameters``) after each iteration; returning True stops the run.
+    **ignored
+        Options of other methods (``eps_star``, ...), accepted so that callers
+        can pass one set of options to any method.
+
+    Returns
+    -------
+    BilevelResult
+        ``history['complementarity']`` holds the projected-gradient norm.
+    """
+    lower = problem.lower
+    require("hypergradient", lower, REQUIRES)
+    x0 = np.asarray(x0, dtype=float)
+    lo, hi = problem.x_bounds if problem.x_bounds is not None else (None, None)
+    bounds = None if lo is None else list(zip(lo, hi))
+    state = {"y": None if y0 is None else np.asarray(y0, float), "v": None, "ok": True}
+    cache = {}
+
+    def fun(x):
+        key = x.tobytes()
+        if key not in cache:
+            y, ok = lower.solve(x, state["y"], lower_tol)
+            F, grad, v = hypergradient(problem, x, y, v0=state["v"])
+            state.update(y=y, v=v, ok=state["ok"] and ok)
+            cache.clear()
+            cache[key] = (F, grad, y)
+        F, grad, _ = cache[key]
+        return F, grad
+
+    history = {"objective": [], "complementarity": [], "time": []}
+    clock = [time.perf_counter()]
+    stop = {"flag": False}
+
+    def record(intermediate_result):
+        x = intermediate_result.x
+        F, grad = fun(x)
+        pg = _projected_gradient_norm(x, grad, lo, hi)
+        now = time.perf_counter()
+        history["objective"].append(F)
+        history["complementarity"].append(pg)
+        history["time"].append(now - clock[0])
+        clock[0] = now
+        it = len(history["objective"])
+        if verbose:
+            print(f"[hypergradient] iter {it:3d}  F = {F:.6g}  |proj grad| = {pg:.3g}  "
+                  f"({history['time'][-1]:.2f}s)")
+        if callback is not None and callback({"iteration": it, "objective": F, "time": history["time"][-1],
+                                               "hyperparameters": x.copy()}):
+            stop["flag"] = True
+            raise StopIteration
+
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+                   options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol})
+    x = res.x
+    y, ok = lower.solve(x, cache.get(x.tobytes(), (None, None, state["y"]))[2], lower_tol)
+    n_iter = len(history["objective"])
+    if stop["flag"]:
+        converged, message = False, f"stopped by the callback after {n_iter} iterations"
+    elif res.status == 1:
+        converged, message = False, f"no convergence in max_iter={max_iter} L-BFGS-B iterations"
+    else:
+        converged, message = bool(res.success), f"L-BFGS-B: {res.message}"
+        if res.status == 2:  # line search failure
+            message += (" (the hypergradient jumps where a lower-level constraint changes from active"
+                        " to inactive; the point is stationary only up to such a kink)")
+    if not (ok and state["ok"]):
+        converged = False
+        message += "; a lower-level solve did not reach its tolerance"
+    return BilevelResult(x, y, history, converged, message, n_iter)
+
+
+def _projected_gradient_norm(x, grad, lo, hi):
+    if lo is None:
+        return float(np.max(np.abs(grad), initial=0.0))
+    step = np.clip(x - grad, lo, hi) - x
+    return float(np.max(np.abs(step), initial=0.0))

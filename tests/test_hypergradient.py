@@ -1,0 +1,155 @@
+"""Implicit differentiation (methods/hypergradient.py) against finite differences and known solutions."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from skbilevel.methods import hypergradient as hg
+from skbilevel.problems import (BilevelProblem, LinearValidationLoss, LowerLevel, QuadraticLowerLevel, UpperLevel,
+                                WeightedSquaredHingeSVM)
+
+
+class _GenericSVM(WeightedSquaredHingeSVM):
+    """The SVM without its structured adjoint: forces the generic KKT solve of (6.3)."""
+
+    capabilities = WeightedSquaredHingeSVM.capabilities - {"adjoint"}
+
+
+def _svm_problem(seed, per_sample, loss, lower_cls=WeightedSquaredHingeSVM, n=40, p=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    y = np.where(X[:, 0] + 0.7 * rng.normal(size=n) > 0, 1.0, -1.0)
+    X_val = rng.normal(size=(15, p))
+    y_val = np.where(X_val[:, 0] > 0, 1.0, -1.0)
+    lower = lower_cls(X, y, per_sample=per_sample)
+    upper = LinearValidationLoss(X_val, y_val, loss, n_hyper=lower.n_hyper, n_var=lower.n_var)
+    x = 0.5 * rng.normal(size=lower.n_hyper)
+    return BilevelProblem(upper, lower), x
+
+
+def _central_differences(problem, x, h=1e-6):
+    def h_of(x):
+        return problem.upper.value(x, problem.lower.solve(x, tol=1e-13)[0])
+
+    eye = np.eye(x.size)
+    return np.array([(h_of(x + h * e) - h_of(x - h * e)) / (2 * h) for e in eye])
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("per_sample", [True, False])
+@pytest.mark.parametrize("loss", ["sigmoid", "logistic", "squared_hinge"])
+def test_svm_hypergradient_matches_finite_differences(seed, per_sample, loss):
+    problem, x = _svm_problem(seed, per_sample, loss)
+    y, ok = problem.lower.solve(x, tol=1e-13)
+    assert ok
+    # strict complementarity: no training margin at 1, so the active set is locally constant
+    w, b, _ = problem.lower.split(y)
+    margins = problem.lower.y * (problem.lower.X @ w + b)
+    assert np.min(np.abs(margins - 1.0)) > 1e-4
+    _, grad, _ = hg.hypergradient(problem, x, y)
+    fd = _central_differences(problem, x)
+    assert np.max(np.abs(grad - fd)) <= 1e-5 * np.max(np.abs(fd))
+
+
+@pytest.mark.parametrize("direct_limit", [hg.DIRECT_LIMIT, 0])
+def test_generic_active_set_solve_matches_the_svm_structured_solve(direct_limit, monkeypatch):
+    """Formula (6.3) in KKT form (dense and MINRES) equals the SVM's eliminated Newton system."""
+    monkeypatch.setattr(hg, "DIRECT_LIMIT", direct_limit)
+    for seed, per_sample in itertools.product(range(3), [True, False]):
+        structured, x = _svm_problem(seed, per_sample, "logistic")
+        generic, _ = _svm_problem(seed, per_sample, "logistic", lower_cls=_GenericSVM)
+        y, _ = structured.lower.solve(x)
+        g1 = hg.hypergradient(structured, x, y)[1]
+        g2 = hg.hypergradient(generic, x, y)[1]
+        np.testing.assert_allclose(g2, g1, rtol=1e-6, atol=1e-9 * np.abs(g1).max())
+
+
+class _TargetUpper(UpperLevel):
+    """``F = 1/2 ||y - t||^2 + rho/2 ||x||^2``."""
+
+    def __init__(self, t, rho):
+        self.t, self.rho = np.asarray(t, float), rho
+
+    def value(self, x, y):
+        return 0.5 * np.sum((y - self.t) ** 2) + 0.5 * self.rho * x @ x
+
+    def gradient(self, x, y):
+        return self.rho * x, y - self.t
+
+
+# Lower level min_y 1/2 ||y||^2 - y^T M x  s.t.  y >= 0, i.e. y(x) = max(M x, 0).
+_M = np.array([[1.0, 0.5], [0.5, 1.0], [-1.0, -1.0]])
+_T, _RHO = np.array([1.0, 0.5, -1.0]), 0.1
+
+
+def _quadratic_problem():
+    lower = QuadraticLowerLevel(Q=np.eye(3), P=-_M, q=np.zeros(3), A=np.eye(3), B=np.zeros((3, 2)),
+                                b0=np.zeros(3))
+    return BilevelProblem(_TargetUpper(_T, _RHO), lower, (np.full(2, -3.0), np.full(2, 3.0)))
+
+
+def _quadratic_solution():
+    """Global minimiser by enumerating the active sets of ``y(x) = max(M x, 0)``."""
+    best = None
+    for support in itertools.product([False, True], repeat=3):
+        S = np.array(support)
+        Ms = _M[S]
+        x = np.linalg.solve(Ms.T @ Ms + _RHO * np.eye(2), Ms.T @ _T[S])
+        z = _M @ x
+        if np.all(z[S] >= 0) and np.all(z[~S] <= 0):
+            F = 0.5 * np.sum((np.maximum(z, 0) - _T) ** 2) + 0.5 * _RHO * x @ x
+            if best is None or F < best[0]:
+                best = (F, x)
+    return best[1]
+
+
+def test_quadratic_hypergradient_matches_finite_differences():
+    problem = _quadratic_problem()
+    x = np.array([0.8, 0.3])  # M x = (0.95, 0.7, -1.1): constraint 3 strictly active
+    y, ok = problem.lower.solve(x)
+    assert ok
+    _, grad, _ = hg.hypergradient(problem, x, y)
+    np.testing.assert_allclose(grad, _central_differences(problem, x, h=1e-5), rtol=1e-5)
+
+
+@pytest.mark.parametrize("x0", [[0.2, 0.1], [2.0, -1.0], [-1.5, 2.5]])
+def test_hypergradient_method_reaches_the_known_solution(x0):
+    problem = _quadratic_problem()
+    result = hg.solve(problem, np.array(x0), tol=1e-9)
+    assert result.converged, result.message
+    x_star = _quadratic_solution()
+    assert np.linalg.norm(result.hyperparameters - x_star) <= 1e-3
+    np.testing.assert_allclose(result.model, np.maximum(_M @ result.hyperparameters, 0), atol=1e-6)
+    assert len(result.history["objective"]) == result.n_iter > 0
+
+
+def test_callback_and_history():
+    problem, x = _svm_problem(0, True, "logistic")
+    seen = []
+    result = hg.solve(problem, x, callback=lambda info: seen.append(info) or len(seen) == 2)
+    assert result.n_iter == 2 and not result.converged and "callback" in result.message
+    assert {"iteration", "objective", "time", "hyperparameters"} <= set(seen[0])
+
+
+def test_max_iter_is_reported():
+    problem, x = _svm_problem(1, True, "sigmoid")
+    result = hg.solve(problem, x, max_iter=1, tol=1e-12)
+    assert not result.converged and "max_iter=1" in result.message
+
+
+class _NoSolver(LowerLevel):
+    n_hyper, n_var = 1, 1
+    capabilities = frozenset({"hvp", "cross_vjp"})
+
+    def value(self, x, y):
+        return 0.5 * float(y @ y)
+
+    def grad_y(self, x, y):
+        return y
+
+
+def test_refuses_a_lower_level_without_solver():
+    problem = BilevelProblem(_TargetUpper([0.0], 0.0), _NoSolver())
+    with pytest.raises(ValueError, match="does not provide \\['solve'\\]"):
+        hg.solve(problem, np.zeros(1))
