@@ -153,3 +153,19 @@ def test_refuses_a_lower_level_without_solver():
     problem = BilevelProblem(_TargetUpper([0.0], 0.0), _NoSolver())
     with pytest.raises(ValueError, match="does not provide \\['solve'\\]"):
         hg.solve(problem, np.zeros(1))
+
+
+def test_wide_data_uses_the_woodbury_solve_and_stays_exact():
+    """More features than support vectors: the Newton systems go through Woodbury + Schur complement."""
+    problem, x = _svm_problem(0, True, "logistic", n=30, p=60)
+    lower = problem.lower
+    y, ok = lower.solve(x, tol=1e-13)
+    assert ok
+    # KKT of the lower level: w = X^T (y * lambda), sum(y * lambda) = 0 with lambda = omega * xi
+    w, b, xi = lower.split(y)
+    lam = lower.weights(x) * xi
+    np.testing.assert_allclose(w, lower.X.T @ (lower.y * lam), atol=1e-9)
+    assert abs(lower.y @ lam) <= 1e-9
+    generic, _ = _svm_problem(0, True, "logistic", lower_cls=_GenericSVM, n=30, p=60)
+    np.testing.assert_allclose(hg.hypergradient(problem, x, y)[1], hg.hypergradient(generic, x, y)[1],
+                               rtol=1e-6, atol=1e-12)

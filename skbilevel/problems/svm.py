@@ -165,10 +165,34 @@ class WeightedSquaredHingeSVM(LowerLevel):
             op = LinearOperator((p + 1, p + 1), matvec=lambda t: ridge * t + self._Zt(d * self._Z(t)))
             t, _ = cg(op, rhs, rtol=1e-12, maxiter=10 * (p + 1))
             return t
-        Z = self.y[:, None] * np.hstack([np.asarray(self.X), np.ones((self.n_samples, 1))])
-        H = (Z * d[:, None]).T @ Z
+        rows = np.flatnonzero(d)  # only the support enters: few rows when the data is nearly separable
+        Z = self.y[rows, None] * np.hstack([np.asarray(self.X)[rows], np.ones((rows.size, 1))])
+        if rows.size < p and np.all(ridge[:-1] == 1.0):
+            return self._solve_normal_woodbury(Z, d[rows], ridge[-1], rhs)
+        H = (Z * d[rows, None]).T @ Z
         H[np.diag_indices_from(H)] += ridge
         return np.linalg.solve(H, rhs)
+
+    @staticmethod
+    def _solve_normal_woodbury(Z, d, ridge_b, rhs):
+        """Solve ``(diag(1, .., 1, ridge_b) + Z^T diag(d) Z) t = rhs`` with ``k < p`` rows in ``Z``.
+
+        The ``w`` block ``M = I + Zw^T D Zw`` is inverted by the Woodbury identity
+        ``M^{-1} v = v - Zw^T (D^{-1} + Zw Zw^T)^{-1} Zw v`` (a k x k system), and
+        the intercept by the Schur complement of ``M`` in the bordered system,
+        which keeps the unregularised intercept exact.
+        """
+        Zw, zb = Z[:, :-1], Z[:, -1]
+        K = np.diag(1.0 / d) + Zw @ Zw.T
+        u = Zw.T @ (d * zb)
+
+        def M_inv(V):
+            return V - Zw.T @ np.linalg.solve(K, Zw @ V)
+
+        sol = M_inv(np.column_stack([rhs[:-1], u]))
+        Mr, Mu = sol[:, 0], sol[:, 1]
+        b = (rhs[-1] - u @ Mr) / (ridge_b + (d * zb) @ zb - u @ Mu)
+        return np.concatenate([Mr - Mu * b, [b]])
 
     def solve(self, x, y0=None, tol=1e-10, max_iter=100):
         """Solve the lower level at ``x`` by a semismooth Newton method.
