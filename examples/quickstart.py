@@ -26,7 +26,7 @@ def main(seed: int = 0) -> None:
     y_noisy[flip] = 1 - y_noisy[flip]
 
     models = {
-        "BilevelSVC(learn='C', n_starts=1)": make_pipeline(StandardScaler(), BilevelSVC(learn="C", n_starts=1, random_state=seed)),
+        "BilevelSVC(learn='C')": make_pipeline(StandardScaler(), BilevelSVC(learn="C", random_state=seed)),
         "GridSearchCV(LinearSVC, 17 C, 5-fold)": GridSearchCV(
             make_pipeline(StandardScaler(), LinearSVC()), {"linearsvc__C": np.logspace(-4, 4, 17)}, cv=5),
     }

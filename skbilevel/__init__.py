@@ -1,8 +1,9 @@
 """skbilevel: scikit-learn estimators that learn hyperparameters by bilevel optimisation."""
 
 from ._result import BilevelResult
+from .cleaning import HyperCleaningClassifier
 from .svm import BilevelSVC
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BilevelResult", "BilevelSVC", "__version__"]
+__all__ = ["BilevelResult", "BilevelSVC", "HyperCleaningClassifier", "__version__"]

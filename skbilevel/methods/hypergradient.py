@@ -40,7 +40,7 @@ import time
 import numpy as np
 from scipy.linalg import LinAlgError, lstsq, solve as dense_solve
 from scipy.optimize import minimize
-from scipy.sparse.linalg import LinearOperator, minres
+from scipy.sparse.linalg import LinearOperator, cg, minres
 
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem, LowerLevel, require
@@ -49,8 +49,9 @@ from .lme import PseudoInverseLME
 #: Lower-level capabilities the method uses.
 REQUIRES = ("solve", "hvp", "cross_vjp")
 
-#: Largest KKT system (variables plus active constraints) solved by a dense factorisation.
-DIRECT_LIMIT = 1500
+#: Largest KKT system (variables plus active constraints) solved by a dense factorisation;
+#: building it takes one Hessian-vector product per variable.
+DIRECT_LIMIT = 300
 
 
 def active_set(lower: LowerLevel, x, y) -> np.ndarray:
@@ -108,7 +109,14 @@ def _dense_kkt(lower, x, y, active, rhs):
 
 
 def _iterative_kkt(lower, x, y, active, rhs, v0, tol):
+    """CG on ``H v = rhs`` when no constraint is active (``H`` is positive definite at a strict
+    minimum), else MINRES on the symmetric indefinite KKT matrix."""
     n, k = lower.n_var, active.size
+    start = None if v0 is None or v0.size != n else v0
+    if k == 0:
+        op = LinearOperator((n, n), matvec=lambda v: lower.hvp(x, y, v), dtype=float)
+        v, _ = cg(op, rhs, x0=start, rtol=tol, maxiter=10 * n)
+        return v, np.zeros(0)
     A_I, A_I_T = _rows(lower, active)
 
     def matvec(z):
@@ -116,7 +124,7 @@ def _iterative_kkt(lower, x, y, active, rhs, v0, tol):
         return np.concatenate([lower.hvp(x, y, v) + A_I_T(mu), A_I(v)])
 
     op = LinearOperator((n + k, n + k), matvec=matvec, dtype=float)
-    start = None if v0 is None or v0.size != n else np.concatenate([v0, np.zeros(k)])
+    start = None if start is None else np.concatenate([start, np.zeros(k)])
     sol, _ = minres(op, np.concatenate([rhs, np.zeros(k)]), x0=start, rtol=tol, maxiter=20 * (n + k))
     return sol[:n], sol[n:]
 

@@ -2,11 +2,11 @@
 
 from .base import CAPABILITIES, BilevelProblem, LowerLevel, UpperLevel, require
 from .losses import VALIDATION_LOSSES, LinearValidationLoss
-from .quadratic import Example22Upper, QuadraticLowerLevel, example_2_2
+from .quadratic import Example22Upper, QuadraticLowerLevel, TargetUpper, example_2_2, quadratic_bilevel
 from .svm import WeightedSquaredHingeSVM
 
 __all__ = [
     "CAPABILITIES", "BilevelProblem", "Example22Upper", "LinearValidationLoss", "LowerLevel",
-    "QuadraticLowerLevel", "UpperLevel", "VALIDATION_LOSSES", "WeightedSquaredHingeSVM",
-    "example_2_2", "require",
+    "QuadraticLowerLevel", "TargetUpper", "UpperLevel", "VALIDATION_LOSSES", "WeightedSquaredHingeSVM",
+    "example_2_2", "quadratic_bilevel", "require",
 ]

@@ -27,13 +27,14 @@ import numpy as np
 
 #: Capabilities a lower level may offer.
 #:
+#: ``"grad_x"``      gradient :math:`\nabla_x f(x, y)` of the lower objective in the hyperparameters.
 #: ``"hvp"``         Hessian-vector product  :math:`\nabla^2_{yy} f(x, y) v`.
 #: ``"cross_vjp"``   cross-derivative product :math:`\nabla_x (\nabla_y f(x, y)^T v)`.
 #: ``"constraints"`` linear constraints ``A y - b(x) >= 0`` with ``A``, ``b``, ``db/dx``.
 #: ``"solve"``       a solver returning a point of ``S(x)`` to a tolerance.
 #: ``"adjoint"``     a structured solver of the implicit-differentiation adjoint system
 #:                   (see :meth:`LowerLevel.adjoint`), used instead of a generic one.
-CAPABILITIES = frozenset({"hvp", "cross_vjp", "constraints", "solve", "adjoint"})
+CAPABILITIES = frozenset({"grad_x", "hvp", "cross_vjp", "constraints", "solve", "adjoint"})
 
 
 class UpperLevel(ABC):
@@ -69,6 +70,10 @@ class LowerLevel(ABC):
     @abstractmethod
     def grad_y(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return ``grad_y f(x, y)``, shape ``(n_var,)``."""
+
+    def grad_x(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Return ``grad_x f(x, y)``, shape ``(n_hyper,)``."""
+        raise NotImplementedError
 
     def hvp(self, x: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Return ``grad^2_yy f(x, y) @ v``, shape ``(n_var,)``."""

@@ -24,7 +24,7 @@ class QuadraticLowerLevel(LowerLevel):
         Only changes the value of ``f``, not its minimisers.
     """
 
-    capabilities = frozenset({"hvp", "cross_vjp", "constraints", "solve"})
+    capabilities = frozenset({"grad_x", "hvp", "cross_vjp", "constraints", "solve"})
 
     def __init__(self, Q, P, q, A, B, b0, R=None):
         self.Q, self.P, self.q = (np.asarray(a, dtype=float) for a in (Q, P, q))
@@ -39,6 +39,9 @@ class QuadraticLowerLevel(LowerLevel):
 
     def grad_y(self, x, y):
         return self.Q @ y + self.P @ x + self.q
+
+    def grad_x(self, x, y):
+        return self.P.T @ y + 0.5 * (self.R + self.R.T) @ x
 
     def hvp(self, x, y, v):
         return self.Q @ v
@@ -74,6 +77,36 @@ class QuadraticLowerLevel(LowerLevel):
             return np.zeros(self.n_var), False
         ok = problem.status == cp.OPTIMAL and y.value is not None
         return (np.asarray(y.value, dtype=float) if ok else np.zeros(self.n_var)), ok
+
+
+class TargetUpper(UpperLevel):
+    """``F(x, y) = 1/2 ||y - t||^2 + rho/2 ||x||^2``: fit a target with a ridge on ``x``."""
+
+    def __init__(self, t, rho: float = 0.0):
+        self.t, self.rho = np.asarray(t, dtype=float), float(rho)
+
+    def value(self, x, y):
+        return 0.5 * float(np.sum((y - self.t) ** 2)) + 0.5 * self.rho * float(x @ x)
+
+    def gradient(self, x, y):
+        return self.rho * x, y - self.t
+
+
+def quadratic_bilevel(Q, M, t, rho, x_bounds=None):
+    """Unconstrained quadratic bilevel problem and its solution.
+
+    Lower level ``min_y 1/2 y^T Q y - y^T M x`` (so ``y(x) = Q^{-1} M x``),
+    upper level :class:`TargetUpper`. With ``G = Q^{-1} M`` the solution is
+    ``x* = (G^T G + rho I)^{-1} G^T t`` (when inside ``x_bounds``).
+    Returns ``(problem, x_star)``.
+    """
+    Q, M = np.asarray(Q, float), np.asarray(M, float)
+    n_var, n_hyper = M.shape
+    lower = QuadraticLowerLevel(Q=Q, P=-M, q=np.zeros(n_var), A=np.zeros((0, n_var)),
+                                B=np.zeros((0, n_hyper)), b0=np.zeros(0))
+    G = np.linalg.solve(Q, M)
+    x_star = np.linalg.solve(G.T @ G + rho * np.eye(n_hyper), G.T @ np.asarray(t, float))
+    return BilevelProblem(TargetUpper(t, rho), lower, x_bounds), x_star
 
 
 class Example22Upper(UpperLevel):

@@ -39,7 +39,7 @@ class WeightedSquaredHingeSVM(LowerLevel):
         Fixed weights ``s_i`` multiplying ``exp(c)``.
     """
 
-    capabilities = frozenset({"hvp", "cross_vjp", "constraints", "solve", "adjoint"})
+    capabilities = frozenset({"grad_x", "hvp", "cross_vjp", "constraints", "solve", "adjoint"})
 
     def __init__(self, X, y, *, per_sample: bool = True, sample_weight=None):
         self.X = X
@@ -74,6 +74,10 @@ class WeightedSquaredHingeSVM(LowerLevel):
     def grad_y(self, x, y):
         w, _, xi = self.split(y)
         return np.concatenate([w, [0.0], self.weights(x) * xi])
+
+    def grad_x(self, x, y):
+        _, _, xi = self.split(y)
+        return self._reduce_x(0.5 * self.weights(x) * xi**2)
 
     def hvp(self, x, y, v):
         vw, _, vxi = self.split(v)

@@ -1,0 +1,317 @@
+"""HyperCleaningClassifier: learn a weight per training sample on a trusted set (data hyper-cleaning)."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._selection import select_method
+from .methods import METHODS
+from .problems import BilevelProblem
+from .problems.classifiers import CrossEntropyValidationLoss, WeightedMLP, WeightedSoftmaxRegression
+
+#: Methods a user may name (``'auto'`` resolves to one of them).
+CLEANING_METHODS = ("hypergradient", "value-function", "perturbed-gd", "sqcqp")
+
+
+class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
+    """Softmax classifier trained on noisy labels, with per-sample weights learned on a trusted set.
+
+    Data hyper-cleaning (paper 001, section 5; paper 003, section 6.2): the
+    upper level minimises the cross-entropy on a small trusted (clean) set;
+    the lower level trains the classifier on the noisy training set, sample
+    ``i`` weighted by ``sigma(x_i)`` in (0, 1):
+
+    .. math::
+
+        \\min_x \\; \\mathrm{CE}_{trusted}(\\theta^*(x)) \\quad \\text{s.t.} \\quad
+        \\theta^*(x) = \\arg\\min_\\theta \\frac1n \\sum_i s_i \\sigma(x_i) \\ell_i(\\theta)
+        + \\frac{\\alpha}{2} \\|W\\|^2.
+
+    Samples whose labels are wrong get weights near 0. After the weights are
+    learned, the final model is refit on the weighted training data plus the
+    trusted set (weight 1).
+
+    Parameters
+    ----------
+    model : {'logistic', 'mlp'}, default='logistic'
+        Multinomial logistic regression or a one-hidden-layer ReLU network.
+    method : {'auto', 'hypergradient', 'value-function', 'perturbed-gd', 'sqcqp'}, default='auto'
+        Bilevel method; ``'auto'`` picks one from the problem's structure
+        (see :func:`skbilevel._selection.select_method`).
+    alpha : float, default=1e-3
+        L2 penalty on the weight matrices of the lower level.
+    n_hidden : int, default=64
+        Hidden units when ``model='mlp'``.
+    validation_fraction : float, default=0.1
+        Stratified fraction of ``(X, y)`` used as trusted set when ``X_val`` is
+        not given to :meth:`fit` (with a warning: it must be clean).
+    max_iter : int, default=100
+        Maximum number of outer iterations of the method.
+    tol : float, default=1e-5
+        Stopping tolerance of the method (for ``'hypergradient'``, on the
+        projected hypergradient).
+    random_state : int, RandomState instance or None, default=None
+        Controls the trusted split and the MLP's initial weights.
+    verbose : int, default=0
+        One line per outer iteration when positive.
+    callback : callable or None, default=None
+        ``callback(info)`` after each outer iteration with ``info`` a dict:
+        ``iteration``, ``objective`` (trusted-set cross-entropy), ``time``,
+        ``weights`` (current ``sigma(x)``). Returning True stops the run.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    sample_weight_ : ndarray of shape (n_samples,)
+        Learned weights in [0, 1] of the rows of ``X``; rows held out as
+        trusted set (when ``X_val`` is not given) have weight 1.
+    coef_ : ndarray or list of ndarray
+        ``model='logistic'``: shape (1, n_features) for two classes, else
+        (n_classes, n_features). ``model='mlp'``: ``[W1, W2]`` as in
+        ``MLPClassifier.coefs_``.
+    intercept_ : ndarray or list of ndarray
+        Matching intercepts.
+    train_indices_, validation_indices_ : ndarray
+        Rows of ``X`` used for training and as trusted set.
+    method_ : str
+    n_iter_ : int
+    history_ : dict
+        Per outer iteration: ``objective``, ``complementarity`` (the method's
+        residual), ``time``.
+    n_features_in_ : int
+
+    References
+    ----------
+    Paper 001 (perturbed gradient descent), 003 (BVFIM), 004 (sequential QCQP)
+    of ``shared/papers``; paper 002 sections 5-6 (implicit differentiation).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skbilevel import HyperCleaningClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = HyperCleaningClassifier(max_iter=5, random_state=0)
+    >>> clf.fit(X[:300] / 16, y[:300], X_val=X[300:400] / 16, y_val=y[300:400]).sample_weight_.shape
+    (300,)
+    """
+
+    _parameter_constraints: dict = {
+        "model": [StrOptions({"logistic", "mlp"})],
+        "method": [StrOptions({"auto", *CLEANING_METHODS})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "n_hidden": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callback": [callable, None],
+    }
+
+    def __init__(self, *, model: str = "logistic", method: str = "auto", alpha: float = 1e-3,
+                 n_hidden: int = 64, validation_fraction: float = 0.1, max_iter: int = 100,
+                 tol: float = 1e-5, random_state=None, verbose: int = 0, callback=None):
+        self.model = model
+        self.method = method
+        self.alpha = alpha
+        self.n_hidden = n_hidden
+        self.validation_fraction = validation_fraction
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callback = callback
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+        """Learn the sample weights on the trusted set, then refit on weighted data plus trusted set.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data, possibly with wrong labels.
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Fixed weights ``s_i`` multiplying the learned ``sigma(x_i)``.
+        X_val, y_val : array-like, default=None
+            Trusted (clean) set. If omitted, a stratified ``validation_fraction``
+            of ``(X, y)`` is held out as trusted set, with a warning.
+
+        Returns
+        -------
+        self : HyperCleaningClassifier
+        """
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
+        check_classification_targets(y)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        self.classes_ = np.unique(y)
+        if self.classes_.size < 2:
+            raise ValueError(f"HyperCleaningClassifier needs at least 2 classes; got one class, "
+                             f"{self.classes_[0]!r}.")
+        X_tr, y_tr, s_tr, X_v, y_v = self._split(X, y, sample_weight, X_val, y_val)
+        Y_tr, Y_v = self._one_hot(y_tr), self._one_hot(y_v)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        lower = self._lower(X_tr, Y_tr, s_tr, seed)
+        problem = BilevelProblem(CrossEntropyValidationLoss(lower, X_v, Y_v), lower)
+        self.method_ = select_method(problem, self.method)
+        callback = None if self.callback is None else _WeightsCallback(self.callback)
+        result = METHODS[self.method_](problem, np.zeros(lower.n_hyper), tol=self.tol, max_iter=self.max_iter,
+                                       verbose=self.verbose, callback=callback)
+        if not result.converged:
+            warnings.warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning,
+                          stacklevel=2)
+        weights = expit(result.hyperparameters)
+        theta = self._refit(X_tr, Y_tr, s_tr * weights, X_v, Y_v, seed, result.model)
+        self.sample_weight_ = np.ones(X.shape[0])
+        self.sample_weight_[self.train_indices_] = weights
+        self.n_iter_ = result.n_iter
+        self.history_ = result.history
+        self._store(lower, theta)
+        return self
+
+    # -- fit helpers ------------------------------------------------------------
+    def _split(self, X, y, sample_weight, X_val, y_val):
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together (or neither).")
+        if X_val is not None:
+            X_v, y_v = validate_data(self, X_val, y_val, accept_sparse="csr", dtype=np.float64, reset=False)
+            unseen = np.setdiff1d(np.unique(y_v), self.classes_)
+            if unseen.size:
+                raise ValueError(f"the trusted set y_val has labels {unseen.tolist()} absent from the training "
+                                 f"labels {self.classes_.tolist()}.")
+            self.train_indices_, self.validation_indices_ = np.arange(X.shape[0]), np.arange(0)
+            return X, y, sample_weight, X_v, y_v
+        counts = np.unique(y, return_counts=True)[1]
+        n_val = max(int(np.ceil(self.validation_fraction * y.size)), self.classes_.size)
+        if counts.min() < 2 or y.size - n_val < self.classes_.size:
+            raise ValueError(f"cannot hold out a stratified trusted set of {n_val} samples from {y.size} samples "
+                             f"with class counts {counts.tolist()}: pass X_val and y_val, or more data.")
+        warnings.warn("HyperCleaningClassifier: no trusted set given; a stratified validation_fraction of (X, y) "
+                      "is used as trusted set. Its labels must be clean for the weights to mean anything.",
+                      UserWarning, stacklevel=3)
+        tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y, random_state=self.random_state)
+        self.train_indices_, self.validation_indices_ = tr, va
+        return X[tr], y[tr], sample_weight[tr], X[va], y[va]
+
+    def _one_hot(self, y):
+        return (np.asarray(y)[:, None] == self.classes_[None, :]).astype(float)
+
+    def _lower(self, X, Y, s, seed):
+        if self.model == "mlp":
+            return WeightedMLP(X, Y, n_hidden=self.n_hidden, alpha=self.alpha, sample_weight=s, random_state=seed)
+        return WeightedSoftmaxRegression(X, Y, alpha=self.alpha, sample_weight=s)
+
+    def _refit(self, X_tr, Y_tr, w_tr, X_v, Y_v, seed, theta0):
+        """Train on the training part weighted by ``w_tr`` plus the trusted part at weight 1."""
+        stack = _sparse_vstack if sp.issparse(X_tr) or sp.issparse(X_v) else np.vstack
+        X_all, Y_all = stack([X_tr, X_v]), np.vstack([Y_tr, Y_v])
+        s_all = np.concatenate([w_tr, np.ones(Y_v.shape[0])])
+        model = self._lower(X_all, Y_all, s_all, seed)
+        # x = +inf gives sigma(x) = 1: the weights are exactly s_all
+        theta, ok = model.solve(np.full(Y_all.shape[0], np.inf), y0=theta0, tol=1e-8)
+        if not ok:
+            warnings.warn("HyperCleaningClassifier: the final refit did not reach its tolerance.",
+                          ConvergenceWarning, stacklevel=3)
+        return theta
+
+    def _store(self, lower, theta):
+        if self.model == "mlp":
+            W1, b1, W2, b2 = lower.unpack(theta)
+            self.coef_, self.intercept_ = [W1, W2], [b1, b2]
+            return
+        W, b = lower.unpack(theta)
+        if self.classes_.size == 2:  # the binary convention: one row, positive for classes_[1]
+            self.coef_, self.intercept_ = (W[:, 1] - W[:, 0])[None, :], np.array([b[1] - b[0]])
+        else:
+            self.coef_, self.intercept_ = W.T.copy(), b.copy()
+
+    # -- prediction -------------------------------------------------------------
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+        if self.model == "mlp":
+            (W1, W2), (b1, b2) = self.coef_, self.intercept_
+            return np.maximum(X @ W1 + b1, 0.0) @ W2 + b2
+        return np.asarray(X @ self.coef_.T) + self.intercept_
+
+    def decision_function(self, X):
+        """Return the logits: shape (n_samples,) for two classes (positive for ``classes_[1]``), else
+        (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray
+        """
+        Z = self._logits(X)
+        if self.classes_.size == 2:
+            return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z.ravel()
+        return Z
+
+    def predict_proba(self, X):
+        """Return class probabilities, shape (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p = expit(scores)
+            return np.column_stack([1.0 - p, p])
+        return softmax(scores, axis=1)
+
+    def predict(self, X):
+        """Return the most probable class of each row of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[index]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class _WeightsCallback:
+    """Adapt a method's callback info (``hyperparameters = x``) to the user's (``weights = sigma(x)``)."""
+
+    def __init__(self, user_callback):
+        self.user_callback = user_callback
+
+    def __call__(self, info):
+        info = dict(info)
+        info["weights"] = expit(info.pop("hyperparameters"))
+        return self.user_callback(info)
+
+
+def _sparse_vstack(blocks):
+    return sp.vstack([sp.csr_matrix(b) for b in blocks], format="csr")

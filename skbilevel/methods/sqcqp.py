@@ -1,0 +1,350 @@
+"""Sequential QCQP with a barrier line search (paper 004, section II and appendix V).
+
+The bilevel problem is relaxed to the single-level problem (2) of paper 004,
+
+.. math::
+
+    \\min_{z = (x, y)} F(x, y) \\quad \\text{s.t.} \\quad h(z) - \\varepsilon^2 \\le 0,
+    \\qquad h(z) = \\|\\nabla_y f(x, y)\\|^2,
+
+(the paper's upper objective ``f`` is our ``F``, its lower objective ``g`` our
+``f``), whose constraint gradient is
+
+.. math::
+
+    \\nabla h(z) = 2 \\begin{bmatrix} (\\nabla^2_{yx} f)^T \\nabla_y f \\\\
+    \\nabla^2_{yy} f \\, \\nabla_y f \\end{bmatrix}
+
+(one ``cross_vjp`` and one ``hvp`` with ``v = grad_y f``; the paper writes
+``H^T grad_y g`` without the factor 2, which only rescales ``w``; we use the
+exact gradient). Algorithm 1 iterates, from a point with ``h(z) <= eps^2``,
+
+1. the search direction of (QCQP),
+
+   .. math::
+
+       \\Delta z = \\arg\\min_d \\tfrac12 \\|d + \\nabla F(z)\\|^2 \\quad \\text{s.t.} \\quad
+       \\nabla h(z)^T d + \\alpha_b (h(z) - \\varepsilon^2) \\le -w \\|d\\|^2,
+
+   which (Remark 3) is the projection of ``-grad F`` on the ball of centre
+   ``c = -grad h / (2 w)`` and radius
+   ``r = sqrt(||grad h / (2 w)||^2 - alpha_b (h - eps^2) / w)``:
+   ``Delta z = -grad F`` if ``||-grad F - c|| <= r``, else
+   ``c + r (-grad F - c) / ||-grad F - c||``;
+2. a backtracking step ``t = t_max, beta t_max, ...`` until both the Armijo
+   condition (7) on the upper objective,
+   ``F(z + t dz) <= F(z) + alpha_ls t grad F^T dz``, and the discrete barrier
+   condition (8), ``h(z + t dz) - eps^2 <= (1 - gamma) (h(z) - eps^2)``, hold;
+3. ``z <- z + t dz``.
+
+By Theorem 1 ``dz`` is a descent direction of ``F`` (5) while (8) keeps every
+iterate feasible (anytime feasibility, Theorem 2); ``dz = 0`` exactly at a KKT
+point of (2) (Theorem 1-iv) and ``||dz|| -> 0`` (Theorem 2), so the run stops
+when ``||dz|| <= tol``. ``history['complementarity']`` holds ``||dz||``,
+``history['lower_residual']`` ``||grad_y f|| = sqrt(h)`` and
+``history['step']`` the step ``t``.
+
+Notes on the paper's text:
+
+* (QCQP) is printed with a strict inequality and ``alpha_h``; the appendix
+  (Remark 3, the KKT system (9)) uses ``<=`` and ``alpha_b``, which we follow.
+* Algorithm 1 assumes a feasible start (step 1, "ensure ``h(z^0) <= eps^2``")
+  without saying how. When the start is infeasible we first take Newton steps
+  on ``grad_y f(x0, .) = 0`` in ``y`` (``x`` fixed; the Newton direction
+  ``-(grad^2_yy f)^{-1} grad_y f`` is a descent direction of ``h``), solved by
+  MINRES on Hessian-vector products, with backtracking on ``h``, until
+  ``h <= (eps / 2)^2`` (a margin, so that the first steps are not pinned to
+  the boundary of the feasible set).
+* The solution of (2) is only an ``eps``-relaxation of the bilevel problem:
+  the returned ``y`` satisfies ``||grad_y f(x, y)|| <= eps``, not more, and
+  ``x`` is off the bilevel solution by ``O(eps)`` (the constraint is active
+  at the solution of (2): leaving the lower-level solution by ``eps`` lowers
+  ``F`` to first order). The defaults ``eps = 1e-3``, ``w = 1e-2`` (the
+  paper used ``eps = 0.1`` or ``0.5`` and ``w`` in ``{1e-1, 1e-2, 1e-3}``)
+  aim at the bilevel solution rather than at a coarse relaxation.
+* The price of a small ``eps``: the direction's length is at most
+  ``2 r = O(||grad^2 f|| eps / w)`` and the barrier (8) caps ``t`` near
+  ``2 beta w / L_h`` (Lemma 1), so ``z`` moves ``O(eps)`` per iteration
+  while ``||grad F|| >> r``, and the final linear rate is ``1 - O(eps)``.
+  Iterations are cheap (one ``hvp``, one ``cross_vjp`` and a few function
+  values) but many: tens of thousands for ``eps = 1e-3`` on a
+  two-dimensional quadratic, hence the large default ``max_iter``.
+
+Bounds on ``x`` (``problem.x_bounds``), which the paper does not have, are
+handled by an active set and a projection. A component of ``x`` that lies on
+its bound and along which ``dx`` points outwards is frozen: its components of
+``grad F`` and ``grad h`` are zeroed, which is exactly (QCQP) restricted to the
+free components (the frozen term decouples as ``1/2 d_i^2 + w d_i^2``), so the
+direction is still a ball projection and still satisfies (5) and (6). This is
+repeated until no free component on a bound points outwards. Trial points are
+projected on the box, ``x(t) = clip(x + t dx)``, and the Armijo test (7) is
+taken along the projected arc, ``F(z(t)) <= F(z) + alpha_ls grad F^T (z(t) - z)``
+(Bertsekas' projected Armijo rule), with (8) evaluated at ``z(t)``. For small
+``t`` the projection is inactive (no free component leaves the box at once),
+``z(t) - z = t dz``, and the step-size bound of Lemma 1 still applies; at a
+point where ``dz`` vanishes on the free components, ``grad F + lambda grad h``
+vanishes there (a KKT point of (2) on the face of the box, up to the signs of
+the bound multipliers, which are not checked).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, minres
+
+from .._result import BilevelResult
+from ..problems.base import BilevelProblem, require
+
+#: Lower-level capabilities the method uses (for ``grad h``).
+REQUIRES = ("hvp", "cross_vjp")
+
+#: Backtracking halvings before the line search is declared failed.
+MAX_BACKTRACKS = 60
+
+
+def barrier(lower, x, y):
+    """Return ``(h, grad_x h, grad_y h)`` with ``h = ||grad_y f(x, y)||^2``.
+
+    ``grad h = 2 [grad^2_yx f, grad^2_yy f]^T grad_y f`` (paper 004, Remark 1,
+    with the factor 2 of the derivative of a square, which the paper omits).
+    """
+    g = lower.grad_y(x, y)
+    return float(g @ g), 2.0 * lower.cross_vjp(x, y, g), 2.0 * lower.hvp(x, y, g)
+
+
+def qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b):
+    """Closed-form solution of (QCQP) (paper 004, Remark 3 of appendix V).
+
+    .. math::
+
+        \\Delta z = \\arg\\min_d \\tfrac12 \\|d + \\nabla F\\|^2 \\ \\text{s.t.} \\
+        \\nabla h^T d + \\alpha_b (h - \\varepsilon^2) + w \\|d\\|^2 \\le 0
+
+    Completing the square, the constraint is the ball
+    ``||d - c||^2 <= r^2`` with ``c = -grad h / (2 w)`` and
+    ``r^2 = ||c||^2 - alpha_b (h - eps^2) / w``, so ``Delta z`` is the
+    projection of ``-grad F`` on that ball.
+
+    Parameters
+    ----------
+    grad_F, grad_h : ndarray
+        ``grad F(z)`` and ``grad h(z)``, with ``z = (x, y)`` concatenated.
+    h : float
+        ``h(z) = ||grad_y f||^2``.
+    epsilon, w, alpha_b : float
+        Tolerance ``eps``, tilting parameter ``w > 0``, barrier parameter.
+
+    Returns
+    -------
+    ndarray
+        ``Delta z``. When the QCQP is infeasible (``r^2 < 0``, only possible
+        for ``h > eps^2``) the ball shrinks to its centre ``c``, the minimiser
+        of the constraint function, i.e. the least infeasible direction.
+    """
+    c = -grad_h / (2.0 * w)
+    r = np.sqrt(max(float(c @ c) - alpha_b * (h - epsilon**2) / w, 0.0))
+    p = -grad_F
+    dist = float(np.linalg.norm(p - c))
+    if dist <= r:  # the steepest descent step is admissible: the constraint is inactive
+        return p
+    return c + (r / dist) * (p - c)
+
+
+def _direction(grad_F, grad_h, h, x, bounds, opts):
+    """(QCQP) on the components of ``z`` not frozen on a bound of ``x``; return ``dz``."""
+    n = x.size
+    frozen = np.zeros(grad_F.size, dtype=bool)
+    while True:
+        dz = qcqp_direction(np.where(frozen, 0.0, grad_F), np.where(frozen, 0.0, grad_h), h,
+                            opts["epsilon"], opts["w"], opts["alpha_b"])
+        if bounds is None:
+            return dz
+        dx = dz[:n]
+        outward = ((x <= bounds[0]) & (dx < 0)) | ((x >= bounds[1]) & (dx > 0))
+        new = outward & ~frozen[:n]
+        if not new.any():
+            return dz
+        # freezing can only grow, so this loop runs at most n + 1 times
+        frozen[:n] |= new
+
+
+def _project(x, bounds):
+    return x if bounds is None else np.clip(x, bounds[0], bounds[1])
+
+
+def _line_search(problem, x, y, dx, dy, F, grad_F, h, bounds, opts):
+    """Backtrack on the Armijo (7) and barrier (8) conditions.
+
+    Return ``(t, x_new, y_new, F_new)``, or ``None`` when no step of at least
+    ``t_max * beta**MAX_BACKTRACKS`` satisfies both.
+    """
+    upper, lower = problem.upper, problem.lower
+    eps2, t = opts["epsilon"] ** 2, opts["t_max"]
+    for _ in range(MAX_BACKTRACKS + 1):
+        x_t, y_t = _project(x + t * dx, bounds), y + t * dy
+        # the projected arc: the displacement actually taken, tdz when no bound is hit
+        decrease = grad_F[:x.size] @ (x_t - x) + grad_F[x.size:] @ (y_t - y)
+        F_t = upper.value(x_t, y_t)
+        if F_t <= F + opts["alpha_ls"] * decrease:
+            g_t = lower.grad_y(x_t, y_t)
+            if g_t @ g_t - eps2 <= (1.0 - opts["gamma"]) * (h - eps2):
+                return t, x_t, y_t, F_t
+        t *= opts["beta"]
+    return None
+
+
+def _newton_y(lower, x, y, g):
+    """Newton direction ``-(grad^2_yy f)^{-1} grad_y f`` by MINRES on ``hvp`` (least squares if singular)."""
+    op = LinearOperator((y.size, y.size), matvec=lambda v: lower.hvp(x, y, v), dtype=float)
+    d, _ = minres(op, -g, rtol=1e-10, maxiter=10 * y.size)
+    return d
+
+
+def _restore(lower, x, y, epsilon, max_steps):
+    """Reduce ``h(x, .)`` below ``eps^2`` in ``y`` (step 1 of Algorithm 1); return ``(y, h)``."""
+    g = lower.grad_y(x, y)
+    h = float(g @ g)
+    target = (0.5 * epsilon) ** 2  # a margin inside the set, so the first steps are not pinned
+    for _ in range(max_steps):
+        if h <= target:
+            break
+        d, grad_h_y = _newton_y(lower, x, y, g), 2.0 * lower.hvp(x, y, g)
+        if not np.all(np.isfinite(d)) or grad_h_y @ d >= 0:
+            d = -grad_h_y  # steepest descent on h when Newton fails
+        t = 1.0
+        for _ in range(MAX_BACKTRACKS):
+            g_t = lower.grad_y(x, y + t * d)
+            if g_t @ g_t < h:
+                break
+            t *= 0.5
+        else:
+            break
+        y = y + t * d
+        g = g_t
+        h = float(g @ g)
+    return y, h
+
+
+def _start(problem, x0, y0, lower_tol):
+    lower = problem.lower
+    if y0 is not None:
+        return np.asarray(y0, dtype=float).copy(), True
+    if "solve" in lower.capabilities:
+        return lower.solve(x0, None, lower_tol)
+    return np.zeros(lower.n_var), True
+
+
+def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: int = 50000,
+          epsilon: float = 1e-3, w: float = 1e-2, alpha_b: float = 0.1, alpha_ls: float = 0.1,
+          gamma: float = 0.1, beta: float = 0.5, t_max: float = 1.0, lower_tol: float = 1e-10,
+          verbose: int = 0, callback=None, **ignored) -> BilevelResult:
+    """Solve the relaxation (2) of ``problem`` by Algorithm 1 of paper 004.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        Its lower level must offer ``hvp`` and ``cross_vjp``; a linearly
+        constrained one (``n_constraints > 0``) is refused, since
+        ``grad_y f = 0`` is then not its optimality condition.
+    x0 : array of shape (n_hyper,)
+        Projected on ``problem.x_bounds`` first.
+    y0 : array of shape (n_var,), optional
+        Starting ``y``; default ``lower.solve(x0)`` when offered, else zeros.
+        If ``||grad_y f(x0, y0)|| > eps`` Newton steps in ``y`` restore
+        feasibility first.
+    tol : float
+        Stop when the QCQP direction has ``||dz|| <= tol`` (Theorem 1-iv).
+    max_iter : int
+        Maximum number of iterations ``K``.
+    epsilon : float
+        Lower-level tolerance ``eps`` of (2): iterates keep ``||grad_y f|| <= eps``;
+        the solution of (2) is ``O(eps)`` away from the bilevel solution and the
+        number of iterations grows like ``1 / eps``.
+    w : float
+        Tilting parameter ``w > 0`` of (QCQP).
+    alpha_b, alpha_ls, gamma, beta, t_max : float
+        Barrier parameter of (QCQP), Armijo parameter of (7), barrier decay
+        of (8), backtracking factor and initial step (the paper's defaults).
+    lower_tol : float
+        Tolerance of the starting ``lower.solve``.
+    verbose : int
+        Print one line per iteration when positive.
+    callback : callable, optional
+        Called with a dict (``iteration``, ``objective``, ``time``,
+        ``hyperparameters``, ``lower_residual``, ``step``) after each
+        iteration; returning True stops the run.
+    **ignored
+        Options of other methods, accepted so that one set of options can be
+        passed to any method.
+
+    Returns
+    -------
+    BilevelResult
+        ``model`` is the last ``y`` (with ``||grad_y f|| <= eps``);
+        ``history['complementarity']`` holds ``||dz||`` at each new iterate.
+    """
+    lower = problem.lower
+    require("sqcqp", lower, REQUIRES)
+    if "constraints" in lower.capabilities and lower.n_constraints > 0:
+        raise ValueError("method 'sqcqp' handles unconstrained lower levels only; "
+                         f"{type(lower).__name__} has {lower.n_constraints} linear constraints.")
+    if epsilon <= 0 or w <= 0:
+        raise ValueError(f"method 'sqcqp' needs epsilon > 0 and w > 0, got {epsilon} and {w}.")
+    opts = dict(epsilon=epsilon, w=w, alpha_b=alpha_b, alpha_ls=alpha_ls, gamma=gamma, beta=beta, t_max=t_max)
+    bounds = None
+    if problem.x_bounds is not None:
+        bounds = tuple(np.broadcast_to(np.asarray(b, float), (lower.n_hyper,)) for b in problem.x_bounds)
+    x = _project(np.asarray(x0, dtype=float).copy(), bounds)
+    y, solved = _start(problem, x, y0, lower_tol)
+    y, h = _restore(lower, x, y, epsilon, max_iter)
+    history = {"objective": [], "complementarity": [], "time": [], "lower_residual": [], "step": []}
+    if h > epsilon**2:
+        return BilevelResult(x, y, history, False, "could not make the start feasible: "
+                             f"||grad_y f(x0, y)|| = {np.sqrt(h):.3g} > epsilon = {epsilon:g}", 0)
+
+    F, grad_F, h, dz = _evaluate(problem, x, y, bounds, opts)
+    converged = bool(np.linalg.norm(dz) <= tol)
+    message = f"||dz|| <= tol = {tol:g} at the start" if converged else f"no convergence in max_iter={max_iter} iterations"
+    clock = time.perf_counter()
+    for it in range(1, 0 if converged else max_iter + 1):
+        found = _line_search(problem, x, y, dz[:x.size], dz[x.size:], F, grad_F, h, bounds, opts)
+        if found is None:
+            message = (f"line search failed at iteration {it} (no step >= t_max * beta^{MAX_BACKTRACKS} "
+                       f"satisfies (7) and (8)); ||dz|| = {np.linalg.norm(dz):.3g}")
+            break
+        t, x, y = found[:3]
+        F, grad_F, h, dz = _evaluate(problem, x, y, bounds, opts)
+        res = float(np.linalg.norm(dz))
+        now = time.perf_counter()
+        _record(history, F, res, now - clock, np.sqrt(h), t)
+        clock = now
+        if verbose:
+            print(f"[sqcqp] iter {it:4d}  F = {F:.6g}  ||dz|| = {res:.3g}  ||grad_y f|| = {np.sqrt(h):.3g}  "
+                  f"t = {t:.3g}  ({history['time'][-1]:.3f}s)")
+        if callback is not None and callback({"iteration": it, "objective": F, "time": history["time"][-1],
+                                              "hyperparameters": x.copy(), "lower_residual": np.sqrt(h),
+                                              "step": t}):
+            message = f"stopped by the callback after {it} iterations"
+            break
+        if res <= tol:
+            converged, message = True, f"||dz|| = {res:.3g} <= tol = {tol:g} after {it} iterations"
+            break
+    if not solved:
+        message += "; the starting lower-level solve did not reach its tolerance"
+    return BilevelResult(x, y, history, converged, message, len(history["objective"]))
+
+
+def _evaluate(problem, x, y, bounds, opts):
+    """``F``, ``grad F``, ``h`` and the QCQP direction at ``(x, y)``."""
+    F = problem.upper.value(x, y)
+    grad_F = np.concatenate(problem.upper.gradient(x, y))
+    h, hx, hy = barrier(problem.lower, x, y)
+    return F, grad_F, h, _direction(grad_F, np.concatenate([hx, hy]), h, x, bounds, opts)
+
+
+def _record(history, F, res, seconds, lower_residual, t):
+    for key, value in zip(("objective", "complementarity", "time", "lower_residual", "step"),
+                          (F, res, seconds, lower_residual, t)):
+        history[key].append(float(value))

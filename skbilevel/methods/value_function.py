@@ -1,0 +1,414 @@
+"""BVFIM: the bilevel value-function-based interior-point method (paper 003, section 3).
+
+The bilevel problem (1) is read optimistically, ``min_x phi(x)`` with
+``phi(x) = inf {F(x, y) : y in S(x)}`` (eqs. (2)-(3)). The lower-level
+solution set is written through the value function, ``f(x, y) <= f*(x)``
+(eq. (11)), and ``f*`` is replaced by the value of the regularised lower level
+
+.. math::
+
+    f^*_\\mu(x) = \\min_z f(x, z) + \\frac{\\mu_1}{2}\\|z\\|^2 + \\mu_2 \\qquad (12),\\,(15)
+
+whose minimiser is ``z*_mu(x)``. Penalising the relaxed constraint
+``f(x, y) < f*_mu(x)`` by a log barrier gives the smooth approximation
+
+.. math::
+
+    \\varphi_{\\mu,\\theta,\\tau}(x) = \\min_y F(x, y) + \\frac{\\theta}{2}\\|y\\|^2
+    - \\tau \\ln\\big(f^*_\\mu(x) - f(x, y)\\big) \\qquad (13),\\,(14)
+
+with minimiser ``y*_{mu,theta,tau}(x)`` and (Proposition 1) the gradient
+
+.. math::
+
+    \\nabla\\varphi(x) = \\nabla_x F(x, y^*) + \\tau\\,
+    \\frac{\\nabla_x f(x, y^*) - \\nabla_x f(x, z^*)}{f^*_\\mu(x) - f(x, y^*)}
+    \\qquad (16),\\,(17),\\,(20),\\,(21).
+
+Only gradients of ``F`` and ``f`` appear: no Hessian- or Jacobian-vector
+product. Algorithm 1 runs projected gradient steps on ``varphi_k`` for a fixed
+``(mu_k, theta_k, tau_k)``, and the outer loop lets the parameters decrease
+to zero (section 3, Theorem 1), each round warm started from the last.
+
+Implementation choices (the paper leaves them open, or defers them to its
+supplementary material, which we do not have):
+
+* Schedule (:func:`_schedule`): ``(mu1, mu2, theta)_k = (mu1, mu2, theta)_0 m_k``
+  and ``tau_k = tau_0 sqrt(m_k)`` with ``m_k = max(decay**k, floor)``;
+  defaults ``(1, 1, 1, 1)``, ``decay = 0.1``, ``floor = 1e-10``. Theorem 1
+  needs ``(mu, theta, tau) -> 0`` and ``tau_k ln mu_{k,2} -> 0``, which this
+  satisfies. ``tau`` decays as a square root because ``x`` is biased by
+  ``O(sqrt(mu))`` but only by ``O(tau)``, while the curvature of (13) in
+  ``y`` grows like ``|grad_y F|^2 / tau``: with ``tau ~ mu`` the slack
+  ``f*_mu - f`` at ``y*`` falls to ``O(mu^{3/2})`` and cancels all digits of
+  ``f`` before ``x`` is accurate.
+* The sub-problems for ``z`` (eq. (18)) and ``y`` (eq. (19)) are solved by a
+  small L-BFGS (gradients only) with a backtracking Armijo search instead of
+  ``T_z``, ``T_y`` fixed-step gradient steps: the barrier problem is ill
+  conditioned for small ``tau`` and fixed steps would need ``O(1/tau)``
+  iterations. The line search also keeps ``y`` strictly inside
+  ``f(x, y) < f*_mu(x)``, which plain gradient steps (19) do not guarantee.
+  ``y`` is warm started from the last ``y`` when that is still strictly
+  feasible, else from ``z`` (always strictly feasible, its slack being
+  ``mu1/2 ||z||^2 + mu2 > 0``).
+* Algorithm 1's step ``x_{l+1} = x_l - alpha g_l`` (line 5) is projected on
+  ``problem.x_bounds``. With ``step=None`` (default) ``alpha`` is the
+  spectral (Barzilai-Borwein) step safeguarded by an Armijo search on
+  ``varphi_k``, whose value the ``y`` solve provides; with ``step=alpha``
+  the paper's fixed step is used. Algorithm 1's ``L`` steps become a limit
+  (``inner_iter``) with an early exit once ``varphi_k`` is stationary.
+* For a non-convex lower level the ``z`` solve returns a local minimiser; its
+  value still bounds ``f*`` from above, so the barrier problem stays well posed.
+
+Lower levels with linear constraints are refused: the paper's scheme is for
+the unconstrained lower level (1).
+
+References
+----------
+R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A value-function-based
+interior-point method for non-convex bi-level optimization", ICML 2021
+(paper 003).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from .._result import BilevelResult
+from ..problems.base import BilevelProblem, require
+
+#: Lower-level capabilities the method uses (``grad_y`` is always available).
+REQUIRES = ("grad_x",)
+
+#: Default starting ``(mu1, mu2, theta, tau)``.
+SCHEDULE = (1.0, 1.0, 1.0, 1.0)
+
+ARMIJO = 1e-4
+
+
+def _two_loop(g, S, Y):
+    """L-BFGS two-loop recursion: an approximation of ``H^{-1} g``."""
+    q, alphas = g.copy(), []
+    for s, y in zip(reversed(S), reversed(Y)):
+        a = (s @ q) / (s @ y)
+        alphas.append(a)
+        q -= a * y
+    if S:
+        q *= (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1])
+    for (s, y), a in zip(zip(S, Y), reversed(alphas)):
+        q += (a - (y @ q) / (s @ y)) * s
+    return q
+
+
+def lbfgs(fun, w, *, tol, max_iter, memory=10):
+    """Minimise ``fun`` (returning ``(value, gradient)``, ``inf`` outside its domain).
+
+    Backtracking Armijo search from the unit quasi-Newton step; a trial point
+    outside the domain is treated as a failed decrease, so iterates stay in
+    it. Returns ``(w, value, converged)``; ``converged`` when
+    ``max |gradient| <= tol * max(1, max |gradient at the start|)``, or when
+    the search cannot decrease the value any more in floating point (near
+    ``f(x, y) = f*_mu(x)`` the slack cancels digits and the gradient stalls
+    above a tight ``tol``); not converged when ``max_iter`` is reached.
+    """
+    f, g = fun(w)
+    gtol = tol * max(1.0, np.max(np.abs(g), initial=0.0))
+    S, Y = [], []
+    for _ in range(max_iter):
+        if np.max(np.abs(g), initial=0.0) <= gtol:
+            return w, f, True
+        d = -_two_loop(g, S, Y)
+        slope = g @ d
+        if slope >= 0:  # not a descent direction: restart from steepest descent
+            S, Y, d = [], [], -g
+            slope = -(g @ g)
+        step = 1.0 if S else min(1.0, 1.0 / np.max(np.abs(g)))
+        while True:
+            w_new = w + step * d
+            f_new, g_new = fun(w_new)
+            if np.isfinite(f_new) and f_new <= f + ARMIJO * step * slope:
+                break
+            step *= 0.5
+            if step * np.max(np.abs(d)) <= 1e-16 * (1.0 + np.max(np.abs(w))):
+                # no decrease measurable in floating point: w is stationary to working precision
+                return w, f, True
+        s, y = w_new - w, g_new - g
+        if s @ y > 1e-12 * np.sqrt((s @ s) * (y @ y)):  # keep the inverse Hessian positive definite
+            S.append(s), Y.append(y)
+            if len(S) > memory:
+                S.pop(0), Y.pop(0)
+        w, f, g = w_new, f_new, g_new
+    return w, f, bool(np.max(np.abs(g), initial=0.0) <= gtol)
+
+
+class _Point(NamedTuple):
+    """``varphi_k`` evaluated at ``x``, with the sub-problem solutions that define it."""
+
+    x: np.ndarray
+    z: np.ndarray      # z*_mu(x), eq. (15)
+    y: np.ndarray      # y*_{mu,theta,tau}(x), eq. (14)
+    phi: float         # varphi_k(x), eq. (13)
+    grad: np.ndarray   # eqs. (16)-(17)
+    slack: float       # f*_mu(x) - f(x, y) > 0
+    ok: bool           # both sub-problems reached their tolerance
+
+
+def regularised_lower(lower, x, z0, mu1, mu2, *, tol, max_iter):
+    """Return ``(z*_mu(x), f*_mu(x), converged)`` of eqs. (12) and (15).
+
+    L-BFGS on ``f(x, z) + mu1/2 ||z||^2`` replaces the gradient steps (18).
+    """
+    def fun(z):
+        return lower.value(x, z) + 0.5 * mu1 * (z @ z), lower.grad_y(x, z) + mu1 * z
+
+    z, value, ok = lbfgs(fun, z0, tol=tol, max_iter=max_iter)
+    return z, value + mu2, ok
+
+
+def barrier_upper(problem, x, y0, f_mu, theta, tau, *, tol, max_iter):
+    """Return ``(y*_{mu,theta,tau}(x), converged)``, the minimiser (14) of the barrier problem (13).
+
+    L-BFGS on ``F + theta/2 ||y||^2 - tau ln(f*_mu - f)`` replaces the gradient
+    steps (19); its value is ``+inf`` where ``f(x, y) >= f*_mu(x)``. ``y0``
+    must be strictly feasible.
+    """
+    upper, lower = problem.upper, problem.lower
+
+    def fun(y):
+        slack = f_mu - lower.value(x, y)
+        if not slack > 0:
+            return np.inf, None
+        value = upper.value(x, y) + 0.5 * theta * (y @ y) - tau * np.log(slack)
+        return value, upper.gradient(x, y)[1] + theta * y + (tau / slack) * lower.grad_y(x, y)
+
+    y, _, ok = lbfgs(fun, y0, tol=tol, max_iter=max_iter)
+    return y, ok
+
+
+def evaluate(problem, x, z0, y0, params, *, tol, max_iter) -> _Point:
+    """Evaluate ``varphi_k`` (13) and its gradient (16)-(17) at ``x`` (steps 2-4 of Algorithm 1).
+
+    ``z0`` and ``y0`` warm start the two sub-problems; ``y0`` is replaced by
+    the new ``z`` when it is not strictly feasible at ``x``.
+    """
+    upper, lower = problem.upper, problem.lower
+    mu1, mu2, theta, tau = params
+    z, f_mu, ok_z = regularised_lower(lower, x, z0, mu1, mu2, tol=tol, max_iter=max_iter)
+    if y0 is None or not lower.value(x, y0) < f_mu:
+        y0 = z
+    y, ok_y = barrier_upper(problem, x, y0, f_mu, theta, tau, tol=tol, max_iter=max_iter)
+    slack = f_mu - lower.value(x, y)
+    phi = upper.value(x, y) + 0.5 * theta * (y @ y) - tau * np.log(slack)
+    # eq. (17): Danskin's theorem on both minimisations; no second derivatives
+    grad = upper.gradient(x, y)[0] + (tau / slack) * (lower.grad_x(x, y) - lower.grad_x(x, z))
+    return _Point(x, z, y, float(phi), grad, float(slack), ok_z and ok_y)
+
+
+def _project(x, bounds):
+    return x if bounds is None else np.clip(x, bounds[0], bounds[1])
+
+
+def _stationarity(point, bounds):
+    """``max |P(x - grad) - x|``: the projected gradient of ``varphi_k``, zero at a stationary point."""
+    return float(np.max(np.abs(_project(point.x - point.grad, bounds) - point.x), initial=0.0))
+
+
+def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub):
+    """Run Algorithm 1 on ``varphi_k`` from ``point``; return ``(point, n_steps, stationary)``.
+
+    Line 5 is the projected step ``x <- P_X(x - alpha g)``: with a float
+    ``step`` the paper's fixed ``alpha``; with ``step=None`` the spectral
+    (Barzilai-Borwein) step ``alpha = s.s / s.r`` (``s``, ``r`` the last
+    changes of ``x`` and ``g``), halved until the Armijo decrease of
+    ``varphi_k`` holds. A fixed or doubling start makes gradient steps
+    oscillate across a curved valley of ``varphi_k``; the spectral step
+    adapts to its curvature from gradients alone.
+    The loop ends early, ``stationary``, once the projected gradient is below
+    ``tol`` or no step decreases ``varphi_k`` measurably; it is not
+    ``stationary`` when the ``inner_iter`` steps run out.
+    """
+    alpha = 1.0 if step is None else step
+    for n in range(inner_iter):
+        if _stationarity(point, bounds) <= tol:
+            return point, n, True
+        while True:
+            x_new = _project(point.x - alpha * point.grad, bounds)
+            trial = evaluate(problem, x_new, point.z, point.y, params, **sub)
+            if step is not None or trial.phi <= point.phi + ARMIJO * point.grad @ (x_new - point.x):
+                break
+            alpha *= 0.5
+            if np.max(np.abs(x_new - point.x)) <= 1e-15 * (1.0 + np.max(np.abs(point.x))):
+                return point, n, True  # stationary to working precision
+        if step is None:
+            s, r = trial.x - point.x, trial.grad - point.grad
+            alpha = float(np.clip((s @ s) / (s @ r), 1e-10, 1e10)) if s @ r > 0 else 2.0 * alpha
+        point = trial
+    return point, inner_iter, _stationarity(point, bounds) <= tol
+
+
+def _schedule(k, start, decay, floor):
+    """``(mu1, mu2, theta, tau)`` of round ``k``: ``start * m_k`` with ``tau`` scaled by ``sqrt(m_k)``.
+
+    ``m_k = max(decay**k, floor)``. ``tau`` decays as the square root of the
+    others: ``x`` moves ``O(sqrt(mu))`` with ``mu`` but only ``O(tau)`` with
+    ``tau``, and the barrier problem's curvature grows like ``1/tau``, so a
+    slower ``tau`` costs no accuracy and keeps (14) well conditioned and its
+    slack (of order ``mu``) resolvable in floating point. ``tau_k ln mu_{k,2}
+    -> 0`` as Theorem 1 asks (until the floor, where the schedule stops).
+    """
+    m = max(decay ** k, floor)
+    mu1, mu2, theta, tau = start
+    return mu1 * m, mu2 * m, theta * m, tau * np.sqrt(m)
+
+
+def _check_options(problem, schedule, decay, floor):
+    lower = problem.lower
+    if "constraints" in lower.capabilities and lower.n_constraints > 0:
+        raise ValueError(
+            f"method 'value-function' (BVFIM) handles unconstrained lower levels only; "
+            f"{type(lower).__name__} has {lower.n_constraints} linear constraints. "
+            f"Use 'hypergradient', 'lme-mpec' or 'mpec'.")
+    if len(schedule) != 4 or not all(p > 0 for p in schedule):
+        raise ValueError(f"schedule must be four positive numbers (mu1, mu2, theta, tau), got {schedule!r}")
+    if not (0 < decay < 1 and 0 < floor <= 1):
+        raise ValueError(f"need 0 < decay < 1 and 0 < floor <= 1, got decay={decay!r}, floor={floor!r}")
+
+
+def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: int = 50,
+          schedule=SCHEDULE, decay: float = 0.1, floor: float = 1e-10, inner_iter: int = 100,
+          step=None, sub_tol: float = 1e-10, sub_iter: int = 1000, verbose: int = 0, callback=None,
+          **ignored) -> BilevelResult:
+    """Solve ``problem`` by BVFIM: Algorithm 1 on ``varphi_k`` for a decreasing ``(mu, theta, tau)``.
+
+    Outer iteration ``k`` (a "round") sets ``(mu1, mu2, theta, tau)_k`` (see
+    :func:`_schedule`), re-evaluates ``varphi_k`` (13) at the current ``x``
+    and runs Algorithm 1 on it, warm started from the previous round's
+    ``x``, ``z`` and ``y``.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        Its lower level must offer ``grad_x`` and have no linear constraints.
+        ``problem.x_bounds`` is kept by projecting every step of ``x``.
+    x0 : array of shape (n_hyper,)
+    y0 : array of shape (n_var,), optional
+        Start of the first ``z`` (and so ``y``) solve; default zero.
+    tol : float
+        The run has converged after a round (not the first) whose Algorithm 1
+        ended stationary (projected gradient of ``varphi_k`` at most ``tol``,
+        or no measurable decrease left), that moved ``x`` by at most
+        ``tol * max(1, |x|)`` (max norms), and whose relaxation
+        ``f*_mu(x) - f(x, z) = mu1/2 ||z||^2 + mu2`` of the value-function
+        constraint is at most ``tol * max(1, |f(x, z)|)``; the relaxation
+        bounds ``f(x, y) - f*(x)`` up to ``f(x, z) - f*(x) = O(mu1)``. Near a
+        solution the rounds move ``x`` by ``O(sqrt(mu_k))``; once the schedule
+        sits at its floor, ``x`` stops moving. Default 1e-4.
+    max_iter : int
+        Maximum number of rounds.
+    schedule : tuple of 4 floats
+        ``(mu1, mu2, theta, tau)`` of round 0, default ``(1, 1, 1, 1)``: a
+        strong start smooths ``varphi`` enough for the iterates to forget a
+        poor start on a non-convex lower level (section 6.1, Figure 1). Scale
+        them with the size of ``f`` and ``F``.
+    decay : float
+        The factor ``mu`` and ``theta`` shrink by each round (``tau`` by its
+        square root). Default 0.1.
+    floor : float
+        Smallest factor ``m_k``; it bounds the parameters at
+        ``schedule * (floor, floor, floor, sqrt(floor))``, which leaves
+        ``x`` a bias of order ``sqrt(floor)``. Default 1e-10.
+    inner_iter : int
+        Most steps ``L`` of Algorithm 1 per round (default 100).
+    step : float or None
+        Fixed step ``alpha`` of Algorithm 1; ``None`` (default) for the
+        spectral step with an Armijo search on ``varphi_k`` (see :func:`algorithm_1`).
+    sub_tol, sub_iter : float, int
+        Relative gradient tolerance and iteration limit of the ``z`` and ``y``
+        sub-problem solves (``T_z``, ``T_y`` of the paper are upper bounds here).
+    verbose : int
+        Print one line per round when positive.
+    callback : callable, optional
+        Called with a dict (``iteration``, ``objective``, ``time``,
+        ``hyperparameters``) after each round; returning True stops the run.
+    **ignored
+        Options of other methods, accepted so that callers can pass one set
+        of options to any method.
+
+    Returns
+    -------
+    BilevelResult
+        ``model`` is ``y*_{mu,theta,tau}(x)`` of the last round.
+        ``history['complementarity']`` is the value-function residual
+        ``max(0, f(x, y) - f(x, z))`` of (11), with ``f*(x)`` estimated by
+        ``f(x, z*_mu(x))``; the history also holds ``'relaxation'``
+        (``mu1/2 ||z||^2 + mu2``), ``'lower_value'`` (``f(x, z)``), ``'stationarity'``
+        (projected gradient of ``varphi_k``), ``'step'`` (max change of ``x``
+        over the round), ``'inner_iterations'`` and the parameters ``'mu1'``,
+        ``'mu2'``, ``'theta'``, ``'tau'``.
+    """
+    lower = problem.lower
+    require("value-function", lower, REQUIRES)
+    _check_options(problem, schedule, decay, floor)
+    bounds = None if problem.x_bounds is None else tuple(np.asarray(b, float) for b in problem.x_bounds)
+    x = _project(np.asarray(x0, dtype=float), bounds)
+    z = np.zeros(lower.n_var) if y0 is None else np.asarray(y0, dtype=float)
+    sub = {"tol": sub_tol, "max_iter": sub_iter}
+    keys = ("objective", "complementarity", "relaxation", "lower_value", "time", "stationarity", "step",
+            "inner_iterations", "mu1", "mu2", "theta", "tau")
+    history = {key: [] for key in keys}
+    point, converged, message = None, False, f"no convergence in max_iter={max_iter} rounds"
+    for k in range(max_iter):
+        start = time.perf_counter()
+        params = _schedule(k, schedule, decay, floor)
+        # varphi_k differs from varphi_{k-1}: re-evaluate it at x before stepping
+        point = evaluate(problem, x, z, None if point is None else point.y, params, **sub)
+        point, n_steps, stationary = algorithm_1(problem, point, params, step=step, inner_iter=inner_iter,
+                                                 tol=tol, bounds=bounds, sub=sub)
+        moved = float(np.max(np.abs(point.x - x), initial=0.0))
+        x, z = point.x, point.z
+        row = _record(history, problem, point, params, n_steps, moved, time.perf_counter() - start, bounds)
+        if verbose:
+            print(f"[value-function] round {k + 1:3d}  F = {row['objective']:.6g}  "
+                  f"gap = {row['complementarity']:.3g}  relax = {row['relaxation']:.3g}  "
+                  f"|proj grad| = {row['stationarity']:.3g}  |dx| = {moved:.3g}  tau = {params[3]:.3g}  "
+                  f"({row['time']:.2f}s)")
+        if callback is not None and callback({"iteration": k + 1, "objective": row["objective"],
+                                              "time": row["time"], "hyperparameters": x.copy()}):
+            message = f"stopped by the callback after {k + 1} rounds"
+            break
+        # round 0 never converges: its x minimises the coarsest approximation varphi_0
+        if k and stationary and moved <= tol * max(1.0, float(np.max(np.abs(x), initial=0.0))) \
+                and row["relaxation"] <= tol * max(1.0, abs(row["lower_value"])):
+            converged = True
+            message = (f"converged after {k + 1} rounds: x moved {moved:.3g} over the last round, "
+                       f"value-function gap {row['complementarity']:.3g}, relaxation {row['relaxation']:.3g}")
+            break
+    if point is not None and not point.ok:
+        converged = False
+        message += "; a z or y sub-problem did not reach its tolerance in sub_iter iterations"
+    y = np.zeros(lower.n_var) if point is None else point.y
+    return BilevelResult(x, y, history, converged, message, len(history["objective"]))
+
+
+def _record(history, problem, point, params, n_steps, moved, seconds, bounds):
+    """Append one round to ``history``; return the row."""
+    lower = problem.lower
+    mu1, mu2 = params[:2]
+    f_z = float(lower.value(point.x, point.z))
+    row = {
+        "objective": float(problem.upper.value(point.x, point.y)),
+        "complementarity": max(0.0, float(lower.value(point.x, point.y)) - f_z),
+        "relaxation": 0.5 * mu1 * float(point.z @ point.z) + mu2,
+        "lower_value": f_z,
+        "time": seconds,
+        "stationarity": _stationarity(point, bounds),
+        "step": moved,
+        "inner_iterations": n_steps,
+        **dict(zip(("mu1", "mu2", "theta", "tau"), (float(p) for p in params))),
+    }
+    for key, value in row.items():
+        history[key].append(value)
+    return row

@@ -1,0 +1,280 @@
+"""Sample-weighted softmax classifiers: the lower levels of data hyper-cleaning (issue: paper 001, 003).
+
+Each training sample ``i`` has a hyperparameter ``x_i`` and the weight
+``sigma(x_i)`` in (0, 1); the lower level is the weighted, L2-penalised
+cross-entropy
+
+.. math::
+
+    f(x, \\theta) = \\frac1n \\sum_{i=1}^n s_i\\, \\sigma(x_i)\\, \\ell_i(\\theta)
+        + \\frac{\\alpha}{2} \\|W\\|^2, \\qquad
+    \\ell_i(\\theta) = \\operatorname{logsumexp}(z_i) - z_{i, y_i},
+
+with logits ``z_i = phi(theta, a_i)`` of a linear model
+(:class:`WeightedSoftmaxRegression`, the multinomial logistic regression) or
+of a one-hidden-layer ReLU network (:class:`WeightedMLP`); ``s`` are fixed
+sample weights and ``W`` are all weight matrices (intercepts are not
+penalised). Every derivative is analytic: gradients by back-propagation,
+Hessian-vector products by the forward-over-reverse R-operator (Pearlmutter),
+exact where the ReLU is differentiable (everywhere but on a null set).
+
+Both classes share :class:`_WeightedSoftmaxModel`; a model only supplies its
+logits, their vector-Jacobian and Jacobian-vector products and, if it is
+not linear in ``theta``, the curvature term of its Hessian.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, log_softmax, softmax
+
+from .base import LowerLevel, UpperLevel
+
+# The softmax is invariant to adding one constant to all intercepts; this tiny
+# ridge on the intercepts makes the lower-level solution unique (and its
+# Hessian invertible) without changing predictions measurably.
+_INTERCEPT_RIDGE = 1e-8
+
+
+# Smallest gradient norm asked of the lower-level solver (see ``solve``).
+_GTOL_FLOOR = 1e-9
+
+
+def _softmax_hvp_block(P, U):
+    """Rows of ``(diag(p_i) - p_i p_i^T) u_i``: the logsumexp Hessian applied row by row."""
+    PU = P * U
+    return PU - P * PU.sum(axis=1, keepdims=True)
+
+
+class _WeightedSoftmaxModel(LowerLevel):
+    """Weighted cross-entropy of a softmax classifier; subclasses define the logits."""
+
+    capabilities = frozenset({"grad_x", "hvp", "cross_vjp", "solve"})
+
+    def __init__(self, X, Y, *, alpha: float = 1e-3, sample_weight=None):
+        self.X = X
+        self.Y = np.asarray(Y, dtype=float)  # one-hot, (n, K)
+        n, self.n_classes = self.Y.shape
+        self.n_samples, self.n_features = X.shape
+        self.alpha = float(alpha)
+        self.sample_weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+        self.n_hyper = n
+
+    # -- what a model supplies ---------------------------------------------------
+    def forward(self, theta, X):
+        """Return ``(logits, cache)`` of the rows of ``X``."""
+        raise NotImplementedError
+
+    def backward(self, theta, cache, G):
+        """Return ``d(sum(G * logits)) / d theta``."""
+        raise NotImplementedError
+
+    def jvp(self, theta, cache, V):
+        """Return the directional derivative of the logits along ``V``."""
+        raise NotImplementedError
+
+    def curvature(self, theta, cache, G, V):
+        """Second-order term ``d/dt [backward(theta + t V, cache, G)]`` (zero for a linear model)."""
+        return np.zeros_like(theta)
+
+    def penalty_diag(self):
+        """Per-parameter ridge: ``alpha`` on weights, ``_INTERCEPT_RIDGE`` on intercepts."""
+        raise NotImplementedError
+
+    # -- the weighted loss -------------------------------------------------------
+    def weights(self, x):
+        """Sample weights ``s_i sigma(x_i)`` (before the ``1/n``)."""
+        return self.sample_weight * expit(x)
+
+    def _weight_derivative(self, x):
+        sig = expit(x)
+        return self.sample_weight * sig * (1.0 - sig)
+
+    def logits(self, theta, X):
+        """Logits of the rows of ``X`` under the parameters ``theta``."""
+        return self.forward(theta, X)[0]
+
+    def per_sample_loss(self, theta):
+        """Cross-entropy ``l_i(theta)`` of every training sample."""
+        Z, _ = self.forward(theta, self.X)
+        return -np.sum(self.Y * log_softmax(Z, axis=1), axis=1)
+
+    def value(self, x, theta):
+        ridge = self.penalty_diag()
+        return float(self.weights(x) @ self.per_sample_loss(theta)) / self.n_samples + 0.5 * ridge @ theta**2
+
+    def grad_y(self, x, theta):
+        Z, cache = self.forward(theta, self.X)
+        G = (self.weights(x) / self.n_samples)[:, None] * (softmax(Z, axis=1) - self.Y)
+        return self.backward(theta, cache, G) + self.penalty_diag() * theta
+
+    def grad_x(self, x, theta):
+        return self._weight_derivative(x) * self.per_sample_loss(theta) / self.n_samples
+
+    def hvp(self, x, theta, v):
+        Z, cache = self.forward(theta, self.X)
+        P = softmax(Z, axis=1)
+        w = (self.weights(x) / self.n_samples)[:, None]
+        RZ = self.jvp(theta, cache, v)
+        G = w * (P - self.Y)
+        RG = w * _softmax_hvp_block(P, RZ)
+        return self.backward(theta, cache, RG) + self.curvature(theta, cache, G, v) + self.penalty_diag() * v
+
+    def cross_vjp(self, x, theta, v):
+        Z, cache = self.forward(theta, self.X)
+        RZ = self.jvp(theta, cache, v)
+        return self._weight_derivative(x) * np.sum((softmax(Z, axis=1) - self.Y) * RZ, axis=1) / self.n_samples
+
+    def solve(self, x, y0=None, tol: float = 1e-10, max_iter: int = 200):
+        """Minimise ``f(x, .)`` by a trust-region Newton-CG method from ``y0``.
+
+        The Newton systems use the analytic Hessian-vector products (CG inside a
+        trust region, which also copes with the negative curvature of the MLP),
+        so a warm-started solve takes a few Newton steps. Stops when the
+        gradient norm is below ``tol`` times its norm at the start (at least
+        ``1e-9`` absolute: below it the trust-region ratio test of an ``O(1)``
+        objective loses its precision). ``y0`` defaults to :meth:`initial_parameters`.
+        Returns ``(theta, converged)``.
+        """
+        theta0 = self.initial_parameters() if y0 is None else np.asarray(y0, dtype=float)
+        gtol = max(tol * max(np.linalg.norm(self.grad_y(x, theta0)), 1.0), _GTOL_FLOOR)
+        res = minimize(lambda t: self.value(x, t), theta0, jac=lambda t: self.grad_y(x, t),
+                       hessp=lambda t, v: self.hvp(x, t, v), method="trust-ncg",
+                       options={"maxiter": max_iter, "gtol": gtol})
+        ok = bool(np.linalg.norm(self.grad_y(x, res.x)) <= gtol * (1 + 1e-9) or res.status == 0)
+        return res.x, ok
+
+    def initial_parameters(self):
+        """Zeros (the linear model); a model with hidden units overrides this."""
+        return np.zeros(self.n_var)
+
+
+class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
+    """Multinomial logistic regression with per-sample weights ``sigma(x_i)``.
+
+    ``theta = (W, b)`` with ``W`` of shape ``(n_features, n_classes)``, flattened row-major.
+
+    Parameters
+    ----------
+    X : array or sparse matrix of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_classes), one-hot labels
+    alpha : float, default=1e-3
+        L2 penalty on ``W``.
+    sample_weight : array of shape (n_samples,), optional
+        Fixed weights ``s_i``.
+    """
+
+    def __init__(self, X, Y, *, alpha: float = 1e-3, sample_weight=None):
+        super().__init__(X, Y, alpha=alpha, sample_weight=sample_weight)
+        self.n_var = (self.n_features + 1) * self.n_classes
+
+    def unpack(self, theta):
+        p, K = self.n_features, self.n_classes
+        return theta[: p * K].reshape(p, K), theta[p * K :]
+
+    def forward(self, theta, X):
+        W, b = self.unpack(theta)
+        return X @ W + b, X
+
+    def backward(self, theta, X, G):
+        return np.concatenate([np.asarray(X.T @ G).ravel(), G.sum(axis=0)])
+
+    def jvp(self, theta, X, V):
+        VW, vb = self.unpack(V)
+        return X @ VW + vb
+
+    def penalty_diag(self):
+        p, K = self.n_features, self.n_classes
+        return np.concatenate([np.full(p * K, self.alpha), np.full(K, _INTERCEPT_RIDGE)])
+
+
+class WeightedMLP(_WeightedSoftmaxModel):
+    """One-hidden-layer ReLU network with per-sample weights ``sigma(x_i)``.
+
+    Logits ``z = relu(a W1 + b1) W2 + b2``; ``theta = (W1, b1, W2, b2)`` flattened.
+    The lower level is not convex: :meth:`solve` returns a local minimiser,
+    found from a fixed random initialisation (``random_state``) or the warm start.
+
+    Parameters
+    ----------
+    X, Y, alpha, sample_weight
+        As in :class:`WeightedSoftmaxRegression` (``alpha`` on ``W1`` and ``W2``).
+    n_hidden : int, default=64
+    random_state : int, default=0
+        Seed of the initial weights (He initialisation).
+    """
+
+    def __init__(self, X, Y, *, n_hidden: int = 64, alpha: float = 1e-3, sample_weight=None,
+                 random_state: int = 0):
+        super().__init__(X, Y, alpha=alpha, sample_weight=sample_weight)
+        self.n_hidden, self.random_state = int(n_hidden), random_state
+        p, H, K = self.n_features, self.n_hidden, self.n_classes
+        self._sizes = (p * H, H, H * K, K)
+        self.n_var = sum(self._sizes)
+
+    def unpack(self, theta):
+        p, H, K = self.n_features, self.n_hidden, self.n_classes
+        W1, b1, W2, b2 = np.split(theta, np.cumsum(self._sizes)[:-1])
+        return W1.reshape(p, H), b1, W2.reshape(H, K), b2
+
+    def initial_parameters(self):
+        rng = np.random.default_rng(self.random_state)
+        p, H, K = self.n_features, self.n_hidden, self.n_classes
+        W1 = rng.normal(scale=np.sqrt(2.0 / p), size=(p, H))
+        W2 = rng.normal(scale=np.sqrt(2.0 / H), size=(H, K))
+        return np.concatenate([W1.ravel(), np.zeros(H), W2.ravel(), np.zeros(K)])
+
+    def forward(self, theta, X):
+        W1, b1, W2, b2 = self.unpack(theta)
+        Z1 = X @ W1 + b1
+        active = Z1 > 0
+        A = np.where(active, Z1, 0.0)
+        return A @ W2 + b2, (X, active, A)
+
+    def backward(self, theta, cache, G):
+        X, active, A = cache
+        _, _, W2, _ = self.unpack(theta)
+        G1 = (G @ W2.T) * active
+        return np.concatenate([np.asarray(X.T @ G1).ravel(), G1.sum(axis=0), (A.T @ G).ravel(), G.sum(axis=0)])
+
+    def jvp(self, theta, cache, V):
+        X, active, A = cache
+        _, _, W2, _ = self.unpack(theta)
+        V1, c1, V2, c2 = self.unpack(V)
+        RA = (X @ V1 + c1) * active
+        return RA @ W2 + A @ V2 + c2
+
+    def curvature(self, theta, cache, G, V):
+        # backward depends on theta through W2 (in G W2^T) and A (in A^T G); relu'' = 0 a.e.
+        X, active, _ = cache
+        V1, c1, V2, _ = self.unpack(V)
+        RA = (X @ V1 + c1) * active
+        RG1 = (G @ V2.T) * active
+        return np.concatenate([np.asarray(X.T @ RG1).ravel(), RG1.sum(axis=0), (RA.T @ G).ravel(),
+                               np.zeros(self.n_classes)])
+
+    def penalty_diag(self):
+        pH, H, HK, K = self._sizes
+        return np.concatenate([np.full(pH, self.alpha), np.full(H, _INTERCEPT_RIDGE),
+                               np.full(HK, self.alpha), np.full(K, _INTERCEPT_RIDGE)])
+
+
+class CrossEntropyValidationLoss(UpperLevel):
+    """Mean cross-entropy of ``model``'s logits on a validation (trusted) set.
+
+    ``F(x, theta) = 1/m sum_j (logsumexp(z_j) - z_{j, y_j})`` with ``z_j = phi(theta, a_j)``;
+    it does not depend on ``x``.
+    """
+
+    def __init__(self, model: _WeightedSoftmaxModel, X_val, Y_val):
+        self.model, self.X_val, self.Y_val = model, X_val, np.asarray(Y_val, dtype=float)
+
+    def value(self, x, theta):
+        Z = self.model.logits(theta, self.X_val)
+        return float(-np.sum(self.Y_val * log_softmax(Z, axis=1)) / self.Y_val.shape[0])
+
+    def gradient(self, x, theta):
+        Z, cache = self.model.forward(theta, self.X_val)
+        G = (softmax(Z, axis=1) - self.Y_val) / self.Y_val.shape[0]
+        return np.zeros(self.model.n_hyper), self.model.backward(theta, cache, G)

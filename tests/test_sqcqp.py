@@ -1,0 +1,137 @@
+"""Sequential QCQP with barrier line search (methods/sqcqp.py, paper 004)."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from skbilevel.methods import sqcqp
+from skbilevel.problems import BilevelProblem, LowerLevel, example_2_2
+from skbilevel.problems.quadratic import quadratic_bilevel
+
+Q = np.array([[2.0, 0.5], [0.5, 1.0]])
+M = np.array([[1.0, 0.3], [-0.2, 1.0]])
+T = np.array([1.0, -2.0])
+# eps = 5e-4 keeps the O(eps) bias of the relaxation (2) at about 5e-4 < 1e-3
+OPTIONS = {"epsilon": 5e-4, "w": 1e-2, "tol": 1e-5, "max_iter": 20000}
+
+
+@pytest.mark.parametrize("offset", [[0.3, -0.2], [-0.2, -0.3]])
+def test_reaches_the_bilevel_solution(offset):
+    problem, x_star = quadratic_bilevel(Q, M, T, rho=0.1)
+    result = sqcqp.solve(problem, x_star + np.array(offset), **OPTIONS)
+    assert result.converged, result.message
+    assert np.linalg.norm(result.hyperparameters - x_star) <= 1e-3
+    residual = np.linalg.norm(problem.lower.grad_y(result.hyperparameters, result.model))
+    assert residual <= OPTIONS["epsilon"] * (1 + 1e-9)
+    assert result.history["complementarity"][-1] <= OPTIONS["tol"]
+
+
+def test_anytime_feasibility_and_descent_from_an_infeasible_start():
+    """From y0 = 0 feasibility is restored first; then h <= eps^2 (8) and F decreases (7) at every step."""
+    problem, _ = quadratic_bilevel(Q, M, T, rho=0.1)
+    x0 = np.array([-2.0, 1.0])
+    assert np.linalg.norm(problem.lower.grad_y(x0, np.zeros(2))) > 1.0
+    result = sqcqp.solve(problem, x0, np.zeros(2), epsilon=1e-2, max_iter=200)
+    assert result.n_iter == 200 and not result.converged
+    assert max(result.history["lower_residual"]) <= 1e-2 * (1 + 1e-9)
+    objective = np.array(result.history["objective"])
+    assert np.all(np.diff(objective) < 0)
+
+
+def test_box_bounds_reach_the_constrained_solution():
+    """x* = (1.2, -1.21) lies outside [0, 1] x [-1, 1]; the box solution of F(x, y(x)) is its corner (1, -1)."""
+    low, high = np.array([0.0, -1.0]), np.array([1.0, 1.0])
+    problem, _ = quadratic_bilevel(Q, M, T, rho=0.1, x_bounds=(low, high))
+    result = sqcqp.solve(problem, np.array([0.5, 0.0]), **OPTIONS)
+    assert result.converged, result.message
+    np.testing.assert_allclose(result.hyperparameters, [1.0, -1.0], atol=1e-12)
+
+
+def _cvxpy_direction(grad_F, grad_h, h, epsilon, w, alpha_b):
+    d = cp.Variable(grad_F.size)
+    constraint = grad_h @ d + alpha_b * (h - epsilon**2) + w * cp.sum_squares(d) <= 0
+    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(d + grad_F)), [constraint])
+    # SCS at a tight tolerance: Clarabel stops near 1e-5 relative accuracy on this QCQP
+    problem.solve(solver=cp.SCS, eps_abs=1e-12, eps_rel=1e-12, max_iters=200000)
+    assert problem.status == cp.OPTIMAL
+    return d.value
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("active", [True, False])
+def test_closed_form_direction_matches_cvxpy(seed, active):
+    rng = np.random.default_rng(seed)
+    n = 3 + seed
+    epsilon, w, alpha_b = rng.uniform(0.5, 2), 10.0 ** rng.uniform(-2, 0), rng.uniform(0.05, 1)
+    h = epsilon**2 * rng.uniform(0, 1)
+    grad_h = rng.normal(size=n)
+    c = -grad_h / (2 * w)
+    r = np.sqrt(c @ c - alpha_b * (h - epsilon**2) / w)
+    u = rng.normal(size=n)
+    u /= np.linalg.norm(u)
+    grad_F = -(c + (3.0 if active else 0.5) * r * u)  # -grad F outside / inside the ball
+    dz = sqcqp.qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b)
+    slack = grad_h @ dz + alpha_b * (h - epsilon**2) + w * dz @ dz
+    if active:
+        # KKT system (9): dz + grad F + lam (grad h + 2 w dz) = 0, lam >= 0, constraint tight
+        q = grad_h + 2 * w * dz
+        lam = -(dz + grad_F) @ q / (q @ q)
+        assert lam > 0
+        np.testing.assert_allclose(dz + grad_F + lam * q, 0, atol=1e-10 * np.linalg.norm(grad_F))
+        assert abs(slack) <= 1e-9 * (1 + np.abs(grad_h @ dz))
+    else:
+        np.testing.assert_array_equal(dz, -grad_F)
+        assert slack < 0
+    np.testing.assert_allclose(dz, _cvxpy_direction(grad_F, grad_h, h, epsilon, w, alpha_b),
+                               rtol=1e-7, atol=1e-8 * np.linalg.norm(dz))
+
+
+def test_callback_stops_the_run_and_history_matches_n_iter():
+    problem, x_star = quadratic_bilevel(Q, M, T, rho=0.1)
+    calls = []
+
+    def stop_at_five(info):
+        assert set(info) >= {"iteration", "objective", "time", "hyperparameters"}
+        calls.append(info["iteration"])
+        return info["iteration"] == 5
+
+    result = sqcqp.solve(problem, x_star + 1.0, callback=stop_at_five)
+    assert calls == [1, 2, 3, 4, 5]
+    assert not result.converged and "callback" in result.message
+    assert result.n_iter == 5
+    assert all(len(v) == result.n_iter for v in result.history.values())
+    assert set(result.history) >= {"objective", "complementarity", "time"}
+
+
+def test_max_iter_reports_no_convergence():
+    problem, x_star = quadratic_bilevel(Q, M, T, rho=0.1)
+    result = sqcqp.solve(problem, x_star + 1.0, max_iter=7)
+    assert not result.converged and "max_iter" in result.message
+    assert result.n_iter == 7 == len(result.history["time"])
+
+
+class _NoCrossDerivative(LowerLevel):
+    """``f = 1/2 ||y - x||^2`` with ``hvp`` but no ``cross_vjp``."""
+
+    n_hyper = n_var = 2
+    capabilities = frozenset({"hvp", "solve"})
+
+    def value(self, x, y):
+        return 0.5 * np.sum((y - x) ** 2)
+
+    def grad_y(self, x, y):
+        return y - x
+
+    def hvp(self, x, y, v):
+        return v
+
+
+def test_missing_capability_is_refused():
+    problem, _ = quadratic_bilevel(Q, M, T, rho=0.1)
+    with pytest.raises(ValueError, match="cross_vjp"):
+        sqcqp.solve(BilevelProblem(problem.upper, _NoCrossDerivative()), np.zeros(2))
+
+
+def test_constrained_lower_level_is_refused():
+    with pytest.raises(ValueError, match="unconstrained"):
+        sqcqp.solve(example_2_2(), np.ones(3))
