@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.sparse.linalg import LinearOperator, cg
 from scipy.special import expit, log_softmax, softmax
 
 from .base import LowerLevel, UpperLevel
@@ -37,8 +38,11 @@ from .base import LowerLevel, UpperLevel
 _INTERCEPT_RIDGE = 1e-8
 
 
-# Smallest gradient norm asked of the lower-level solver (see ``solve``).
-_GTOL_FLOOR = 1e-9
+# Gradient norms: the smallest asked of the lower-level solver, the one at which L-BFGS
+# hands over to plain Newton steps, and the number of those (see ``solve``).
+_GTOL_FLOOR = 1e-14
+_QUASI_NEWTON_GTOL = 1e-8
+_POLISH_STEPS = 5
 
 
 def _softmax_hvp_block(P, U):
@@ -51,6 +55,8 @@ class _WeightedSoftmaxModel(LowerLevel):
     """Weighted cross-entropy of a softmax classifier; subclasses define the logits."""
 
     capabilities = frozenset({"grad_x", "hvp", "cross_vjp", "solve"})
+    #: Whether ``f(x, .)`` is convex (chooses the solver in :meth:`solve`).
+    convex = True
 
     def __init__(self, X, Y, *, alpha: float = 1e-3, sample_weight=None):
         self.X = X
@@ -126,24 +132,41 @@ class _WeightedSoftmaxModel(LowerLevel):
         RZ = self.jvp(theta, cache, v)
         return self._weight_derivative(x) * np.sum((softmax(Z, axis=1) - self.Y) * RZ, axis=1) / self.n_samples
 
-    def solve(self, x, y0=None, tol: float = 1e-10, max_iter: int = 200):
-        """Minimise ``f(x, .)`` by a trust-region Newton-CG method from ``y0``.
+    def solve(self, x, y0=None, tol: float = 1e-10, max_iter: int = 2000):
+        """Minimise ``f(x, .)`` from ``y0``: a first solver, then Newton steps on the analytic Hessian.
 
-        The Newton systems use the analytic Hessian-vector products (CG inside a
-        trust region, which also copes with the negative curvature of the MLP),
-        so a warm-started solve takes a few Newton steps. Stops when the
-        gradient norm is below ``tol`` times its norm at the start (at least
-        ``1e-9`` absolute: below it the trust-region ratio test of an ``O(1)``
-        objective loses its precision). ``y0`` defaults to :meth:`initial_parameters`.
+        The first solver is trust-region Newton-CG for a convex model (a few
+        steps from a warm start) and L-BFGS otherwise (robust across the ReLU's
+        kinks, where a second-order model is poor); it runs until the gradient
+        norm is ``1e-8`` (or the target, if larger), where comparisons of
+        objective values reach rounding level. Plain Newton steps (CG on Hessian-vector
+        products) then polish the point, each accepted while the gradient norm
+        falls. The target is ``tol`` times the gradient norm at the start, at
+        least ``1e-14``. ``y0`` defaults to :meth:`initial_parameters`.
         Returns ``(theta, converged)``.
         """
-        theta0 = self.initial_parameters() if y0 is None else np.asarray(y0, dtype=float)
-        gtol = max(tol * max(np.linalg.norm(self.grad_y(x, theta0)), 1.0), _GTOL_FLOOR)
-        res = minimize(lambda t: self.value(x, t), theta0, jac=lambda t: self.grad_y(x, t),
-                       hessp=lambda t, v: self.hvp(x, t, v), method="trust-ncg",
-                       options={"maxiter": max_iter, "gtol": gtol})
-        ok = bool(np.linalg.norm(self.grad_y(x, res.x)) <= gtol * (1 + 1e-9) or res.status == 0)
-        return res.x, ok
+        theta = self.initial_parameters() if y0 is None else np.asarray(y0, dtype=float)
+        gtol = max(tol * max(np.linalg.norm(self.grad_y(x, theta)), 1.0), _GTOL_FLOOR)
+        first_gtol = max(gtol, _QUASI_NEWTON_GTOL)
+        if self.convex:  # smooth and convex: trust-region Newton-CG takes a few steps from a warm start
+            res = minimize(lambda t: self.value(x, t), theta, jac=lambda t: self.grad_y(x, t),
+                           hessp=lambda t, v: self.hvp(x, t, v), method="trust-ncg",
+                           options={"maxiter": max_iter, "gtol": first_gtol})
+        else:
+            res = minimize(lambda t: (self.value(x, t), self.grad_y(x, t)), theta, jac=True, method="L-BFGS-B",
+                           options={"maxiter": max_iter, "gtol": first_gtol / np.sqrt(self.n_var),
+                                    "ftol": 0.0, "maxcor": 20})
+        theta, grad = res.x, self.grad_y(x, res.x)
+        for _ in range(_POLISH_STEPS):
+            if np.linalg.norm(grad) <= gtol:
+                break
+            op = LinearOperator((self.n_var, self.n_var), matvec=lambda v, t=theta: self.hvp(x, t, v))
+            step, _ = cg(op, -grad, rtol=min(0.1, 1e-3 * gtol / np.linalg.norm(grad)), maxiter=self.n_var)
+            new_grad = self.grad_y(x, theta + step)
+            if np.linalg.norm(new_grad) >= np.linalg.norm(grad):
+                break
+            theta, grad = theta + step, new_grad
+        return theta, bool(np.linalg.norm(grad) <= gtol)
 
     def initial_parameters(self):
         """Zeros (the linear model); a model with hidden units overrides this."""
@@ -204,6 +227,8 @@ class WeightedMLP(_WeightedSoftmaxModel):
     random_state : int, default=0
         Seed of the initial weights (He initialisation).
     """
+
+    convex = False
 
     def __init__(self, X, Y, *, n_hidden: int = 64, alpha: float = 1e-3, sample_weight=None,
                  random_state: int = 0):

@@ -1,0 +1,153 @@
+"""HyperCleaningClassifier and its lower levels: derivatives, hypergradients, the fit contract, bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from skbilevel import HyperCleaningClassifier
+from skbilevel.methods import hypergradient as hg
+from skbilevel.problems import BilevelProblem
+from skbilevel.problems.classifiers import CrossEntropyValidationLoss, WeightedMLP, WeightedSoftmaxRegression
+
+MODELS = {"logistic": lambda X, Y: WeightedSoftmaxRegression(X, Y, alpha=0.1),
+          "mlp": lambda X, Y: WeightedMLP(X, Y, n_hidden=6, alpha=0.1, random_state=1)}
+
+
+def _data(seed, n=30, p=4, K=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    return rng, X, np.eye(K)[rng.integers(0, K, n)]
+
+
+def _fd(fun, z, h=1e-6):
+    return np.array([(fun(z + h * e) - fun(z - h * e)) / (2 * h) for e in np.eye(z.size)])
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("seed", range(3))
+def test_lower_level_derivatives_match_finite_differences(model, seed):
+    rng, X, Y = _data(seed)
+    lower = MODELS[model](X, Y)
+    x, theta = rng.normal(size=lower.n_hyper), 0.5 * rng.normal(size=lower.n_var)
+    v = rng.normal(size=lower.n_var)
+    np.testing.assert_allclose(lower.grad_y(x, theta), _fd(lambda t: lower.value(x, t), theta), atol=1e-8)
+    np.testing.assert_allclose(lower.grad_x(x, theta), _fd(lambda s: lower.value(s, theta), x), atol=1e-8)
+    hvp_fd = (lower.grad_y(x, theta + 1e-6 * v) - lower.grad_y(x, theta - 1e-6 * v)) / 2e-6
+    np.testing.assert_allclose(lower.hvp(x, theta, v), hvp_fd, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(lower.cross_vjp(x, theta, v), _fd(lambda s: lower.grad_y(s, theta) @ v, x),
+                               rtol=1e-5, atol=1e-9)
+    upper = CrossEntropyValidationLoss(lower, X[:10], Y[:10])
+    np.testing.assert_allclose(upper.gradient(x, theta)[1], _fd(lambda t: upper.value(x, t), theta), atol=1e-8)
+
+
+@pytest.mark.parametrize("model", [
+    "logistic",
+    # Minimisers of these small ReLU nets sit on kinks of the activation (a pre-activation exactly 0:
+    # min |z| was 1e-10 to 1e-16 on 12 random problems), where h(x) is not differentiable; the
+    # MLP's derivatives themselves are checked above.
+    pytest.param("mlp", marks=pytest.mark.xfail(strict=False, reason="lower-level minimiser on a ReLU kink")),
+])
+def test_hypergradient_matches_finite_differences(model):
+    rng, X, Y = _data(0, n=25)
+    lower = MODELS[model](X, Y)
+    _, X_val, Y_val = _data(1, n=12)
+    problem = BilevelProblem(CrossEntropyValidationLoss(lower, X_val, Y_val), lower)
+    x = rng.normal(size=lower.n_hyper)
+    theta, ok = lower.solve(x, tol=1e-12)
+    assert ok
+
+    def h_of(s):  # warm-started from theta: the MLP stays in the same local minimum
+        return problem.upper.value(s, lower.solve(s, theta, tol=1e-12)[0])
+
+    _, grad, _ = hg.hypergradient(problem, x, theta)
+    fd = _fd(h_of, x, h=1e-5)
+    assert np.max(np.abs(grad - fd)) <= 1e-5 * np.max(np.abs(fd))
+
+
+def _noisy_digits(p=0.5, seed=0, n_train=600, n_val=150):
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(y.size)
+    tr, va, te = idx[:n_train], idx[n_train:n_train + n_val], idx[n_train + n_val:]
+    y_noisy = y[tr].copy()
+    bad = rng.random(tr.size) < p
+    y_noisy[bad] = (y_noisy[bad] + rng.integers(1, 10, bad.sum())) % 10  # a wrong label, uniform
+    return X[tr], y_noisy, bad, X[va], y[va], X[te], y[te]
+
+
+def test_cleaning_finds_the_corrupted_labels_and_beats_the_baselines():
+    X, y_noisy, bad, X_val, y_val, X_te, y_te = _noisy_digits()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = HyperCleaningClassifier(max_iter=30, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    detected = clf.sample_weight_ < 0.5
+    f1 = 2 * np.sum(detected & bad) / (detected.sum() + bad.sum())
+    assert f1 >= 0.85, f1
+    noisy = LogisticRegression(max_iter=2000).fit(X, y_noisy).score(X_te, y_te)
+    trusted = LogisticRegression(max_iter=2000).fit(X_val, y_val).score(X_te, y_te)
+    assert clf.score(X_te, y_te) > max(noisy, trusted)
+
+
+def test_fitted_attributes_callback_and_proba():
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(n_train=200, n_val=60)
+    seen = []
+    clf = HyperCleaningClassifier(max_iter=50, random_state=0,
+                                  callback=lambda info: seen.append(info) or len(seen) == 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    assert clf.n_iter_ == 3 and len(seen) == 3 and clf.method_ == "hypergradient"
+    assert {"iteration", "objective", "time", "weights"} <= set(seen[0])
+    assert np.all((0 <= seen[0]["weights"]) & (seen[0]["weights"] <= 1))
+    assert clf.sample_weight_.shape == (200,) and clf.coef_.shape == (10, 64)
+    proba = clf.predict_proba(X_val)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X_val))
+    assert len(clf.history_["objective"]) == clf.n_iter_
+
+
+def test_mlp_model_and_sparse_input():
+    X, y_noisy, _, X_val, y_val, X_te, y_te = _noisy_digits(p=0.2, n_train=200, n_val=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = HyperCleaningClassifier(model="mlp", n_hidden=16, max_iter=5, random_state=0)
+        mlp.fit(X, y_noisy, X_val=X_val, y_val=y_val)
+        dense = HyperCleaningClassifier(max_iter=5, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+        sparse = HyperCleaningClassifier(max_iter=5, random_state=0).fit(sp.csr_matrix(X), y_noisy,
+                                                                         X_val=sp.csr_matrix(X_val), y_val=y_val)
+    assert [W.shape for W in mlp.coef_] == [(64, 16), (16, 10)] and mlp.score(X_te, y_te) > 0.7
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-5, atol=1e-7)
+
+
+def test_binary_problem_and_held_out_trusted_set_warns():
+    X, y = load_digits(n_class=2, return_X_y=True)
+    labels = np.array(["zero", "one"])[y]
+    with pytest.warns(UserWarning, match="must be clean"):
+        clf = HyperCleaningClassifier(max_iter=5, random_state=0).fit(X / 16, labels)
+    assert clf.coef_.shape == (1, 64) and clf.decision_function(X / 16).shape == (y.size,)
+    assert clf.sample_weight_.shape == (y.size,) and np.all(clf.sample_weight_[clf.validation_indices_] == 1)
+    assert clf.score(X / 16, labels) > 0.9
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"X": np.array([[0.0, np.nan]] * 10)}, "NaN"),
+     ({"y": np.zeros(10)}, "one class"),
+     ({"y": np.arange(9) % 2}, "inconsistent numbers of samples"),
+     ({"X": np.array([["a", "b"]] * 10)}, "could not convert|dtype"),
+     ({"X_val": np.ones((4, 2))}, "X_val and y_val"),
+     ({"X_val": np.ones((4, 2)), "y_val": np.array([0, 1, 2, 2])}, "absent from the training"),
+     ({"X_val": np.ones((4, 3)), "y_val": np.array([0, 1, 1, 0])}, "features"),
+     ({"X_val": np.array([[np.inf, 0.0]] * 4), "y_val": np.array([0, 1, 1, 0])}, "infinity")],
+)
+def test_bad_input_raises_a_clear_error(kwargs, match):
+    args = {"X": np.arange(20.0).reshape(10, 2), "y": np.arange(10) % 2, **kwargs}
+    X, y = args.pop("X"), args.pop("y")
+    with pytest.raises(ValueError, match=match):
+        HyperCleaningClassifier(max_iter=2).fit(X, y, **args)
