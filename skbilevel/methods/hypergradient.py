@@ -49,6 +49,11 @@ from .lme import PseudoInverseLME
 #: Lower-level capabilities the method uses.
 REQUIRES = ("solve", "hvp", "cross_vjp")
 
+# CG iterations per adjoint solve: warm started from the previous adjoint, a few hundred
+# suffice on well-conditioned problems; the cap bounds the cost where the Hessian is
+# singular or indefinite (a lower-level minimiser on a ReLU kink).
+_CG_MAX_ITER = 1000
+
 #: Largest KKT system (variables plus active constraints) solved by a dense factorisation;
 #: building it takes one Hessian-vector product per variable.
 DIRECT_LIMIT = 300
@@ -115,7 +120,7 @@ def _iterative_kkt(lower, x, y, active, rhs, v0, tol):
     start = None if v0 is None or v0.size != n else v0
     if k == 0:
         op = LinearOperator((n, n), matvec=lambda v: lower.hvp(x, y, v), dtype=float)
-        v, _ = cg(op, rhs, x0=start, rtol=tol, maxiter=10 * n)
+        v, _ = cg(op, rhs, x0=start, rtol=tol, maxiter=min(10 * n, _CG_MAX_ITER))
         return v, np.zeros(0)
     A_I, A_I_T = _rows(lower, active)
 

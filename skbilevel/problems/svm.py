@@ -138,7 +138,9 @@ class WeightedSquaredHingeSVM(LowerLevel):
         ridge[-1] = 1e-12  # as in solve: guards a degenerate active set
         v_wb = self._solve_normal(omega * active, rhs, ridge)
         Zv = self._Z(v_wb)
-        v_xi = np.where(active, -Zv, g_xi / omega)
+        # off I: omega_i v_xi_i = g_xi_i (a zero-weight sample has g_xi_i = 0 and v_xi_i = 0)
+        off = np.divide(g_xi, omega, out=np.zeros_like(g_xi), where=omega > 0)
+        v_xi = np.where(active, -Zv, off)
         mu = np.where(active, g_xi - omega * v_xi, 0.0)
         return np.concatenate([v_wb, v_xi]), mu
 
