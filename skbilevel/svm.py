@@ -19,6 +19,10 @@ from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHinge
 from .problems.losses import VALIDATION_LOSSES
 
 
+#: Methods that handle the SVM's linearly constrained lower level.
+SVM_METHODS = ("lme-mpec", "mpec", "hypergradient")
+
+
 class BilevelSVC(ClassifierMixin, BaseEstimator):
     """Linear SVM with hyperparameters learned by bilevel optimisation (paper 000).
 
@@ -119,7 +123,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "learn": [StrOptions({"sample_weight", "C"})],
         "validation_loss": [StrOptions(set(VALIDATION_LOSSES))],
-        "method": [StrOptions({"auto", *METHODS})],
+        "method": [StrOptions({"auto", *SVM_METHODS})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "weight_bounds": [tuple],
         "n_starts": [Interval(Integral, 1, None, closed="left"), None],
