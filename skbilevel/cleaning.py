@@ -220,7 +220,12 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         s_all = np.concatenate([w_tr, np.ones(Y_v.shape[0])])
         model = self._lower(X_all, Y_all, s_all, seed)
         # x = +inf gives sigma(x) = 1: the weights are exactly s_all
-        theta, ok = model.solve(np.full(Y_all.shape[0], np.inf), y0=theta0, tol=1e-8)
+        x_all = np.full(Y_all.shape[0], np.inf)
+        theta, ok = model.solve(x_all, y0=theta0, tol=1e-8)
+        if not model.convex:  # the method's model may sit in a poor local minimum: also try a fresh start
+            fresh, fresh_ok = model.solve(x_all, tol=1e-8)
+            if model.value(x_all, fresh) < model.value(x_all, theta):
+                theta, ok = fresh, fresh_ok
         if not ok:
             warnings.warn("HyperCleaningClassifier: the final refit did not reach its tolerance.",
                           ConvergenceWarning, stacklevel=3)

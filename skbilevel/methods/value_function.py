@@ -277,6 +277,15 @@ def _check_options(problem, schedule, decay, floor):
         raise ValueError(f"need 0 < decay < 1 and 0 < floor <= 1, got decay={decay!r}, floor={floor!r}")
 
 
+def _start(lower, x0, y0):
+    """First ``z``: ``y0``, else the lower level's own solution at ``x0``, else zero."""
+    if y0 is not None:
+        return np.asarray(y0, dtype=float)
+    if "solve" in lower.capabilities:
+        return np.asarray(lower.solve(x0)[0], dtype=float)
+    return np.zeros(lower.n_var)
+
+
 def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: int = 50,
           schedule=SCHEDULE, decay: float = 0.1, floor: float = 1e-10, inner_iter: int = 100,
           step=None, sub_tol: float = 1e-10, sub_iter: int = 1000, verbose: int = 0, callback=None,
@@ -295,7 +304,10 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
         ``problem.x_bounds`` is kept by projecting every step of ``x``.
     x0 : array of shape (n_hyper,)
     y0 : array of shape (n_var,), optional
-        Start of the first ``z`` (and so ``y``) solve; default zero.
+        Start of the first ``z`` (and so ``y``) solve; default ``lower.solve(x0)``
+        when the lower level offers ``'solve'``, else zero. (Zero is a poor
+        start for a non-convex lower level: for a ReLU network it is a
+        stationary point with every unit inactive, which gradient steps never leave.)
     tol : float
         The run has converged after a round (not the first) whose Algorithm 1
         ended stationary (projected gradient of ``varphi_k`` at most ``tol``,
@@ -354,7 +366,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     _check_options(problem, schedule, decay, floor)
     bounds = None if problem.x_bounds is None else tuple(np.asarray(b, float) for b in problem.x_bounds)
     x = _project(np.asarray(x0, dtype=float), bounds)
-    z = np.zeros(lower.n_var) if y0 is None else np.asarray(y0, dtype=float)
+    z = _start(lower, x, y0)
     sub = {"tol": sub_tol, "max_iter": sub_iter}
     keys = ("objective", "complementarity", "relaxation", "lower_value", "time", "stationarity", "step",
             "inner_iterations", "mu1", "mu2", "theta", "tau")
