@@ -243,7 +243,10 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
     res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
                    options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol})
     x = res.x
-    y, ok = lower.solve(x, cache.get(x.tobytes(), (None, None, state["y"]))[2], lower_tol)
+    if x.tobytes() in cache:  # the last evaluation was at the returned point
+        y, ok = cache[x.tobytes()][2], True
+    else:
+        y, ok = lower.solve(x, state["y"], lower_tol)
     n_iter = len(history["objective"])
     if stop["flag"]:
         converged, message = False, f"stopped by the callback after {n_iter} iterations"
