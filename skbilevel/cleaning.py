@@ -10,13 +10,13 @@ import scipy.sparse as sp
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._selection import select_method
+from ._validation_split import classes_from_scores, split_validation
 from .methods import METHODS
 from .problems import BilevelProblem
 from .problems.classifiers import CrossEntropyValidationLoss, WeightedMLP, WeightedSoftmaxRegression
@@ -183,27 +183,11 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fit helpers ------------------------------------------------------------
     def _split(self, X, y, sample_weight, X_val, y_val):
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val must be given together (or neither).")
-        if X_val is not None:
-            X_v, y_v = validate_data(self, X_val, y_val, accept_sparse="csr", dtype=np.float64, reset=False)
-            unseen = np.setdiff1d(np.unique(y_v), self.classes_)
-            if unseen.size:
-                raise ValueError(f"the trusted set y_val has labels {unseen.tolist()} absent from the training "
-                                 f"labels {self.classes_.tolist()}.")
-            self.train_indices_, self.validation_indices_ = np.arange(X.shape[0]), np.arange(0)
-            return X, y, sample_weight, X_v, y_v
-        counts = np.unique(y, return_counts=True)[1]
-        n_val = max(int(np.ceil(self.validation_fraction * y.size)), self.classes_.size)
-        if counts.min() < 2 or y.size - n_val < self.classes_.size:
-            raise ValueError(f"cannot hold out a stratified trusted set of {n_val} samples from {y.size} samples "
-                             f"with class counts {counts.tolist()}: pass X_val and y_val, or more data.")
-        warnings.warn("HyperCleaningClassifier: no trusted set given; a stratified validation_fraction of (X, y) "
-                      "is used as trusted set. Its labels must be clean for the weights to mean anything.",
-                      UserWarning, stacklevel=3)
-        tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y, random_state=self.random_state)
-        self.train_indices_, self.validation_indices_ = tr, va
-        return X[tr], y[tr], sample_weight[tr], X[va], y[va]
+        if X_val is None and y_val is None:
+            warnings.warn("HyperCleaningClassifier: no trusted set given; a stratified validation_fraction of "
+                          "(X, y) is used as trusted set. Its labels must be clean for the weights to mean "
+                          "anything.", UserWarning, stacklevel=3)
+        return split_validation(self, X, y, sample_weight, X_val, y_val, name="trusted")
 
     def _one_hot(self, y):
         return (np.asarray(y)[:, None] == self.classes_[None, :]).astype(float)
@@ -296,9 +280,8 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[index]
+        scores = self.decision_function(X)  # checks that the estimator is fitted
+        return classes_from_scores(self.classes_, scores)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

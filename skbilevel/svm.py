@@ -8,12 +8,12 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._selection import select_method
+from ._validation_split import classes_from_scores, split_validation
 from .methods import METHODS
 from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
 from .problems.losses import VALIDATION_LOSSES
@@ -176,7 +176,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         if self.classes_.size < 2:
             raise ValueError(f"BilevelSVC needs samples of at least 2 classes; got one class, {self.classes_[0]!r}.")
-        X_tr, y_tr, s_tr, X_v, y_v = self._split(X, y, sample_weight, X_val, y_val)
+        X_tr, y_tr, s_tr, X_v, y_v = split_validation(self, X, y, sample_weight, X_val, y_val)
         n_hyper = y_tr.size if self.learn == "sample_weight" else 1
         bounds = (np.full(n_hyper, np.log(low)), np.full(n_hyper, np.log(high)))
         fits = [self._fit_binary(X_tr, np.where(y_tr == k, 1.0, -1.0), s_tr, X_v,
@@ -190,30 +190,6 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         if len(self.weight_bounds) != 2 or not 0 < self.weight_bounds[0] < self.weight_bounds[1]:
             raise ValueError(f"weight_bounds must be (low, high) with 0 < low < high; got {self.weight_bounds!r}.")
         return self.weight_bounds
-
-    def _split(self, X, y, sample_weight, X_val, y_val):
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val must be given together (or neither).")
-        if X_val is not None:
-            X_v, y_v = validate_data(self, X_val, y_val, accept_sparse="csr", dtype=np.float64, reset=False)
-            unseen = np.setdiff1d(np.unique(y_v), self.classes_)
-            if unseen.size:
-                raise ValueError(f"y_val has labels {unseen.tolist()} not present in y.")
-            self.train_indices_ = np.arange(X.shape[0])
-            self.validation_indices_ = np.arange(0)
-            return X, y, sample_weight, X_v, y_v
-        counts = np.unique(y, return_counts=True)[1]
-        # a stratified split needs at least one validation sample per class
-        n_val = max(int(np.ceil(self.validation_fraction * y.size)), self.classes_.size)
-        if counts.min() < 2 or y.size - n_val < self.classes_.size:
-            raise ValueError(
-                f"cannot hold out a stratified validation set of {n_val} samples from {y.size} samples "
-                f"with class counts {counts.tolist()}: pass X_val and y_val, or more data."
-            )
-        tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y,
-                                  random_state=self.random_state)
-        self.train_indices_, self.validation_indices_ = tr, va
-        return X[tr], y[tr], sample_weight[tr], X[va], y[va]
 
     def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, bounds):
         lower = WeightedSquaredHingeSVM(X_tr, y_tr, per_sample=self.learn == "sample_weight",
@@ -286,9 +262,8 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[index]
+        scores = self.decision_function(X)  # checks that the estimator is fitted
+        return classes_from_scores(self.classes_, scores)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

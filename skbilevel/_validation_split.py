@@ -1,0 +1,44 @@
+"""What the estimators share: the validation (or trusted) set and predictions from decision scores."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import validate_data
+
+
+def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str = "validation"):
+    """Return ``(X_tr, y_tr, s_tr, X_v, y_v)`` and set ``train_indices_``, ``validation_indices_``.
+
+    With ``X_val, y_val`` given they are validated like ``X`` (their labels must
+    occur in ``estimator.classes_``) and all of ``(X, y)`` trains. Otherwise a
+    stratified ``estimator.validation_fraction`` of ``(X, y)``, at least one
+    sample per class, is held out, chosen by ``estimator.random_state``.
+    ``name`` ('validation', 'trusted') words the error messages.
+    """
+    if (X_val is None) != (y_val is None):
+        raise ValueError("X_val and y_val must be given together (or neither).")
+    classes = estimator.classes_
+    if X_val is not None:
+        X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=np.float64, reset=False)
+        unseen = np.setdiff1d(np.unique(y_v), classes)
+        if unseen.size:
+            raise ValueError(f"y_val has labels {unseen.tolist()} not present in y (absent from the training "
+                             f"labels {classes.tolist()}).")
+        estimator.train_indices_, estimator.validation_indices_ = np.arange(X.shape[0]), np.arange(0)
+        return X, y, sample_weight, X_v, y_v
+    counts = np.unique(y, return_counts=True)[1]
+    # a stratified split needs at least one held-out sample per class
+    n_val = max(int(np.ceil(estimator.validation_fraction * y.size)), classes.size)
+    if counts.min() < 2 or y.size - n_val < classes.size:
+        raise ValueError(f"cannot hold out a stratified {name} set of {n_val} samples from {y.size} samples "
+                         f"with class counts {counts.tolist()}: pass X_val and y_val, or more data.")
+    tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y, random_state=estimator.random_state)
+    estimator.train_indices_, estimator.validation_indices_ = tr, va
+    return X[tr], y[tr], sample_weight[tr], X[va], y[va]
+
+
+def classes_from_scores(classes, scores):
+    """Predicted labels: ``classes[1]`` where a binary score is positive, else the arg-max column."""
+    index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+    return classes[index]
