@@ -31,7 +31,7 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
             raise ValueError(f"unknown method {method!r}; expected 'auto' or one of {sorted(METHODS)}")
         return method
     lower = problem.lower
-    if set(hypergradient.REQUIRES) <= lower.capabilities:
+    if hypergradient.usable(lower):
         return "hypergradient"
     if "constraints" in lower.capabilities:
         return "lme-mpec"

@@ -41,12 +41,15 @@ import numpy as np
 from scipy.linalg import LinAlgError, lstsq, solve as dense_solve
 from scipy.optimize import minimize
 from scipy.sparse.linalg import LinearOperator, cg, minres
+from joblib import Parallel, delayed
 
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem, LowerLevel, require
+from ..problems.cross_validation import CrossValidationProblem
 from .lme import PseudoInverseLME
 
-#: Lower-level capabilities the method uses.
+#: Lower-level capabilities the method uses; a lower level with its own ``'adjoint'``
+#: needs no ``'hvp'`` (see :func:`usable`).
 REQUIRES = ("solve", "hvp", "cross_vjp")
 
 # CG iterations per adjoint solve: warm started from the previous adjoint, a few hundred
@@ -168,17 +171,72 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10)
     return F, grad, v
 
 
-def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: int = 100,
-          lower_tol: float = 1e-10, verbose: int = 0, callback=None, **ignored) -> BilevelResult:
+def usable(lower: LowerLevel) -> bool:
+    """Whether ``lower`` offers what the method needs: ``solve``, ``cross_vjp`` and either
+    ``hvp`` (generic adjoint solves) or its own ``adjoint``."""
+    caps = lower.capabilities
+    return set(REQUIRES) - {"hvp"} <= caps and bool({"hvp", "adjoint"} & caps)
+
+
+def _require(lower: LowerLevel) -> None:
+    if not usable(lower):
+        needed = REQUIRES if "adjoint" not in lower.capabilities else ("solve", "adjoint", "cross_vjp")
+        require("hypergradient", lower, needed)
+
+
+def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol):
+    """Lower-level solve and hypergradient of one problem: ``(F, grad, y, v, ok, seconds)``."""
+    start = time.perf_counter()
+    y, ok = problem.lower.solve(x, y0, lower_tol)
+    F, grad, v = hypergradient(problem, x, y, v0=v0)
+    return F, grad, y, v, ok, time.perf_counter() - start
+
+
+def _oracle(problem, parallel, lower_tol, y0, on_evaluation):
+    """``x -> (F, grad)`` for a single problem or the mean over cross-validation folds.
+
+    Warm starts (the last lower solutions and adjoints) live in this closure,
+    one per call of :func:`solve`, never on the problem.
+    """
+    folds = problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)
+    if y0 is None or isinstance(problem, BilevelProblem):
+        y0 = [y0] * len(folds)
+    state = {"y": list(y0), "v": [None] * len(folds), "ok": True, "last": None}
+
+    def fun(x):
+        key = x.tobytes()
+        if state["last"] is None or state["last"][0] != key:
+            tasks = (delayed(_solve_fold)(fold, x, y, v, lower_tol)
+                     for fold, y, v in zip(folds, state["y"], state["v"]))
+            out = parallel(tasks) if len(folds) > 1 else [_solve_fold(folds[0], x, state["y"][0],
+                                                                        state["v"][0], lower_tol)]
+            Fs, grads, ys, vs, oks, seconds = zip(*out)
+            F, grad = float(np.mean(Fs)), np.mean(grads, axis=0)
+            state.update(y=list(ys), v=list(vs), ok=state["ok"] and all(oks), last=(key, F, grad))
+            if on_evaluation is not None:
+                on_evaluation({"hyperparameters": x.copy(), "objective": F, "gradient": grad,
+                               "fold_objectives": np.array(Fs), "models": list(ys),
+                               "fold_times": np.array(seconds)})
+        return state["last"][1], state["last"][2]
+
+    return fun, state
+
+
+def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol: float = 1e-6,
+          max_iter: int = 100, lower_tol: float = 1e-10, verbose: int = 0, callback=None,
+          n_jobs: int | None = None, on_evaluation=None, **ignored) -> BilevelResult:
     """Minimise ``F(x, y(x))`` over the box ``problem.x_bounds`` by L-BFGS-B on hypergradients.
 
     Parameters
     ----------
-    problem : BilevelProblem
-        Its lower level must offer ``solve``, ``hvp`` and ``cross_vjp``; a
-        linearly constrained one is differentiated through its active set.
+    problem : BilevelProblem or CrossValidationProblem
+        Each lower level must offer ``solve``, ``cross_vjp`` and either
+        ``hvp`` or its own ``adjoint``; a linearly constrained one is
+        differentiated through its active set. For a
+        :class:`~skbilevel.problems.cross_validation.CrossValidationProblem`
+        the objective and hypergradient are the means over its folds.
     x0 : array of shape (n_hyper,)
-    y0 : array of shape (n_var,), optional
+    y0 : array of shape (n_var,) or list of them (one per fold), optional
         Warm start of the first lower-level solve.
     tol : float
         L-BFGS-B's tolerance on the projected hypergradient (``gtol``); the
@@ -190,6 +248,14 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``) after each iteration; returning True stops the run.
+    n_jobs : int, optional
+        Folds solved in parallel through :class:`joblib.Parallel`, so that a
+        joblib backend (loky, dask, ray) set by the caller runs them.
+    on_evaluation : callable, optional
+        Called after every evaluation of the objective (iterations and line
+        search trials) with a dict: ``hyperparameters``, ``objective``,
+        ``gradient``, ``fold_objectives``, ``models`` (the lower-level
+        solutions, one per fold) and ``fold_times``.
     **ignored
         Options of other methods (``eps_star``, ...), accepted so that callers
         can pass one set of options to any method.
@@ -197,56 +263,44 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
     Returns
     -------
     BilevelResult
-        ``history['complementarity']`` holds the projected-gradient norm.
+        ``history['complementarity']`` holds the projected-gradient norm;
+        ``model`` is a list of fold solutions for a cross-validation problem.
     """
-    lower = problem.lower
-    require("hypergradient", lower, REQUIRES)
+    folds = problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)
+    for fold in folds:
+        _require(fold.lower)
     x0 = np.asarray(x0, dtype=float)
     lo, hi = problem.x_bounds if problem.x_bounds is not None else (None, None)
     bounds = None if lo is None else list(zip(lo, hi))
-    state = {"y": None if y0 is None else np.asarray(y0, float), "v": None, "ok": True}
-    cache = {}
+    with Parallel(n_jobs=n_jobs) as parallel:
+        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation)
+        history = {"objective": [], "complementarity": [], "time": []}
+        clock = [time.perf_counter()]
+        stop = {"flag": False}
 
-    def fun(x):
-        key = x.tobytes()
-        if key not in cache:
-            y, ok = lower.solve(x, state["y"], lower_tol)
-            F, grad, v = hypergradient(problem, x, y, v0=state["v"])
-            state.update(y=y, v=v, ok=state["ok"] and ok)
-            cache.clear()
-            cache[key] = (F, grad, y)
-        F, grad, _ = cache[key]
-        return F, grad
+        def record(intermediate_result):
+            x = intermediate_result.x
+            F, grad = fun(x)
+            pg = _projected_gradient_norm(x, grad, lo, hi)
+            now = time.perf_counter()
+            history["objective"].append(F)
+            history["complementarity"].append(pg)
+            history["time"].append(now - clock[0])
+            clock[0] = now
+            it = len(history["objective"])
+            if verbose:
+                print(f"[hypergradient] iter {it:3d}  F = {F:.6g}  |proj grad| = {pg:.3g}  "
+                      f"({history['time'][-1]:.2f}s)")
+            if callback is not None and callback({"iteration": it, "objective": F, "time": history["time"][-1],
+                                                   "hyperparameters": x.copy()}):
+                stop["flag"] = True
+                raise StopIteration
 
-    history = {"objective": [], "complementarity": [], "time": []}
-    clock = [time.perf_counter()]
-    stop = {"flag": False}
-
-    def record(intermediate_result):
-        x = intermediate_result.x
-        F, grad = fun(x)
-        pg = _projected_gradient_norm(x, grad, lo, hi)
-        now = time.perf_counter()
-        history["objective"].append(F)
-        history["complementarity"].append(pg)
-        history["time"].append(now - clock[0])
-        clock[0] = now
-        it = len(history["objective"])
-        if verbose:
-            print(f"[hypergradient] iter {it:3d}  F = {F:.6g}  |proj grad| = {pg:.3g}  "
-                  f"({history['time'][-1]:.2f}s)")
-        if callback is not None and callback({"iteration": it, "objective": F, "time": history["time"][-1],
-                                               "hyperparameters": x.copy()}):
-            stop["flag"] = True
-            raise StopIteration
-
-    res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
-                   options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol})
+        res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+                       options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol})
+        fun(res.x)  # the returned point's fold solutions (cached when it was the last evaluation)
     x = res.x
-    if x.tobytes() in cache:  # the last evaluation was at the returned point
-        y, ok = cache[x.tobytes()][2], True
-    else:
-        y, ok = lower.solve(x, state["y"], lower_tol)
+    model = state["y"] if isinstance(problem, CrossValidationProblem) else state["y"][0]
     n_iter = len(history["objective"])
     if stop["flag"]:
         converged, message = False, f"stopped by the callback after {n_iter} iterations"
@@ -257,10 +311,10 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
         if res.status == 2:  # line search failure
             message += (" (the hypergradient jumps where a lower-level constraint changes from active"
                         " to inactive; the point is stationary only up to such a kink)")
-    if not (ok and state["ok"]):
+    if not state["ok"]:
         converged = False
         message += "; a lower-level solve did not reach its tolerance"
-    return BilevelResult(x, y, history, converged, message, n_iter)
+    return BilevelResult(x, model, history, converged, message, n_iter)
 
 
 def _projected_gradient_norm(x, grad, lo, hi):

@@ -1,0 +1,51 @@
+"""A fold's lower-level solution dressed as a fitted estimator, so that any scorer can score it.
+
+BilevelSearchCV solves each fold's training problem itself (warm started
+from the previous outer iteration), so refitting a scikit-learn estimator
+only to score it would double the cost. The solution ``y`` at ``x`` already
+gives the decision values; these objects turn them into ``predict``,
+``decision_function`` and (for a log-loss model) ``predict_proba``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+
+class _FoldRegressor(RegressorMixin, BaseEstimator):
+    def __init__(self, lower=None, x=None, y=None):
+        self.lower, self.x, self.y = lower, x, y
+
+    def predict(self, X):
+        return self.lower.decision(self.x, self.y, X)
+
+
+class _FoldClassifier(ClassifierMixin, BaseEstimator):
+    def __init__(self, lower=None, x=None, y=None):
+        self.lower, self.x, self.y = lower, x, y
+        self.classes_ = lower.classes_ if lower is not None else None
+
+    def decision_function(self, X):
+        return self.lower.decision(self.x, self.y, X)
+
+    def predict(self, X):
+        d = self.decision_function(X)
+        idx = (d > 0).astype(int) if d.ndim == 1 else np.argmax(d, axis=1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X):
+        if self.lower.loss != "log":
+            raise AttributeError(f"{type(self.lower).__name__} has no predict_proba")
+        d = self.decision_function(X)
+        if d.ndim == 1:
+            p = expit(d)
+            return np.column_stack([1.0 - p, p])
+        return softmax(d, axis=1)
+
+
+def fold_model(lower, x, y):
+    """Return a fitted-estimator view of the solution ``y`` of ``lower`` at ``x``."""
+    cls = _FoldClassifier if hasattr(lower, "classes_") else _FoldRegressor
+    return cls(lower, x, y)

@@ -1,0 +1,91 @@
+"""The ``param_space`` of BilevelSearchCV: bounds, scales and starting points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Distributions whose natural scale is logarithmic (scipy.stats.loguniform's names).
+_LOG_DISTRIBUTIONS = ("loguniform", "reciprocal")
+# Quantiles bounding a distribution with unbounded support.
+_TAIL = 1e-3
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter: its name, scale and bounds in search coordinates ``x``.
+
+    ``x = log(value)`` on the ``'log'`` scale, ``x = value`` on the
+    ``'linear'`` one. ``distribution`` is the scipy.stats frozen
+    distribution it came from, if any (extra starting points are drawn
+    from it).
+    """
+
+    name: str
+    scale: str
+    low: float
+    high: float
+    distribution: object = None
+
+    def to_value(self, x: float) -> float:
+        return float(np.exp(x)) if self.scale == "log" else float(x)
+
+    def start(self) -> float:
+        """The first starting point: the middle of the box (the median of a distribution)."""
+        if self.distribution is not None:
+            return self._to_x(self.distribution.median())
+        return 0.5 * (self.low + self.high)
+
+    def sample(self, rng: np.random.RandomState) -> float:
+        """A random starting point."""
+        if self.distribution is not None:
+            return float(np.clip(self._to_x(self.distribution.rvs(random_state=rng)), self.low, self.high))
+        return float(rng.uniform(self.low, self.high))
+
+    def _to_x(self, value) -> float:
+        return float(np.log(value)) if self.scale == "log" else float(value)
+
+
+def _from_tuple(name, spec) -> Dimension:
+    if len(spec) not in (2, 3):
+        raise ValueError(f"param_space[{name!r}] must be (low, high) or (low, high, scale); got {spec!r}")
+    low, high = float(spec[0]), float(spec[1])
+    scale = spec[2] if len(spec) == 3 else "log"
+    if scale not in ("log", "linear"):
+        raise ValueError(f"param_space[{name!r}]: scale must be 'log' or 'linear', got {scale!r}")
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"param_space[{name!r}]: need finite low < high, got ({low}, {high})")
+    if scale == "log":
+        if low <= 0:
+            raise ValueError(f"param_space[{name!r}]: a log scale needs low > 0, got {low}")
+        low, high = np.log(low), np.log(high)
+    return Dimension(name, scale, low, high)
+
+
+def _from_distribution(name, dist) -> Dimension:
+    if not hasattr(dist, "ppf") or not hasattr(dist, "rvs"):
+        raise ValueError(
+            f"param_space[{name!r}] must be a (low, high[, scale]) tuple or a continuous scipy.stats "
+            f"frozen distribution such as loguniform(1e-3, 1e3); got {dist!r}"
+        )
+    low, high = dist.support()
+    if not np.isfinite(low):
+        low = dist.ppf(_TAIL)
+    if not np.isfinite(high):
+        high = dist.ppf(1 - _TAIL)
+    scale = "log" if getattr(getattr(dist, "dist", None), "name", "") in _LOG_DISTRIBUTIONS else "linear"
+    if scale == "log":
+        low, high = np.log(low), np.log(high)
+    return Dimension(name, scale, float(low), float(high), dist)
+
+
+def parse_param_space(param_space) -> list[Dimension]:
+    """Return one :class:`Dimension` per entry of ``param_space``, in sorted name order."""
+    if not isinstance(param_space, dict) or not param_space:
+        raise ValueError(f"param_space must be a non-empty dict {{name: (low, high)}}; got {param_space!r}")
+    dims = []
+    for name in sorted(param_space):
+        spec = param_space[name]
+        dims.append(_from_tuple(name, spec) if isinstance(spec, (tuple, list)) else _from_distribution(name, spec))
+    return dims

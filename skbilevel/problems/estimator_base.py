@@ -1,0 +1,225 @@
+"""A scikit-learn estimator's training problem as a lower level, and its validation loss.
+
+Cross-validation is a bilevel problem (paper 002, section 5): for each fold
+``k`` the lower level is the training problem of the estimator on the
+training part at hyperparameters ``lambda``,
+
+.. math::
+
+    y_k(x) = \\arg\\min_y f_k(\\lambda(x), y),
+
+and the upper level is the mean over folds of a smooth validation loss of
+the fitted model's decision values on the held-out part. ``x`` is the
+vector the outer loop moves: ``x_j = log(lambda_j)`` for a hyperparameter
+searched on a log scale, ``x_j = lambda_j`` for a linear one.
+
+Following jaxopt's implicit differentiation, a lower level here is described
+by its *optimality map* ``G(x, y) = 0`` (the gradient of a smooth training
+objective, or the KKT conditions of a non-smooth one restricted to its active
+set: the support of a Lasso, the free support vectors of an SVC). Subclasses
+provide
+
+- ``solve``: scikit-learn's own solver (or an exact closed form), warm
+  started from the previous solution where the solver allows;
+- ``adjoint(x, y, g)``: ``v`` with ``(d_y G)^T v = g``;
+- ``cross_vjp(x, y, v)``: ``(d_x G)^T v``;
+- ``decision(x, y, X)`` and ``decision_vjp``: the decision values on new
+  data and their derivatives (a kernel's ``gamma`` enters here too).
+
+:func:`skbilevel.methods.hypergradient.hypergradient` then gives
+``grad h = grad_x F - (d_x G)^T v`` with ``(d_y G)^T v = grad_y F``, the
+formula of paper 002, eq. (5.4), for every estimator alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_softmax, log_expit, expit, softmax
+
+from .base import LowerLevel, UpperLevel
+
+#: Scales a hyperparameter may be searched on.
+SCALES = ("log", "linear")
+
+
+class EstimatorLowerLevel(LowerLevel):
+    """Training problem of one scikit-learn estimator on one training fold.
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        Its parameters other than the searched ones are read once here
+        (``fit_intercept``, ``kernel``, ...); unsupported settings raise
+        ``ValueError``.
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+    names : sequence of str
+        The estimator parameters that ``x`` holds, in order; each must be in
+        :attr:`hyperparameters`.
+    scales : sequence of {'log', 'linear'}
+        How each entry of ``x`` maps to its parameter.
+    sample_weight : array of shape (n_samples,), optional
+        Per-sample weights, entering the training objective as in the
+        estimator's own ``fit``.
+
+    Attributes
+    ----------
+    hyperparameters : tuple of str
+        Class attribute: the parameters that can be differentiated.
+    loss : str
+        Class attribute: the validation loss matched to the estimator
+        (see :class:`ValidationLoss`).
+    """
+
+    hyperparameters: tuple = ()
+    loss: str = "squared"
+    capabilities = frozenset({"solve", "adjoint", "cross_vjp"})
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        names, scales = tuple(names), tuple(scales)
+        unknown = [n for n in names if n not in self.hyperparameters]
+        if unknown:
+            raise ValueError(
+                f"{type(estimator).__name__} hyperparameters {unknown} cannot be differentiated; "
+                f"supported: {list(self.hyperparameters)}"
+            )
+        bad = [s for s in scales if s not in SCALES]
+        if bad or len(scales) != len(names):
+            raise ValueError(f"scales must be one of {SCALES} per name; got {scales}")
+        self.names, self.scales = names, scales
+        self.params = estimator.get_params(deep=False)
+        self.X = X
+        self.y = np.asarray(y)
+        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        self.n_hyper = len(names)
+
+    # -- hyperparameters ----------------------------------------------------
+    def values(self, x) -> dict:
+        """Return the estimator parameters ``{name: lambda_j}`` at ``x``."""
+        return {n: (float(np.exp(v)) if s == "log" else float(v)) for n, s, v in zip(self.names, self.scales, x)}
+
+    def chain(self, x) -> np.ndarray:
+        """Return ``d lambda_j / d x_j`` (``lambda_j`` on a log scale, 1 on a linear one)."""
+        return np.array([np.exp(v) if s == "log" else 1.0 for s, v in zip(self.scales, x)])
+
+    def to_x(self, params: dict) -> np.ndarray:
+        """Return ``x`` for parameter values ``params`` (the inverse of :meth:`values`)."""
+        return np.array([np.log(params[n]) if s == "log" else float(params[n])
+                         for n, s in zip(self.names, self.scales)])
+
+    def _per_x(self, x, by_name: dict) -> np.ndarray:
+        """Derivatives w.r.t. the parameters (a dict) -> derivatives w.r.t. ``x``."""
+        return np.array([by_name[n] for n in self.names], dtype=float) * self.chain(x)
+
+    # -- what a subclass provides --------------------------------------------
+    def encode_targets(self, y) -> np.ndarray:
+        """Targets of :class:`ValidationLoss` for labels ``y`` (regressors: ``y`` itself)."""
+        return np.asarray(y, dtype=float)
+
+    def decision(self, x, y, X) -> np.ndarray:
+        """Decision values of the model ``y`` on ``X``: shape (n,) or (n, n_outputs)."""
+        raise NotImplementedError
+
+    def decision_vjp(self, x, y, X, g) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(grad_x, grad_y)`` of ``sum(decision(x, y, X) * g)``."""
+        raise NotImplementedError
+
+    def value(self, x, y) -> float:
+        raise NotImplementedError
+
+    def grad_y(self, x, y) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ClassifierLowerLevel(EstimatorLowerLevel):
+    """An :class:`EstimatorLowerLevel` of a classifier: it knows the classes of its training fold.
+
+    ``classes_`` are the sorted training labels. Binary targets are encoded
+    as ``-1`` / ``+1`` (``classes_[1]`` is positive, scikit-learn's
+    convention); multi-class targets as the index of the class in
+    ``classes_``.
+    """
+
+    loss = "log"
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        super().__init__(estimator, X, y, names, scales, sample_weight)
+        self.classes_ = np.unique(self.y)
+        if self.classes_.size < 2:
+            raise ValueError(f"a training fold holds a single class ({self.classes_[0]!r}); "
+                             "use a stratified cross-validation splitter")
+
+    @property
+    def binary(self) -> bool:
+        return self.classes_.size == 2
+
+    def encode_targets(self, y) -> np.ndarray:
+        y = np.asarray(y)
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, self.classes_.size - 1)
+        unseen = self.classes_[idx] != y
+        if unseen.any():
+            raise ValueError(f"validation labels {np.unique(y[unseen]).tolist()} do not occur in the "
+                             "training fold; use a stratified cross-validation splitter")
+        return 2.0 * idx - 1.0 if self.binary else idx
+
+
+def _binary_or_multiclass(d, t, kind):
+    """Per-sample loss and its derivative for decision values ``d`` and encoded targets ``t``."""
+    if kind == "squared":
+        r = d - t
+        return r**2, 2.0 * r
+    if d.ndim == 1:  # binary, t in {-1, +1}
+        m = t * d
+        if kind == "log":
+            return -log_expit(m), -t * expit(-m)
+        r = np.maximum(0.0, 1.0 - m)
+        return r**2, -2.0 * t * r
+    # multi-class, t integer class index
+    if kind == "log":
+        logp = log_softmax(d, axis=1)
+        g = softmax(d, axis=1)
+        g[np.arange(len(t)), t] -= 1.0
+        return -logp[np.arange(len(t)), t], g
+    sign = -np.ones_like(d)
+    sign[np.arange(len(t)), t] = 1.0  # one-vs-rest targets
+    r = np.maximum(0.0, 1.0 - sign * d)
+    return (r**2).sum(axis=1), -2.0 * sign * r
+
+
+class ValidationLoss(UpperLevel):
+    """Mean validation loss of a fitted estimator: the upper level of one fold.
+
+    .. math::
+
+        F(x, y) = \\frac{1}{n_{val}} \\sum_i \\ell(d_i(x, y), t_i),
+
+    with ``d = lower.decision(x, y, X_val)`` and ``t = lower.encode_targets(y_val)``:
+
+    ``'squared'``
+        :math:`(d_i - t_i)^2` (regressors);
+    ``'log'``
+        :math:`\\log(1 + e^{-t_i d_i})` for a binary classifier (``t_i = \\pm 1``),
+        the cross-entropy of ``softmax(d_i)`` for a multi-class one;
+    ``'squared_hinge'``
+        :math:`\\max(0, 1 - t_i d_i)^2`, summed over classes one-vs-rest for a
+        multi-class one.
+    """
+
+    KINDS = ("squared", "log", "squared_hinge")
+
+    def __init__(self, lower: EstimatorLowerLevel, X_val, y_val, loss: str | None = None):
+        self.loss = lower.loss if loss is None else loss
+        if self.loss not in self.KINDS:
+            raise ValueError(f"unknown validation loss {self.loss!r}; expected one of {self.KINDS}")
+        self.lower, self.X_val = lower, X_val
+        self.targets = lower.encode_targets(y_val)
+
+    def value(self, x, y) -> float:
+        d = self.lower.decision(x, y, self.X_val)
+        return float(np.mean(_binary_or_multiclass(d, self.targets, self.loss)[0]))
+
+    def gradient(self, x, y):
+        d = self.lower.decision(x, y, self.X_val)
+        _, g = _binary_or_multiclass(d, self.targets, self.loss)
+        return self.lower.decision_vjp(x, y, self.X_val, g / d.shape[0])

@@ -1,0 +1,394 @@
+"""Logistic regression and the linear SVC as lower levels of a cross-validation problem.
+
+Both train ``K`` linear decision functions (``K = 1`` for two classes) and are
+stored alike: ``y = Y.ravel()`` with ``Y = [W | b]`` of shape ``(K, p + 1)``.
+The decision values are ``D = X W^T + beta b`` where ``beta`` is 1 for an
+unpenalised intercept, ``intercept_scaling`` for liblinear's penalised
+synthetic feature and 0 without an intercept (``b`` is then pinned at 0 by a
+unit penalty that nothing else touches). The training objective is
+
+.. math::
+
+    f(C, y) = C\\, L(D) + \\tfrac12 \\|W\\|^2 + \\tfrac{\\rho}{2} \\|b\\|^2,
+
+``rho`` in {0, 1}, so the optimality map ``G = grad_y f`` has the Jacobian
+``H = C Xa^T Q Xa + diag(1, .., 1, rho)`` (``Xa = [X, beta 1]``, ``Q`` the
+per-sample curvature of the loss) and ``d_C G = grad_y L``. ``H`` is formed
+densely when ``K (p + 1) <= DENSE_LIMIT`` and otherwise applied matrix-free
+inside conjugate gradients. Sparse ``X`` stays sparse throughout.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.linalg import LinAlgWarning, solve as dense_solve
+from scipy.sparse import hstack, issparse
+from scipy.sparse.linalg import LinearOperator, cg
+from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+from sklearn.utils.class_weight import compute_class_weight
+
+from .estimator_base import ClassifierLowerLevel
+
+#: Largest number of variables ``K (p + 1)`` for which the Hessian is formed and factorised.
+DENSE_LIMIT = 2000
+
+# Below this relative gradient norm double precision cannot resolve the objective further.
+_ROUNDOFF = 1e3 * np.finfo(float).eps
+
+
+def _matrix(X):
+    """CSR or a float array: products ``X @ W`` then never densify a sparse ``X``."""
+    return X.tocsr().astype(float, copy=False) if issparse(X) else np.asarray(X, dtype=float)
+
+
+class _LinearClassifierLowerLevel(ClassifierLowerLevel):
+    """Shared algebra of the linear classifiers; subclasses give the pointwise loss."""
+
+    hyperparameters = ("C",)
+    capabilities = ClassifierLowerLevel.capabilities | {"hvp", "grad_x"}
+
+    def _setup(self, K, beta, rho):
+        self.X = _matrix(self.X)
+        self.K, self.p = K, self.X.shape[1]
+        self.beta, self.rho = float(beta), float(rho)
+        self.n_var = K * (self.p + 1)
+        self.pen = np.tile(np.append(np.ones(self.p), rho), K)  # diagonal of the penalty's Hessian
+        self.idx = np.searchsorted(self.classes_, self.y)
+        self.t = self.encode_targets(self.y)
+        self.gauge = None  # unit null vector of H, if any (the multinomial's shared intercept shift)
+        C = self.params["C"]
+        if "C" not in self.names and not np.isfinite(C):
+            raise ValueError(f"{self._name} with C=inf is unregularised; the lower level needs a finite C")
+
+    def _class_weights(self):
+        """``class_weight`` resolved per class exactly as scikit-learn's ``fit`` does."""
+        sw = np.ones(len(self.y)) if self.sample_weight is None else self.sample_weight
+        cw = compute_class_weight(self.params["class_weight"], classes=self.classes_, y=self.y, sample_weight=sw)
+        return sw, cw
+
+    def _C(self, x):
+        return self.values(x).get("C", self.params["C"])
+
+    def _split(self, y):
+        Y = y.reshape(self.K, self.p + 1)
+        return Y[:, :-1], Y[:, -1]
+
+    def coef_intercept(self, y):
+        """Return ``(coef_, intercept_)`` as the fitted scikit-learn estimator holds them."""
+        W, b = self._split(y)
+        return W.copy(), self.beta * b
+
+    def _raw(self, y, X):
+        W, b = self._split(y)
+        return np.asarray(X @ W.T) + self.beta * b
+
+    def _back(self, M, X=None):
+        """``Xa^T M`` laid out like ``y``: the adjoint of ``y -> D``."""
+        X = self.X if X is None else X
+        return np.column_stack([np.asarray(X.T @ M).T, self.beta * M.sum(axis=0)]).ravel()
+
+    # -- objective, optimality map and its derivatives --------------------------
+    def _value_grad(self, x, y):
+        C = self._C(x)
+        loss, dL = self._pointwise(self._raw(y, self.X))
+        return C * loss + 0.5 * (self.pen * y) @ y, C * self._back(dL) + self.pen * y
+
+    def value(self, x, y):
+        return float(self._value_grad(x, y)[0])
+
+    def grad_y(self, x, y):
+        return self._value_grad(x, y)[1]
+
+    def grad_x(self, x, y):
+        return self._per_x(x, {"C": self._pointwise(self._raw(y, self.X))[0]})
+
+    def cross_vjp(self, x, y, v):
+        return self._per_x(x, {"C": v @ self._back(self._pointwise(self._raw(y, self.X))[1])})
+
+    def _hess_matvec(self, x, y):
+        """``v -> H v``; the curvature ``Q = diag(d) - u u^T`` (per sample) is computed once."""
+        C = self._C(x)
+        d, u = self._curvature(self._raw(y, self.X))
+
+        def matvec(v):
+            dD = self._raw(v, self.X)
+            M = d * dD if u is None else d * dD - u * np.sum(u * dD, axis=1, keepdims=True)
+            return C * self._back(M) + self.pen * v
+
+        return matvec
+
+    def hvp(self, x, y, v):
+        return self._hess_matvec(x, y)(v)
+
+    def _gram(self, w):
+        """``Xa^T diag(w) Xa`` as a dense array."""
+        Xw = self.X.multiply(w[:, None]).tocsr() if issparse(self.X) else self.X * w[:, None]
+        A = self.X.T @ Xw
+        A = A.toarray() if issparse(A) else A
+        c = self.beta * np.asarray(Xw.sum(axis=0)).ravel()
+        return np.block([[A, c[:, None]], [c[None, :], np.array([[self.beta**2 * w.sum()]])]])
+
+    def _hessian(self, x, y):
+        C, q = self._C(x), self.p + 1
+        d, u = self._curvature(self._raw(y, self.X))
+        H = np.diag(self.pen)
+        for k in range(self.K):  # a loop over classes: the blocks of Xa^T Q Xa
+            for j in range(k, self.K) if u is not None else (k,):
+                w = (d[:, k] if j == k else 0.0) - (0.0 if u is None else u[:, k] * u[:, j])
+                block = C * self._gram(w)
+                H[k * q:(k + 1) * q, j * q:(j + 1) * q] += block
+                if j != k:
+                    H[j * q:(j + 1) * q, k * q:(k + 1) * q] += block.T
+        return H
+
+    def _solve_hessian(self, x, y, rhs, rtol=1e-12):
+        """Solve ``H v = rhs`` (orthogonally to the gauge direction, where ``H`` is singular)."""
+        e = self.gauge
+        if e is not None:
+            # H e = 0 and the solution set is invariant along e, so y(x) is taken orthogonal to
+            # e; then only the projected right-hand side matters, and H + e e^T (positive
+            # definite) maps the e-orthogonal solution of H v = P rhs to P rhs: v = H^+ P rhs.
+            rhs = rhs - e * (e @ rhs)
+        if self.n_var <= DENSE_LIMIT:
+            H = self._hessian(x, y)
+            if e is not None:
+                H += np.outer(e, e)
+            return dense_solve(H, rhs, assume_a="pos", check_finite=False)
+        matvec = self._hess_matvec(x, y)
+        op = LinearOperator((self.n_var, self.n_var), dtype=float,
+                            matvec=matvec if e is None else (lambda v: matvec(v) + e * (e @ v)))
+        v, _ = cg(op, rhs, rtol=rtol, atol=0.0, maxiter=10 * self.n_var)
+        return v
+
+    def adjoint(self, x, y, g):
+        return self._solve_hessian(x, y, g), np.zeros(0)
+
+    # -- solving -----------------------------------------------------------------
+    def _fix_gauge(self, y):
+        return y if self.gauge is None else y - self.gauge * (self.gauge @ y)
+
+    def _gradient_scale(self, x):
+        """``max |G(x, 0)|``: the yardstick of the relative tolerance."""
+        return np.max(np.abs(self._value_grad(x, np.zeros(self.n_var))[1]), initial=0.0)
+
+    def _newton(self, x, y, tol, max_iter=50):
+        """Damped (generalised) Newton on ``f``: polishes a solver's output to ``tol`` relative.
+
+        Converged when ``max |G| <= tol * max |G(0)|`` (``tol`` floored at round-off). For the
+        piecewise quadratic squared hinge it stops after finitely many steps once the set of
+        margin violators settles (Mangasarian's finite Newton method).
+        """
+        g0 = self._gradient_scale(x)
+        target = max(tol, _ROUNDOFF) * g0
+        y = self._fix_gauge(np.array(y, dtype=float))
+        f, G = self._value_grad(x, y)
+        for _ in range(max_iter):
+            gmax = np.max(np.abs(G), initial=0.0)
+            if gmax <= target:
+                return y, True
+            d = -self._solve_hessian(x, y, G, rtol=min(0.1, gmax / max(g0, 1e-300)))
+            slope, step = G @ d, 1.0
+            while step > 1e-12:
+                f_new, G_new = self._value_grad(x, y + step * d)
+                # Armijo, with slack for the round-off of f near the minimum
+                if f_new <= f + 1e-4 * step * slope + 10 * np.finfo(float).eps * abs(f):
+                    break
+                step *= 0.5
+            else:
+                return y, False
+            y, f, G = y + step * d, f_new, G_new
+        return y, bool(np.max(np.abs(G), initial=0.0) <= target)
+
+    def decision(self, x, y, X):
+        D = self._raw(y, _matrix(X))
+        return D[:, 0] if self.K == 1 else D
+
+    def decision_vjp(self, x, y, X, g):
+        return np.zeros(self.n_hyper), self._back(np.reshape(g, (g.shape[0], self.K)), _matrix(X))
+
+
+class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
+    """Training problem of :class:`sklearn.linear_model.LogisticRegression` (L2 penalty; ``C``).
+
+    .. math::
+
+        f(C, W, b) = C \\sum_i s_i\\, \\ell(x_i^T W^T + b, t_i) + \\tfrac12 \\|W\\|^2,
+
+    ``ell`` the logistic loss of ``t_i = +-1`` (two classes, one vector ``w``) or
+    the softmax cross-entropy (``K`` classes, multinomial), ``s_i`` the sample
+    weights times the class weights (``class_weight`` None, 'balanced' or a
+    dict, resolved as ``fit`` does). The intercept is not penalised, except
+    with ``solver='liblinear'``, which penalises it as the coefficient of a
+    synthetic feature of value ``intercept_scaling`` (binary only).
+
+    ``solve`` runs scikit-learn's Newton solvers ('newton-cholesky' for two
+    classes and at most ``DENSE_LIMIT`` variables, else 'newton-cg'; whatever
+    the estimator's ``solver``, the problem is the same) warm started from
+    ``y0`` through ``warm_start=True``; liblinear's problem is solved as a
+    no-intercept fit on ``[X, intercept_scaling]``, which allows warm starts.
+    A few Newton steps of our own then bring the gradient to ``tol`` relative.
+
+    The multinomial loss is invariant to a shift of all intercepts by one
+    constant, so with unpenalised intercepts ``H`` is singular along it; the
+    solution is taken with intercepts summing to zero (scikit-learn's own
+    convention) and the adjoint is ``H^+ P g`` (see ``_solve_hessian``).
+    """
+
+    loss = "log"
+    _name = "LogisticRegression"
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        super().__init__(estimator, X, y, names, scales, sample_weight)
+        self._check_params()
+        fit_intercept = bool(self.params["fit_intercept"])
+        self.liblinear = self.params["solver"] == "liblinear"
+        K = 1 if self.binary else self.classes_.size
+        if not fit_intercept:
+            self._setup(K, 0.0, 1.0)
+        elif self.liblinear:
+            self._setup(K, self.params["intercept_scaling"], 1.0)
+        else:
+            self._setup(K, 1.0, 0.0)
+            if K > 1:
+                self.gauge = np.tile(np.append(np.zeros(self.p), 1.0), K) / np.sqrt(K)
+        sw, cw = self._class_weights()
+        self.s = sw * cw[self.idx]
+        column = np.full((self.X.shape[0], 1), self.beta)
+        self._Xfit = self.X if not (fit_intercept and self.liblinear) else (
+            hstack([self.X, column], format="csr") if issparse(self.X) else np.hstack([self.X, column]))
+
+    def _check_params(self):
+        P = self.params
+        penalty, l1_ratio = P.get("penalty", "deprecated"), P.get("l1_ratio")
+        l2 = l1_ratio in (None, 0) if penalty == "deprecated" else penalty == "l2" or (
+            penalty == "elasticnet" and l1_ratio == 0)
+        if not l2:
+            raise ValueError(f"LogisticRegression hypergradients need the L2 penalty (l1_ratio=0); got "
+                             f"penalty={penalty!r}, l1_ratio={l1_ratio!r} (L1, elastic-net and no penalty "
+                             "are not differentiable in C this way)")
+        if P.get("dual"):
+            raise ValueError("LogisticRegression(dual=True) is not supported; use dual=False (same problem)")
+        if P["solver"] == "liblinear" and not self.binary:
+            raise ValueError("LogisticRegression(solver='liblinear') does not support multi-class targets")
+        if P.get("multi_class", "auto") == "ovr" and not self.binary:
+            raise ValueError("LogisticRegression(multi_class='ovr') is not supported; use the multinomial loss")
+
+    def _pointwise(self, D):
+        """Weighted loss sum and its derivative in ``D``."""
+        if self.K == 1:
+            m = self.t * D[:, 0]
+            return self.s @ -log_expit(m), (self.s * -self.t * expit(-m))[:, None]
+        logp = log_softmax(D, axis=1)
+        rows = np.arange(D.shape[0])
+        R = np.exp(logp)
+        R[rows, self.t] -= 1.0
+        return -self.s @ logp[rows, self.t], self.s[:, None] * R
+
+    def _curvature(self, D):
+        """Per-sample Hessian in ``D`` as ``diag(d) - u u^T``."""
+        if self.K == 1:
+            return (self.s * expit(D[:, 0]) * expit(-D[:, 0]))[:, None], None
+        P = softmax(D, axis=1)
+        return self.s[:, None] * P, np.sqrt(self.s)[:, None] * P
+
+    def _fit_sklearn(self, C, y0=None, tol=1e-10):
+        """scikit-learn's fit at ``C`` warm started from ``y0``: ``(y, n_iter)``."""
+        augmented = self._Xfit is not self.X
+        # Newton-Cholesky forms the Hessian: fast for one vector, slow for sklearn's multinomial
+        solver = "newton-cholesky" if self.K == 1 and self.n_var <= DENSE_LIMIT else "newton-cg"
+        est = LogisticRegression(C=C, solver=solver, tol=tol, max_iter=1000, warm_start=True,
+                                 fit_intercept=self.beta != 0 and not augmented)
+        if y0 is not None:
+            W, b = self._split(np.asarray(y0, dtype=float))
+            est.coef_ = np.column_stack([W, b]) if augmented else W.copy()
+            est.intercept_ = b.copy()
+        with warnings.catch_warnings():  # the Newton polish and its convergence flag follow
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", LinAlgWarning)  # newton-cholesky falling back to lbfgs
+            est.fit(self._Xfit, self.y, sample_weight=self.s)
+        if augmented:
+            return est.coef_.ravel(), int(np.max(est.n_iter_))
+        b = est.intercept_ if self.beta != 0 else np.zeros(self.K)
+        return np.column_stack([est.coef_, b]).ravel(), int(np.max(est.n_iter_))
+
+    def solve(self, x, y0=None, tol=1e-10):
+        C = self._C(x)
+        # the same relative tolerance in sklearn's scaling (the gradient of f / (C sum s))
+        y, _ = self._fit_sklearn(C, y0, tol=max(tol * self._gradient_scale(x) / (C * self.s.sum()), 1e-14))
+        return self._newton(x, y, tol)
+
+
+class LinearSVCLowerLevel(_LinearClassifierLowerLevel):
+    """Training problem of :class:`sklearn.svm.LinearSVC` (squared hinge, L2 penalty; ``C``).
+
+    liblinear's primal, for each of the ``K`` one-vs-rest problems (one for two classes),
+
+    .. math::
+
+        f(C, w, b) = \\tfrac12 \\|[w, b]\\|^2 + C \\sum_i s_i \\max(0, 1 - t_i (x_i^T w + \\beta b))^2,
+
+    ``beta = intercept_scaling`` (``intercept_ = beta b``; the intercept is
+    penalised), ``t_i = +-1``, and ``s_i`` the sample weight times the class
+    weight of the positive class for its members, 1 for the rest (liblinear's
+    one-vs-rest weighting; with two classes each sample gets its class's weight).
+    ``dual`` True, False or 'auto' all solve this problem. ``G = grad f`` is
+    piecewise linear; its generalised Jacobian ``I + 2C Xa_A^T S_A Xa_A`` over the
+    margin violators ``A`` is used (the map has a kink where a margin is exactly 1).
+
+    ``solve``: liblinear cannot be warm started and stops at a loose
+    tolerance, so without ``y0`` it runs liblinear and polishes the result by
+    generalised Newton steps; with ``y0`` it runs Newton from ``y0`` directly
+    (finitely many steps once the violator set settles), and falls back to
+    liblinear if that fails.
+    """
+
+    loss = "squared_hinge"
+    _name = "LinearSVC"
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        super().__init__(estimator, X, y, names, scales, sample_weight)
+        P = self.params
+        for key, allowed in (("penalty", "l2"), ("loss", "squared_hinge"), ("multi_class", "ovr")):
+            if P[key] != allowed:
+                raise ValueError(f"LinearSVC hypergradients need {key}={allowed!r}; got {P[key]!r}")
+        if P["fit_intercept"] and P["intercept_scaling"] <= 0:
+            raise ValueError("LinearSVC needs intercept_scaling > 0 to fit an intercept")
+        K = 1 if self.binary else self.classes_.size
+        self._setup(K, P["intercept_scaling"] if P["fit_intercept"] else 0.0, 1.0)
+        sw, cw = self._class_weights()
+        if self.binary:
+            self.S, self.T = (sw * cw[self.idx])[:, None], self.t[:, None]
+        else:
+            member = self.idx[:, None] == np.arange(K)
+            self.S = sw[:, None] * np.where(member, cw[None, :], 1.0)
+            self.T = np.where(member, 1.0, -1.0)
+
+    def _pointwise(self, D):
+        r = np.maximum(0.0, 1.0 - self.T * D)
+        return np.sum(self.S * r**2), -2.0 * self.S * self.T * r
+
+    def _curvature(self, D):
+        return 2.0 * self.S * (self.T * D < 1.0), None
+
+    def _fit_liblinear(self, C, tol=1e-8):
+        P = self.params
+        est = LinearSVC(C=C, loss="squared_hinge", dual=P["dual"], tol=tol, max_iter=100_000,
+                        fit_intercept=P["fit_intercept"], intercept_scaling=P["intercept_scaling"],
+                        class_weight=P["class_weight"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(self.X, self.y, sample_weight=self.sample_weight)
+        b = np.broadcast_to(est.intercept_, (self.K,)) / (self.beta or 1.0)
+        return np.column_stack([est.coef_, b]).ravel()
+
+    def solve(self, x, y0=None, tol=1e-10):
+        if y0 is not None:
+            y, ok = self._newton(x, y0, tol)
+            if ok:
+                return y, ok
+        return self._newton(x, self._fit_liblinear(self._C(x)), tol)

@@ -1,0 +1,179 @@
+"""Ridge and kernel ridge regression as lower levels of a cross-validation problem.
+
+Both have a closed-form solution, so ``solve`` is exact; the adjoint solves
+the same linear system.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse import issparse
+from sklearn.metrics.pairwise import euclidean_distances, linear_kernel
+
+from .estimator_base import EstimatorLowerLevel
+
+
+def _dense(X):
+    return X.toarray() if issparse(X) else np.asarray(X, dtype=float)
+
+
+class RidgeLowerLevel(EstimatorLowerLevel):
+    """Training problem of :class:`sklearn.linear_model.Ridge` (hyperparameter ``alpha``).
+
+    .. math::
+
+        f(\\alpha, w, b) = \\sum_i s_i (t_i - x_i^T w - b)^2 + \\alpha \\|w\\|^2,
+
+    the objective of ``Ridge.fit`` (the intercept is not penalised). With the
+    weighted centred data :math:`X_s = S^{1/2}(X - 1\\bar x^T) = U \\Sigma V^T`
+    (one SVD per fold, computed here), :math:`w = V (\\Sigma^2 + \\alpha)^{-1}\\Sigma U^T t_s`
+    for every ``alpha`` at the cost of two products, and the optimality map
+    ``G = grad f`` has the Jacobian :math:`2 (X_1^T S X_1 + \\alpha\\, \\mathrm{diag}(1, .., 1, 0))`.
+    Sparse ``X`` is densified (the SVD needs it). ``y = (w, b)``.
+    """
+
+    hyperparameters = ("alpha",)
+    loss = "squared"
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        super().__init__(estimator, X, y, names, scales, sample_weight)
+        if np.ndim(self.params["alpha"]) != 0:
+            raise ValueError("Ridge with one alpha per target is not supported; use a single alpha.")
+        X = _dense(X)
+        n, p = X.shape
+        s = np.ones(n) if self.sample_weight is None else self.sample_weight
+        self.X, self.s = X, s
+        self.fit_intercept = bool(self.params["fit_intercept"])
+        if self.fit_intercept:
+            self.x_mean = s @ X / s.sum()
+            self.t_mean = float(s @ self.y / s.sum())
+        else:
+            self.x_mean, self.t_mean = np.zeros(p), 0.0
+        root = np.sqrt(s)
+        Xs = root[:, None] * (X - self.x_mean)
+        self.U, self.sv, self.Vt = np.linalg.svd(Xs, full_matrices=False)
+        self.Ut_t = self.U.T @ (root * (self.y - self.t_mean))
+        self.n_var = p + 1
+
+    def _alpha(self, x):
+        return self.values(x).get("alpha", self.params["alpha"])
+
+    def _inverse(self, alpha, r):
+        """``(X_s^T X_s + alpha I)^{-1} r`` through the SVD."""
+        Vr = self.Vt @ r
+        return self.Vt.T @ (Vr / (self.sv**2 + alpha)) + (r - self.Vt.T @ Vr) / alpha
+
+    def solve(self, x, y0=None, tol=1e-10):
+        alpha = self._alpha(x)
+        w = self.Vt.T @ (self.sv * self.Ut_t / (self.sv**2 + alpha))
+        b = self.t_mean - self.x_mean @ w
+        return np.append(w, b), True
+
+    def adjoint(self, x, y, g):
+        alpha = self._alpha(x)
+        gw, gb = g[:-1], g[-1]
+        if not self.fit_intercept:
+            # b is fixed at 0: its row of G is the identity, and nothing depends on it.
+            return np.append(self._inverse(alpha, 0.5 * gw), gb), np.zeros(0)
+        vw = self._inverse(alpha, 0.5 * (gw - self.x_mean * gb))
+        vb = 0.5 * gb / self.s.sum() - self.x_mean @ vw
+        return np.append(vw, vb), np.zeros(0)
+
+    def cross_vjp(self, x, y, v):
+        return self._per_x(x, {"alpha": 2.0 * y[:-1] @ v[:-1]})
+
+    def decision(self, x, y, X):
+        return _dense(X) @ y[:-1] + y[-1]
+
+    def decision_vjp(self, x, y, X, g):
+        gy = np.append(_dense(X).T @ g, g.sum() if self.fit_intercept else 0.0)
+        return np.zeros(self.n_hyper), gy
+
+    def value(self, x, y):
+        r = self.y - self.decision(x, y, self.X)
+        return float(self.s @ r**2 + self._alpha(x) * y[:-1] @ y[:-1])
+
+
+class KernelRidgeLowerLevel(EstimatorLowerLevel):
+    """Training problem of :class:`sklearn.kernel_ridge.KernelRidge` (``alpha``; ``gamma`` for 'rbf').
+
+    The dual coefficients ``a`` solve :math:`(K_\\gamma + \\alpha S^{-1}) a = t`
+    (``KernelRidge.fit`` with sample weights ``S``), the zero of the optimality
+    map ``G(x, a) = (K_\\gamma + \\alpha S^{-1}) a - t``, whose Jacobian in ``a``
+    is symmetric positive definite. With the RBF kernel
+    :math:`K_{ij} = e^{-\\gamma \\|x_i - x_j\\|^2}`,
+    :math:`\\partial K / \\partial \\gamma = -D \\circ K` (``D`` the squared
+    distances). Predictions are :math:`K_\\gamma(X, X_{train})\\, a` (no
+    intercept). Kernels: 'rbf' and 'linear'.
+    """
+
+    hyperparameters = ("alpha", "gamma")
+    loss = "squared"
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        super().__init__(estimator, X, y, names, scales, sample_weight)
+        kernel = self.params["kernel"]
+        if kernel not in ("rbf", "linear"):
+            raise ValueError(f"KernelRidge hypergradients support kernel='rbf' or 'linear', not {kernel!r}")
+        if kernel == "linear" and "gamma" in self.names:
+            raise ValueError("KernelRidge(kernel='linear') has no gamma to search")
+        self.kernel = kernel
+        self.X = _dense(X)
+        self.D = euclidean_distances(self.X, squared=True) if kernel == "rbf" else None
+        self.inv_s = np.ones(len(self.y)) if self.sample_weight is None else 1.0 / self.sample_weight
+        self.n_var = self.X.shape[0]
+
+    def _hyper(self, x):
+        vals = self.values(x)
+        alpha = vals.get("alpha", self.params["alpha"])
+        gamma = vals.get("gamma", self.params["gamma"])
+        if gamma is None:  # scikit-learn's default for the RBF kernel
+            gamma = 1.0 / self.X.shape[1]
+        return alpha, gamma
+
+    def _kernel(self, gamma, D=None, X=None):
+        if self.kernel == "linear":
+            return linear_kernel(self.X if X is None else X, self.X)
+        return np.exp(-gamma * D)
+
+    def _factor(self, x):
+        alpha, gamma = self._hyper(x)
+        K = self._kernel(gamma, self.D)
+        return cho_factor(K + np.diag(alpha * self.inv_s)), K
+
+    def solve(self, x, y0=None, tol=1e-10):
+        factor, _ = self._factor(x)
+        return cho_solve(factor, self.y.astype(float)), True
+
+    def adjoint(self, x, y, g):
+        factor, _ = self._factor(x)
+        return cho_solve(factor, g), np.zeros(0)
+
+    def cross_vjp(self, x, y, v):
+        alpha, gamma = self._hyper(x)
+        d = {"alpha": v @ (self.inv_s * y)}
+        if self.kernel == "rbf":
+            K = self._kernel(gamma, self.D)
+            d["gamma"] = -v @ ((self.D * K) @ y)
+        return self._per_x(x, d)
+
+    def _cross_kernel(self, gamma, X):
+        X = _dense(X)
+        if self.kernel == "linear":
+            return linear_kernel(X, self.X), None
+        D = euclidean_distances(X, self.X, squared=True)
+        return np.exp(-gamma * D), D
+
+    def decision(self, x, y, X):
+        return self._cross_kernel(self._hyper(x)[1], X)[0] @ y
+
+    def decision_vjp(self, x, y, X, g):
+        K, D = self._cross_kernel(self._hyper(x)[1], X)
+        d = {"alpha": 0.0, "gamma": 0.0 if D is None else -g @ ((D * K) @ y)}
+        return self._per_x(x, d), K.T @ g
+
+    def value(self, x, y):
+        alpha, gamma = self._hyper(x)
+        K = self._kernel(gamma, self.D)
+        return float(0.5 * y @ (K @ y) + 0.5 * alpha * y @ (self.inv_s * y) - self.y @ y)

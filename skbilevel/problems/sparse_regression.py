@@ -1,0 +1,274 @@
+"""Lasso and elastic net as lower levels of a cross-validation problem.
+
+The training problem of :class:`sklearn.linear_model.ElasticNet` is not
+smooth, but on a neighbourhood of hyperparameters where its support
+``S = {j : w_j != 0}`` does not change, ``w_S`` is the solution of a smooth
+problem and ``w_j = 0`` off ``S``. Implicit differentiation of the Lasso
+(Bertrand et al., "Implicit differentiation of Lasso-type models for
+hyperparameter optimization", ICML 2020; the ``sparse-ho`` package) hence only
+needs the Hessian restricted to the support,
+
+.. math::
+
+    H_S = X_{c,S}^T U X_{c,S} + \\alpha (1 - \\rho) I_{|S|},
+
+with ``X_c`` the (weighted) centred data, ``U`` the diagonal of normalised
+sample weights and ``rho = l1_ratio``. Both ``solve`` (polishing the
+coordinate-descent answer) and ``adjoint`` solve ``|S| x |S|`` systems with
+``H_S``; ``X`` itself is never densified nor centred in memory when sparse.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.linalg import LinAlgError, solve as dense_solve
+from scipy.sparse import issparse
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import ElasticNet
+
+from .estimator_base import EstimatorLowerLevel
+
+# Slack of the optimality conditions, relative to ``||X_c^T U t_c||_inf`` (alpha_max of the
+# Lasso): larger violations mean coordinate descent found the wrong support.
+_KKT_RTOL = 1e-8
+
+# Coordinate-descent sweeps allowed at least: the hypergradient needs a tight solution, far
+# tighter than scikit-learn's default ``tol=1e-4`` for which ``max_iter=1000`` is meant.
+_MIN_MAX_ITER = 10_000
+
+
+class ElasticNetLowerLevel(EstimatorLowerLevel):
+    """Training problem of :class:`sklearn.linear_model.ElasticNet` (``alpha``, ``l1_ratio``).
+
+    ``ElasticNet.fit`` minimises, with sample weights ``s`` normalised to
+    ``u = s / sum(s)`` (``u_i = 1/n`` without weights; scikit-learn rescales
+    ``s`` to sum to ``n``, which gives the same problem),
+
+    .. math::
+
+        f(\\alpha, \\rho, w, b) = \\frac12 \\sum_i u_i (t_i - x_i^T w - b)^2
+            + \\alpha \\rho \\|w\\|_1 + \\frac{\\alpha (1 - \\rho)}{2} \\|w\\|_2^2 .
+
+    ``y = (w, b)``; with ``fit_intercept=False``, ``b = 0``. The optimality
+    map, with ``r = X w + b - t``, ``S`` the support of ``w`` and ``N`` its
+    complement, is
+
+    .. math::
+
+        G_S = X_S^T U r + \\alpha \\rho\\, \\mathrm{sign}(w_S) + \\alpha (1 - \\rho) w_S, \\quad
+        G_N = w_N, \\quad G_b = u^T r \\;(\\text{or } b \\text{ without intercept}).
+
+    Eliminating ``b = \\bar t - \\bar x^T w`` (``\\bar x = X^T u``,
+    ``\\bar t = u^T t``) from ``G_S`` leaves the restricted Hessian
+    :math:`H_S` of the module docstring; ``solve`` polishes coordinate descent
+    on ``S`` by :math:`H_S w_S = X_{c,S}^T U t_c - \\alpha \\rho\\, \\mathrm{sign}(w_S)`
+    and accepts the result where the conditions
+    :math:`|X_j^T U r| \\le \\alpha \\rho` hold off ``S``.
+
+    Settings: ``positive=True`` is supported exactly (``sign(w_S) = 1``
+    and the one-sided condition :math:`X_j^T U r \\ge -\\alpha \\rho` off
+    ``S``). ``precompute`` is ignored: it changes only the speed of
+    coordinate descent, and a Gram matrix given by the user belongs to the
+    full data, not to a training fold. ``selection='random'`` and
+    ``random_state`` are passed on; the polished solution does not depend on
+    them. ``max_iter`` is raised to at least 10000. Multi-output ``y`` is
+    refused. Coordinate descent is warm started from ``y0`` (``ElasticNet``
+    with ``warm_start=True`` and ``coef_`` preset); the number of its
+    iterations in the last ``solve`` is kept in :attr:`n_iter_`.
+    """
+
+    hyperparameters = ("alpha", "l1_ratio")
+    loss = "squared"
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        super().__init__(estimator, X, y, names, scales, sample_weight)
+        if self.y.ndim != 1:
+            raise ValueError(f"{type(estimator).__name__} hypergradients need a 1-D target; "
+                             f"got y of shape {self.y.shape}")
+        self.t = self.y.astype(float)
+        self.sparse = issparse(X)
+        # CSC: scikit-learn's sparse coordinate descent works on it, and the support's
+        # columns are cheap to extract.
+        self.X = X.tocsc().astype(np.float64) if self.sparse else np.asarray(X, dtype=float)
+        n, p = self.X.shape
+        s = np.ones(n) if self.sample_weight is None else self.sample_weight
+        self.u = s / s.sum()
+        self.fit_intercept = bool(self.params["fit_intercept"])
+        if self.fit_intercept:
+            self.x_mean = np.asarray(self.X.T @ self.u).ravel()
+            self.t_mean = float(self.u @ self.t)
+        else:
+            self.x_mean, self.t_mean = np.zeros(p), 0.0
+        self.positive = bool(self.params.get("positive", False))
+        # X_c^T U t_c, computed without centring X: sum_i u_i (t_i - t_mean) = 0.
+        self.Xty = np.asarray(self.X.T @ (self.u * (self.t - self.t_mean))).ravel()
+        self.kkt_atol = _KKT_RTOL * max(np.abs(self.Xty).max(initial=0.0), np.finfo(float).tiny)
+        self._model = ElasticNet(
+            fit_intercept=self.fit_intercept, precompute=False, copy_X=True, warm_start=True,
+            max_iter=max(int(self.params.get("max_iter", 1000)), _MIN_MAX_ITER),
+            positive=self.positive, random_state=self.params.get("random_state"),
+            selection=self.params.get("selection", "cyclic"),
+        )
+        self.n_iter_ = None
+        self.n_var = p + 1
+
+    # -- hyperparameters -------------------------------------------------------
+    def _hyper(self, x):
+        """``(alpha, rho)`` at ``x`` (``rho = 1`` for the Lasso)."""
+        vals = self.values(x)
+        return (vals.get("alpha", self.params["alpha"]),
+                vals.get("l1_ratio", self.params.get("l1_ratio", 1.0)))
+
+    def alpha_max(self, l1_ratio=None) -> float:
+        """Smallest ``alpha`` with ``w = 0``: :math:`\\|X_c^T U t_c\\|_\\infty / \\rho`."""
+        rho = self.params.get("l1_ratio", 1.0) if l1_ratio is None else l1_ratio
+        top = self.Xty.max(initial=0.0) if self.positive else np.abs(self.Xty).max(initial=0.0)
+        return float(top / rho)
+
+    # -- linear algebra on the support -----------------------------------------
+    def _hessian(self, S, alpha, rho) -> np.ndarray:
+        """:math:`H_S = X_{c,S}^T U X_{c,S} + \\alpha (1 - \\rho) I`."""
+        XS = self.X[:, S]
+        if self.sparse:
+            # X_c^T U X_c = X^T U X - xbar xbar^T (as u sums to 1), keeping X_S sparse.
+            gram = XS.T @ XS.multiply(self.u[:, None]).tocsc()
+            gram = gram.toarray() - np.outer(self.x_mean[S], self.x_mean[S])
+        else:
+            XS = XS - self.x_mean[S]  # explicit centring: no cancellation in the dense case
+            gram = XS.T @ (self.u[:, None] * XS)
+        return gram + alpha * (1.0 - rho) * np.eye(S.size)
+
+    def _intercept(self, w) -> float:
+        return self.t_mean - float(self.x_mean @ w) if self.fit_intercept else 0.0
+
+    def _residual(self, w, b) -> np.ndarray:
+        return np.asarray(self.X @ w).ravel() + b - self.t
+
+    def _kkt_ok(self, alpha, rho, w) -> bool:
+        """Whether ``w`` is optimal: the subgradient conditions hold within ``kkt_atol``."""
+        r = self._residual(w, self._intercept(w))
+        grad = np.asarray(self.X.T @ (self.u * r)).ravel() + alpha * (1.0 - rho) * w
+        on = w != 0
+        err_on = np.abs(grad[on] + alpha * rho * np.sign(w[on]))
+        off = grad[~on]
+        # off the support the subgradient alpha*rho*[-1, 1] (positive: [-1, inf)) must absorb grad
+        err_off = np.maximum(-off - alpha * rho, 0.0) if self.positive else np.abs(off) - alpha * rho
+        return bool(max(err_on.max(initial=0.0), err_off.max(initial=0.0)) <= self.kkt_atol)
+
+    def _polish(self, alpha, rho, w_cd):
+        """Solve the restricted optimality equations on the support of ``w_cd`` exactly.
+
+        A coefficient whose sign flips was still converging to zero: it leaves
+        the support and the system is solved again (each round drops one or
+        more indices). Return ``(w, ok)``, ``ok`` from :meth:`_kkt_ok`.
+        """
+        S = np.flatnonzero(w_cd)
+        while True:
+            sign = np.sign(w_cd[S])
+            rhs = self.Xty[S] - alpha * rho * sign
+            try:
+                w_S = dense_solve(self._hessian(S, alpha, rho), rhs, assume_a="pos") if S.size else rhs
+            except (LinAlgError, ValueError):  # singular H_S: |S| too large, w not unique
+                return w_cd, False
+            flipped = np.sign(w_S) != sign
+            if not flipped.any():
+                break
+            S = S[~flipped]
+        w = np.zeros_like(w_cd)
+        w[S] = w_S
+        return w, self._kkt_ok(alpha, rho, w)
+
+    # -- LowerLevel --------------------------------------------------------------
+    def solve(self, x, y0=None, tol=1e-10):
+        """Coordinate descent (scikit-learn), warm started from ``y0``, then polished on its support.
+
+        Returns ``(y, ok)``; ``ok`` is False (and ``y`` is coordinate descent's
+        answer) when the polished point fails the optimality conditions even
+        after a second, tighter descent.
+        """
+        alpha, rho = self._hyper(x)
+        model = self._model.set_params(alpha=alpha, l1_ratio=rho)
+        p = self.n_var - 1
+        w = np.zeros(p) if y0 is None or np.size(y0) != p + 1 else np.asarray(y0[:-1], dtype=float)
+        self.n_iter_ = 0
+        # a second, tighter descent from the first one's answer when its support was wrong
+        for attempt_tol in (tol, tol * 1e-4):
+            model.set_params(tol=attempt_tol)
+            model.coef_ = np.array(w, dtype=float)  # a copy: coordinate descent works in place
+            with warnings.catch_warnings():
+                # convergence is judged below, by the optimality conditions
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(self.X, self.t, sample_weight=self.sample_weight)
+            self.n_iter_ += int(model.n_iter_)
+            w_cd = model.coef_.copy()
+            w, ok = self._polish(alpha, rho, w_cd)
+            if ok:
+                return np.append(w, self._intercept(w)), True
+            w = w_cd
+        return np.append(w_cd, float(model.intercept_)), False
+
+    def adjoint(self, x, y, g):
+        """Solve ``(d_y G)^T v = g``: with ``S`` the support of ``w``,
+
+        .. math::
+
+            H_S v_S = g_S - \\bar x_S g_b, \\quad v_b = g_b - \\bar x_S^T v_S, \\quad
+            v_N = g_N - X_N^T U X_S v_S - \\bar x_N v_b
+
+        (``\\bar x = 0`` without intercept). Only ``v_S`` enters
+        :meth:`cross_vjp`; ``v_N`` costs one product with ``X`` and makes
+        ``v`` the exact adjoint.
+        """
+        alpha, rho = self._hyper(x)
+        w = y[:-1]
+        S = np.flatnonzero(w)
+        gw, gb = g[:-1], float(g[-1])
+        xS = self.x_mean[S]
+        v_S = dense_solve(self._hessian(S, alpha, rho), gw[S] - xS * gb, assume_a="pos") \
+            if S.size else np.zeros(0)
+        v_b = gb - xS @ v_S
+        XSv = np.asarray(self.X[:, S] @ v_S).ravel() if S.size else np.zeros(self.t.size)
+        v = gw - np.asarray(self.X.T @ (self.u * XSv)).ravel() - self.x_mean * v_b
+        v[S] = v_S
+        return np.append(v, v_b), np.zeros(0)
+
+    def cross_vjp(self, x, y, v):
+        """``(d_x G)^T v``: only ``G_S`` depends on the hyperparameters,
+
+        :math:`\\partial G_S / \\partial \\alpha = \\rho\\,\\mathrm{sign}(w_S) + (1 - \\rho) w_S`,
+        :math:`\\partial G_S / \\partial \\rho = \\alpha (\\mathrm{sign}(w_S) - w_S)`.
+        """
+        alpha, rho = self._hyper(x)
+        w = y[:-1]
+        S = np.flatnonzero(w)
+        w_S, v_S, sign = w[S], v[:-1][S], np.sign(w[S])
+        return self._per_x(x, {"alpha": v_S @ (rho * sign + (1.0 - rho) * w_S),
+                               "l1_ratio": alpha * v_S @ (sign - w_S)})
+
+    def decision(self, x, y, X):
+        return np.asarray(X @ y[:-1]).ravel() + y[-1]
+
+    def decision_vjp(self, x, y, X, g):
+        gy = np.append(np.asarray(X.T @ g).ravel(), g.sum() if self.fit_intercept else 0.0)
+        return np.zeros(self.n_hyper), gy
+
+    def value(self, x, y):
+        alpha, rho = self._hyper(x)
+        w = y[:-1]
+        r = self._residual(w, y[-1])
+        return float(0.5 * self.u @ r**2 + alpha * rho * np.abs(w).sum()
+                     + 0.5 * alpha * (1.0 - rho) * w @ w)
+
+
+class LassoLowerLevel(ElasticNetLowerLevel):
+    """Training problem of :class:`sklearn.linear_model.Lasso` (hyperparameter ``alpha``).
+
+    :class:`ElasticNetLowerLevel` with ``l1_ratio`` fixed at 1 (``Lasso`` is
+    ``ElasticNet(l1_ratio=1)`` in scikit-learn too): the restricted Hessian is
+    :math:`X_{c,S}^T U X_{c,S}`, singular when ``|S|`` exceeds the number of
+    (centred) samples, where ``solve`` reports ``ok=False``.
+    """
+
+    hyperparameters = ("alpha",)

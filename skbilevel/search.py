@@ -1,0 +1,474 @@
+"""BilevelSearchCV: GridSearchCV's interface, hypergradient descent inside.
+
+The K cross-validation folds are K lower-level problems sharing the
+hyperparameters (paper 002, section 5; :mod:`skbilevel.problems.cross_validation`).
+The outer loop is :func:`skbilevel.methods.hypergradient.solve`: L-BFGS-B on
+the mean smooth validation loss of the folds, each fold solved by the
+estimator's own solver warm started from the previous point, and
+differentiated through its optimality conditions
+(:mod:`skbilevel.problems.sklearn_estimators` lists the estimators).
+
+We do not build on scikit-learn's private ``BaseSearchCV``: its
+``evaluate_candidates`` fits every candidate from scratch, whereas our
+candidates come out of the outer loop with their fold solutions already
+computed. The public attributes of ``GridSearchCV`` are reproduced here and
+tested against its behaviour (``tests/test_search.py``).
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+import warnings
+
+import numpy as np
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing, check_random_state, indexable
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight, assert_all_finite, check_array, check_is_fitted, column_or_1d,
+)
+
+from ._fold_model import fold_model
+from ._search_space import parse_param_space
+from .methods import hypergradient
+from .problems.base import BilevelProblem
+from .problems.cross_validation import CrossValidationProblem
+from .problems.estimator_base import ValidationLoss
+from .problems.sklearn_estimators import lower_level_class
+
+
+def _estimator_has(attr):
+    """Delegate ``attr`` to the refitted estimator (or, before fit, to the estimator)."""
+
+    def check(self):
+        est = self.best_estimator_ if hasattr(self, "best_estimator_") else self.estimator
+        getattr(est, attr)
+        return True
+
+    return check
+
+
+def _split_pipeline(estimator):
+    """Return ``(preprocessing, final, prefix)``: a Pipeline's earlier steps, its last step and
+    the parameter prefix of the last step (``'svc__'``)."""
+    if isinstance(estimator, Pipeline):
+        name, final = estimator.steps[-1]
+        pre = Pipeline(estimator.steps[:-1]) if len(estimator.steps) > 1 else None
+        return pre, final, f"{name}__"
+    return None, estimator, ""
+
+
+class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
+    """Search continuous hyperparameters by hypergradient descent on the cross-validation loss.
+
+    A drop-in replacement for :class:`~sklearn.model_selection.GridSearchCV`
+    on continuous hyperparameters. With folds ``k = 1..K``, it minimises
+
+    .. math::
+
+        h(\\lambda) = \\frac{1}{K} \\sum_k \\frac{1}{|V_k|} \\sum_{i \\in V_k}
+        \\ell(d_i(\\lambda, w_k(\\lambda)), y_i),
+        \\qquad w_k(\\lambda) = \\arg\\min_w f_k(\\lambda, w),
+
+    (paper 002, section 5) where ``f_k`` is the estimator's training problem
+    on the training part of fold ``k`` and ``ell`` a smooth loss matched to
+    the estimator (squared error for regressors, log-loss for
+    LogisticRegression, squared hinge for the SVMs). Its gradient comes from
+    implicit differentiation (paper 002, eq. (5.4)); the folds are solved by
+    the estimator's own solver, warm started, in parallel through joblib.
+    ``scoring`` is what ``cv_results_`` reports and what picks ``best_*``
+    among the points the descent evaluated.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        One of Ridge, KernelRidge, LogisticRegression (l2), LinearSVC
+        (squared hinge), SVC (binary; rbf or linear), Lasso, ElasticNet, or a
+        Pipeline ending in one; earlier steps are fitted once per fold.
+    param_space : dict
+        ``{name: (low, high)}`` searched on a log scale, ``(low, high,
+        'linear')`` on a linear one, or a scipy.stats frozen distribution
+        (``loguniform(1e-3, 1e3)`` is searched on a log scale between its
+        bounds; its draws give the extra starting points). Names may be
+        Pipeline paths (``'svc__C'``) of the last step.
+    scoring : str, callable, list, tuple, dict or None
+        As in GridSearchCV; ``None`` uses the estimator's ``score``.
+    cv : int, cross-validation generator or iterable, default=5
+    n_jobs : int, default=None
+        Folds solved in parallel by :class:`joblib.Parallel`; a joblib
+        backend context (loky, dask, ray) decides where.
+    refit : bool, str or callable, default=True
+        As in GridSearchCV.
+    verbose : int, default=0
+        ``>= 1``: one line per outer iteration (iteration, hyperparameters,
+        CV score, elapsed time).
+    max_iter : int, default=50
+        L-BFGS-B iterations per start.
+    tol : float, default=1e-4
+        Tolerance on the projected hypergradient (in search coordinates).
+    n_starts : int, default=1
+        The first start is the middle of the box (the median of a
+        distribution); the others are drawn with ``random_state``.
+    method : {'auto', 'hypergradient'}, default='auto'
+        ``'auto'`` is ``'hypergradient'``, the one method here that handles
+        several lower levels sharing hyperparameters.
+    random_state : int, RandomState or None, default=None
+    error_score : 'raise' or float, default=np.nan
+        Score recorded when a scorer fails on a fold.
+    return_train_score : bool, default=False
+    callback : callable, optional
+        Called once per outer iteration with a dict (``iteration``,
+        ``params``, ``objective``, ``score``, ``time``); returning True stops
+        the current start.
+
+    Attributes
+    ----------
+    cv_results_ : dict of arrays
+        One row per evaluated point (outer iterations and line-search
+        trials, in order), with GridSearchCV's keys plus
+        ``validation_loss`` (the smooth objective ``h``) and ``start``.
+    best_estimator_, best_params_, best_score_, best_index_ :
+        As in GridSearchCV.
+    scorer_ : callable or dict
+    n_splits_ : int
+    refit_time_ : float
+    multimetric_ : bool
+    n_iter_ : int
+        Outer iterations over all starts.
+    history_ : dict of lists
+        The outer loop's ``history`` of the start holding ``best_index_``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.linear_model import Ridge
+    >>> from skbilevel import BilevelSearchCV
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}).fit(X, y)
+    >>> 1e-4 <= search.best_params_["alpha"] <= 1e2
+    True
+
+    References
+    ----------
+    .. [1] Paper 002 (``../shared/papers``), section 5 (cross-validation as a
+       bilevel problem) and eq. (5.4) (the hypergradient).
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit"])],
+        "param_space": [dict],
+        "scoring": [str, callable, list, tuple, set, dict, None],
+        "cv": ["cv_object"],
+        "n_jobs": [numbers.Integral, None],
+        "refit": ["boolean", str, callable],
+        "verbose": ["verbose"],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_starts": [Interval(numbers.Integral, 1, None, closed="left")],
+        "method": [StrOptions({"auto", "hypergradient"})],
+        "random_state": ["random_state"],
+        "error_score": [StrOptions({"raise"}), numbers.Real],
+        "return_train_score": ["boolean"],
+        "callback": [callable, None],
+    }
+
+    def __init__(self, estimator, param_space, *, scoring=None, cv=5, n_jobs=None, refit=True, verbose=0,
+                 max_iter=50, tol=1e-4, n_starts=1, method="auto", random_state=None, error_score=np.nan,
+                 return_train_score=False, callback=None):
+        self.estimator = estimator
+        self.param_space = param_space
+        self.scoring = scoring
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.refit = refit
+        self.verbose = verbose
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_starts = n_starts
+        self.method = method
+        self.random_state = random_state
+        self.error_score = error_score
+        self.return_train_score = return_train_score
+        self.callback = callback
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        final = _split_pipeline(self.estimator)[1]
+        sub = final.__sklearn_tags__()
+        tags.estimator_type = sub.estimator_type
+        tags.classifier_tags = sub.classifier_tags
+        tags.regressor_tags = sub.regressor_tags
+        tags.input_tags.sparse = self.estimator.__sklearn_tags__().input_tags.sparse
+        return tags
+
+    # -- set-up ---------------------------------------------------------------
+    def _scorers(self):
+        """Return ``(scorer, multimetric, names)``; ``scorer`` maps to a dict of scores."""
+        scoring = self.scoring
+        multimetric = isinstance(scoring, (list, tuple, set, dict))
+        if multimetric:
+            scorer = check_scoring(self.estimator, scoring=scoring)
+            names = sorted(scoring) if not isinstance(scoring, dict) else sorted(scoring.keys())
+            if self.refit is not False and not callable(self.refit) and self.refit not in names:
+                raise ValueError(
+                    f"For multi-metric scoring, refit must be False, a callable or one of the scorer names "
+                    f"{names}; got refit={self.refit!r}"
+                )
+            return scorer, True, names
+        single = check_scoring(self.estimator, scoring=scoring)
+        return (lambda est, X, y: {"score": single(est, X, y)}), False, ["score"]
+
+    def _build_folds(self, X, y, groups, sample_weight, dims):
+        pre, final, prefix = _split_pipeline(self.estimator)
+        names = []
+        for d in dims:
+            if not d.name.startswith(prefix) or "__" in d.name[len(prefix):]:
+                raise ValueError(
+                    f"param_space name {d.name!r}: only the last step's parameters can be searched "
+                    f"(names starting with {prefix!r}); earlier Pipeline steps are fitted once per fold"
+                )
+            names.append(d.name[len(prefix):])
+        lower_cls = lower_level_class(final)
+        cv = check_cv(self.cv, y, classifier=is_classifier(final))
+        folds, data = [], []
+        for train, test in cv.split(X, y, groups):
+            X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
+            if pre is not None:
+                fitted = clone(pre)
+                X_tr, X_te = fitted.fit_transform(X_tr, _safe_indexing(y, train)), fitted.transform(X_te)
+            X_tr = check_array(X_tr, accept_sparse="csr", dtype=np.float64)
+            X_te = check_array(X_te, accept_sparse="csr", dtype=np.float64)
+            y_tr, y_te = _safe_indexing(y, train), _safe_indexing(y, test)
+            sw = None if sample_weight is None else sample_weight[train]
+            lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw)
+            folds.append(BilevelProblem(ValidationLoss(lower, X_te, y_te), lower))
+            data.append((X_tr, y_tr, X_te, y_te))
+        lo = np.array([d.low for d in dims])
+        hi = np.array([d.high for d in dims])
+        return CrossValidationProblem(tuple(folds), (lo, hi)), data
+
+    # -- fit ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, *, groups=None, sample_weight=None):
+        """Search the hyperparameters, then refit the estimator on all of ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        groups : array-like of shape (n_samples,), optional
+            Group labels for a group-aware ``cv`` splitter.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the training samples in every fold's training problem
+            and in the refit.
+
+        Returns
+        -------
+        self
+        """
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y: the validation loss needs targets")
+        X, y, groups = indexable(X, y, groups)
+        y = self._check_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, np.ones(len(y)))
+        dims = parse_param_space(self.param_space)
+        scorer, self.multimetric_, metric_names = self._scorers()
+        problem, data = self._build_folds(X, y, groups, sample_weight, dims)
+        self.n_splits_ = len(problem.folds)
+        rows = self._search(problem, data, dims, scorer)
+        self.cv_results_ = self._results(rows, dims, metric_names)
+        self._set_best(metric_names)
+        self.scorer_ = self._public_scorer(scorer)
+        if self.refit:
+            fit_params = {} if sample_weight is None else {self._sample_weight_key(): sample_weight}
+            start = time.perf_counter()
+            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **fit_params)
+            self.refit_time_ = time.perf_counter() - start
+            if hasattr(self.best_estimator_, "n_features_in_"):
+                self.n_features_in_ = self.best_estimator_.n_features_in_
+        return self
+
+    def _check_targets(self, y):
+        """1-D finite targets (a column vector is raveled with a warning, as by the estimators)."""
+        y = column_or_1d(y, warn=True)
+        if is_classifier(_split_pipeline(self.estimator)[1]):
+            check_classification_targets(y)
+            if y.dtype.kind in "fc":
+                assert_all_finite(y, input_name="y")
+        else:
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        return y
+
+    def _sample_weight_key(self):
+        prefix = _split_pipeline(self.estimator)[2]
+        return f"{prefix}sample_weight"
+
+    def _public_scorer(self, scorer):
+        if self.multimetric_:
+            return {name: check_scoring(self.estimator, scoring=s) for name, s in self._named_scorings().items()}
+        return check_scoring(self.estimator, scoring=self.scoring)
+
+    def _named_scorings(self):
+        if isinstance(self.scoring, dict):
+            return dict(self.scoring)
+        return {name: name for name in self.scoring}
+
+    def _search(self, problem, data, dims, scorer):
+        """Run the outer loop from each start; return one row per evaluated point."""
+        rng = check_random_state(self.random_state)
+        rows, state = [], {"start": 0, "t0": time.perf_counter()}
+        self.n_iter_, histories = 0, []
+
+        def on_evaluation(info):
+            rows.append(self._score_point(info, problem, data, dims, scorer, state["start"]))
+
+        def per_iteration(info):
+            row = rows[-1]
+            if self.verbose:
+                params = ", ".join(f"{k}={v:.4g}" for k, v in row["params"].items())
+                print(f"[BilevelSearchCV] start {state['start']} iter {info['iteration']:3d}  {params}  "
+                      f"CV score {np.mean(row['test'][self._refit_metric()]):.5g}  "
+                      f"loss {info['objective']:.5g}  ({time.perf_counter() - state['t0']:.2f}s)")
+            if self.callback is not None:
+                return self.callback({"iteration": info["iteration"], "params": dict(row["params"]),
+                                      "objective": info["objective"],
+                                      "score": float(np.mean(row["test"][self._refit_metric()])),
+                                      "time": time.perf_counter() - state["t0"]})
+            return False
+
+        for s in range(self.n_starts):
+            state["start"] = s
+            x0 = np.array([d.start() if s == 0 else d.sample(rng) for d in dims])
+            result = hypergradient.solve(problem, x0, tol=self.tol, max_iter=self.max_iter, n_jobs=self.n_jobs,
+                                         on_evaluation=on_evaluation, callback=per_iteration)
+            self.n_iter_ += result.n_iter
+            histories.append(result.history)
+            if not result.converged and "callback" not in result.message:
+                warnings.warn(f"BilevelSearchCV start {s}: {result.message}", ConvergenceWarning, stacklevel=3)
+        self._histories = histories
+        return rows
+
+    def _refit_metric(self):
+        """The metric reported by ``verbose`` and ``callback``: the refit one, else the first."""
+        if not self.multimetric_:
+            return "score"
+        return self.refit if isinstance(self.refit, str) else sorted(self._named_scorings())[0]
+
+    def _score_point(self, info, problem, data, dims, scorer, start):
+        """Score every fold's solution at one evaluated point."""
+        x = info["hyperparameters"]
+        row = {"params": {d.name: d.to_value(v) for d, v in zip(dims, x)}, "start": start,
+               "loss": info["objective"], "fit_time": info["fold_times"], "test": {}, "train": {},
+               "score_time": np.zeros(len(data))}
+        for k, (fold, y_k, (X_tr, y_tr, X_te, y_te)) in enumerate(zip(problem.folds, info["models"], data)):
+            model = fold_model(fold.lower, x, y_k)
+            t = time.perf_counter()
+            for part, (Xp, yp) in (("test", (X_te, y_te)), ("train", (X_tr, y_tr))):
+                if part == "train" and not self.return_train_score:
+                    continue
+                for name, value in self._safe_score(scorer, model, Xp, yp).items():
+                    row[part].setdefault(name, np.full(len(data), np.nan))[k] = value
+            row["score_time"][k] = time.perf_counter() - t
+        return row
+
+    def _safe_score(self, scorer, model, X, y):
+        try:
+            return scorer(model, X, y)
+        except Exception as exc:
+            if self.error_score == "raise":
+                raise
+            warnings.warn(f"Scoring failed; the score on this split is set to {self.error_score}. "
+                          f"Details: {exc!r}", UserWarning, stacklevel=2)
+            names = self._named_scorings() if self.multimetric_ else {"score": None}
+            return {name: self.error_score for name in names}
+
+    def _results(self, rows, dims, metric_names):
+        res = {"params": [r["params"] for r in rows], "start": np.array([r["start"] for r in rows]),
+               "validation_loss": np.array([r["loss"] for r in rows])}
+        for d in dims:
+            res[f"param_{d.name}"] = np.ma.MaskedArray([r["params"][d.name] for r in rows], mask=False)
+        for key in ("fit_time", "score_time"):
+            times = np.array([r[key] for r in rows])
+            res[f"mean_{key}"], res[f"std_{key}"] = times.mean(axis=1), times.std(axis=1)
+        parts = ("test", "train") if self.return_train_score else ("test",)
+        for name in metric_names:
+            for part in parts:
+                scores = np.array([r[part][name] for r in rows])
+                for k in range(self.n_splits_):
+                    res[f"split{k}_{part}_{name}"] = scores[:, k]
+                res[f"mean_{part}_{name}"] = scores.mean(axis=1)
+                res[f"std_{part}_{name}"] = scores.std(axis=1)
+            mean = res[f"mean_test_{name}"]
+            # GridSearchCV's ranking: best first, ties share the lowest rank, NaN scores last
+            filled = np.where(np.isnan(mean), -np.inf, mean)
+            res[f"rank_test_{name}"] = rankdata(-filled, method="min").astype(np.int32)
+        return res
+
+    def _set_best(self, metric_names):
+        if self.refit is False and self.multimetric_:
+            return
+        if callable(self.refit):
+            self.best_index_ = int(self.refit(self.cv_results_))
+        else:
+            name = self.refit if isinstance(self.refit, str) else metric_names[0]
+            self.best_index_ = int(np.argmin(self.cv_results_[f"rank_test_{name}"]))
+            self.best_score_ = float(self.cv_results_[f"mean_test_{name}"][self.best_index_])
+        self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
+        self.history_ = self._histories[self.cv_results_["start"][self.best_index_]]
+
+    # -- delegation -------------------------------------------------------------
+    def _check_refit(self, method):
+        if not self.refit:
+            raise AttributeError(f"This {type(self).__name__} was initialised with refit=False; {method} is "
+                                 "available only after refitting on the best parameters.")
+        check_is_fitted(self)
+
+    @property
+    def classes_(self):
+        self._check_refit("classes_")
+        return self.best_estimator_.classes_
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X):
+        self._check_refit("predict")
+        return self.best_estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        self._check_refit("predict_proba")
+        return self.best_estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        self._check_refit("predict_log_proba")
+        return self.best_estimator_.predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        self._check_refit("decision_function")
+        return self.best_estimator_.decision_function(X)
+
+    @available_if(_estimator_has("transform"))
+    def transform(self, X):
+        self._check_refit("transform")
+        return self.best_estimator_.transform(X)
+
+    @available_if(_estimator_has("inverse_transform"))
+    def inverse_transform(self, X):
+        self._check_refit("inverse_transform")
+        return self.best_estimator_.inverse_transform(X)
+
+    def score(self, X, y=None):
+        """Score of the refitted estimator with ``scorer_`` (the ``refit`` metric when multi-metric)."""
+        self._check_refit("score")
+        scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
+        return scorer(self.best_estimator_, X, y)
