@@ -87,5 +87,10 @@ def parse_param_space(param_space) -> list[Dimension]:
     dims = []
     for name in sorted(param_space):
         spec = param_space[name]
-        dims.append(_from_tuple(name, spec) if isinstance(spec, (tuple, list)) else _from_distribution(name, spec))
+        if isinstance(spec, (list, np.ndarray)):
+            raise ValueError(
+                f"param_space[{name!r}] is a list of values (a grid); BilevelSearchCV searches a continuous "
+                "range: give (low, high), (low, high, 'linear') or a scipy.stats frozen distribution"
+            )
+        dims.append(_from_tuple(name, spec) if isinstance(spec, tuple) else _from_distribution(name, spec))
     return dims

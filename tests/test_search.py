@@ -1,0 +1,245 @@
+"""BilevelSearchCV: the GridSearchCV contract, the CV hypergradient and the search against a dense grid."""
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.stats import loguniform
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_diabetes, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+
+from skbilevel import BilevelSearchCV
+from skbilevel.methods.hypergradient import _oracle
+from skbilevel.problems.cross_validation import CrossValidationProblem
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_diabetes(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return X[::2], y[::2]  # 285 samples keep the module fast
+
+
+def _cv_problem(search, X, y):
+    from skbilevel._search_space import parse_param_space
+    dims = parse_param_space(search.param_space)
+    problem, _ = search._build_folds(X, y, None, None, dims)
+    return problem
+
+
+def _cv_loss(problem, x):
+    from joblib import Parallel
+    with Parallel(n_jobs=1) as parallel:
+        fun, _ = _oracle(problem, parallel, 1e-12, None, None)
+        return fun(np.asarray(x, float))
+
+
+# -- the cross-validation hypergradient -------------------------------------------------------
+@pytest.mark.parametrize("estimator, space, x", [
+    (Ridge(), {"alpha": (1e-3, 1e3)}, [0.5]),
+    (KernelRidge(kernel="rbf"), {"alpha": (1e-3, 1e1), "gamma": (1e-3, 1e0)}, [-2.0, -3.0]),
+    (make_pipeline(StandardScaler(), Lasso()), {"lasso__alpha": (1e-3, 1e1)}, [-1.0]),
+    (make_pipeline(StandardScaler(), ElasticNet()),
+     {"elasticnet__alpha": (1e-3, 1e1), "elasticnet__l1_ratio": (0.1, 0.9, "linear")}, [-1.0, 0.5]),
+])
+def test_cv_hypergradient_matches_finite_differences_regressors(diabetes, estimator, space, x):
+    X, y = diabetes
+    X, y = X[:200], y[:200]
+    problem = _cv_problem(BilevelSearchCV(estimator, space, cv=KFold(4, shuffle=True, random_state=0)), X, y)
+    assert isinstance(problem, CrossValidationProblem) and len(problem.folds) == 4
+    _, grad = _cv_loss(problem, x)
+    h, fd = 1e-5, np.empty(len(x))
+    for j in range(len(x)):
+        e = np.zeros(len(x))
+        e[j] = h
+        fd[j] = (_cv_loss(problem, np.add(x, e))[0] - _cv_loss(problem, np.subtract(x, e))[0]) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-4)
+
+
+@pytest.mark.parametrize("estimator, space, x", [
+    (make_pipeline(StandardScaler(), LogisticRegression()), {"logisticregression__C": (1e-3, 1e3)}, [0.0]),
+    (make_pipeline(StandardScaler(), LinearSVC()), {"linearsvc__C": (1e-3, 1e3)}, [-2.0]),
+    (make_pipeline(StandardScaler(), SVC()), {"svc__C": (1e-2, 1e3), "svc__gamma": (1e-4, 1.0)}, [1.0, -4.0]),
+])
+def test_cv_hypergradient_matches_finite_differences_classifiers(cancer, estimator, space, x):
+    X, y = cancer
+    problem = _cv_problem(BilevelSearchCV(estimator, space, cv=StratifiedKFold(3, shuffle=True, random_state=0)),
+                          X, y)
+    _, grad = _cv_loss(problem, x)
+    h, fd = 1e-5, np.empty(len(x))
+    for j in range(len(x)):
+        e = np.zeros(len(x))
+        e[j] = h
+        fd[j] = (_cv_loss(problem, np.add(x, e))[0] - _cv_loss(problem, np.subtract(x, e))[0]) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-4)
+
+
+# -- the search against a dense grid ------------------------------------------------------------
+def test_ridge_matches_dense_grid_with_fewer_fits(diabetes):
+    X, y = diabetes
+    cv = KFold(5, shuffle=True, random_state=0)
+    search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}, cv=cv).fit(X, y)
+    grid = GridSearchCV(Ridge(), {"alpha": np.logspace(-4, 2, 200)}, cv=cv).fit(X, y)
+    assert search.best_score_ >= grid.best_score_ - 1e-4
+    assert len(search.cv_results_["params"]) < 40
+
+
+def test_svc_two_hyperparameters_matches_grid(cancer):
+    X, y = cancer
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    pipe = make_pipeline(StandardScaler(), SVC())
+    space = {"svc__C": (1e-2, 1e3), "svc__gamma": (1e-4, 1.0)}
+    search = BilevelSearchCV(pipe, space, cv=cv).fit(X, y)
+    grid = GridSearchCV(pipe, {"svc__C": np.logspace(-2, 3, 12), "svc__gamma": np.logspace(-4, 0, 12)},
+                        cv=cv).fit(X, y)
+    assert search.best_score_ >= grid.best_score_ - 0.01
+    assert set(search.best_params_) == set(space)
+
+
+# -- the GridSearchCV contract -----------------------------------------------------------------
+def test_cv_results_has_grid_search_keys(cancer):
+    X, y = cancer
+    space = {"C": (1e-2, 1e2)}
+    search = BilevelSearchCV(LogisticRegression(), space, cv=3, return_train_score=True, max_iter=5).fit(X, y)
+    grid = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3, return_train_score=True).fit(X, y)
+    assert set(grid.cv_results_) <= set(search.cv_results_)
+    n = len(search.cv_results_["params"])
+    for key, value in search.cv_results_.items():
+        assert len(value) == n, key
+    assert search.cv_results_["rank_test_score"][search.best_index_] == 1
+    assert search.best_score_ == search.cv_results_["mean_test_score"].max()
+    assert search.n_splits_ == 3 and search.refit_time_ > 0
+    assert search.best_estimator_.C == search.best_params_["C"]
+    assert search.score(X, y) == search.best_estimator_.score(X, y)
+    np.testing.assert_array_equal(search.predict(X), search.best_estimator_.predict(X))
+    np.testing.assert_array_equal(search.classes_, [0, 1])
+
+
+def test_fold_scores_equal_scikit_learn_fits(cancer):
+    """The score of a row is the score of the estimator fitted on each fold at the row's params."""
+    X, y = cancer
+    cv = StratifiedKFold(3, shuffle=True, random_state=1)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    search = BilevelSearchCV(pipe, {"logisticregression__C": (1e-2, 1e2)}, cv=cv, scoring="neg_log_loss",
+                             max_iter=4).fit(X, y)
+    row = len(search.cv_results_["params"]) - 1
+    params = search.cv_results_["params"][row]
+    # our folds are solved to optimality; scikit-learn's default tol=1e-4 stops short at large C
+    exact = clone(pipe).set_params(**params, logisticregression__tol=1e-12, logisticregression__max_iter=10000)
+    ref = cross_val_score(exact, X, y, cv=cv, scoring="neg_log_loss")
+    got = [search.cv_results_[f"split{k}_test_score"][row] for k in range(3)]
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+
+
+def test_pipeline_nested_cv_clone_pickle(cancer):
+    X, y = cancer
+    search = BilevelSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": (1e-1, 1e2)}, cv=3, max_iter=5)
+    scores = cross_val_score(search, X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.85)
+    fitted = clone(search).fit(X, y)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
+    assert restored.best_params_ == fitted.best_params_
+
+
+def test_refit_false_and_multimetric(cancer):
+    X, y = cancer
+    space = {"C": (1e-2, 1e2)}
+    plain = BilevelSearchCV(LogisticRegression(), space, cv=3, refit=False, max_iter=5).fit(X, y)
+    assert not hasattr(plain, "best_estimator_") and hasattr(plain, "best_params_")
+    with pytest.raises(AttributeError, match="refit=False"):
+        plain.predict(X)
+    multi = BilevelSearchCV(LogisticRegression(), space, cv=3, scoring=["accuracy", "roc_auc"],
+                            refit="roc_auc", max_iter=5).fit(X, y)
+    assert multi.multimetric_ and set(multi.scorer_) == {"accuracy", "roc_auc"}
+    assert multi.best_score_ == multi.cv_results_["mean_test_roc_auc"].max()
+    assert "rank_test_accuracy" in multi.cv_results_
+    assert multi.score(X, y) == multi.scorer_["roc_auc"](multi.best_estimator_, X, y)
+    with pytest.raises(ValueError, match="refit must be False"):
+        BilevelSearchCV(LogisticRegression(), space, scoring=["accuracy", "roc_auc"]).fit(X, y)
+    pick_last = BilevelSearchCV(LogisticRegression(), space, cv=3, refit=lambda r: len(r["params"]) - 1,
+                                max_iter=3).fit(X, y)
+    assert pick_last.best_index_ == len(pick_last.cv_results_["params"]) - 1
+
+
+def test_distributions_starts_and_random_state(diabetes):
+    X, y = diabetes
+    space = {"alpha": loguniform(1e-3, 1e3)}
+    a = BilevelSearchCV(Ridge(), space, n_starts=3, random_state=0).fit(X, y)
+    b = BilevelSearchCV(Ridge(), space, n_starts=3, random_state=0).fit(X, y)
+    assert set(a.cv_results_["start"]) == {0, 1, 2}
+    np.testing.assert_array_equal(a.cv_results_["param_alpha"], b.cv_results_["param_alpha"])
+    assert np.all((a.cv_results_["param_alpha"] >= 1e-3) & (a.cv_results_["param_alpha"] <= 1e3))
+
+
+def test_callback_stops_and_verbose_prints(diabetes, capsys):
+    X, y = diabetes
+    seen = []
+    search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}, verbose=1,
+                             callback=lambda info: seen.append(info) or True).fit(X, y)
+    assert len(seen) == 1 and search.n_iter_ == 1
+    assert {"iteration", "params", "objective", "score", "time"} <= set(seen[0])
+    assert "[BilevelSearchCV] start 0 iter   1" in capsys.readouterr().out
+
+
+def test_sample_weight_reaches_folds_and_refit(diabetes):
+    X, y = diabetes
+    sw = np.where(np.arange(len(y)) % 2, 3.0, 1.0)
+    search = BilevelSearchCV(make_pipeline(StandardScaler(), Ridge()), {"ridge__alpha": (1e-3, 1e3)}, cv=3)
+    search.fit(X, y, sample_weight=sw)
+    ref = make_pipeline(StandardScaler(), Ridge(alpha=search.best_params_["ridge__alpha"]))
+    ref.fit(X, y, ridge__sample_weight=sw)
+    np.testing.assert_allclose(search.predict(X), ref.predict(X))
+
+
+def test_convergence_warning_names_the_reason(diabetes):
+    X, y = diabetes
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        BilevelSearchCV(KernelRidge(kernel="rbf"), {"alpha": (1e-3, 1e1), "gamma": (1e-3, 1e1)},
+                        max_iter=1, cv=3).fit(X[:150], y[:150])
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_clear_errors(cancer):
+    X, y = cancer
+    with pytest.raises(TypeError, match="Supported estimators.*Ridge"):
+        BilevelSearchCV(DecisionTreeClassifier(), {"max_depth": (1, 10)}).fit(X, y)
+    with pytest.raises(ValueError, match="cannot be differentiated"):
+        BilevelSearchCV(LogisticRegression(), {"tol": (1e-4, 1e-2)}).fit(X, y)
+    with pytest.raises(ValueError, match="only the last step"):
+        BilevelSearchCV(make_pipeline(StandardScaler(), SVC()), {"standardscaler__with_mean": (0.5, 1.0)}).fit(X, y)
+    with pytest.raises(ValueError, match="low > 0"):
+        BilevelSearchCV(LogisticRegression(), {"C": (0.0, 1.0)}).fit(X, y)
+    with pytest.raises(ValueError, match="low < high"):
+        BilevelSearchCV(LogisticRegression(), {"C": (10.0, 1.0)}).fit(X, y)
+    with pytest.raises(ValueError, match="a list of values"):
+        BilevelSearchCV(LogisticRegression(), {"C": [0.1, 1.0, 10.0]}).fit(X, y)
+    with pytest.raises(ValueError, match="frozen distribution"):
+        BilevelSearchCV(LogisticRegression(), {"C": "wide"}).fit(X, y)
+    with pytest.raises(ValueError, match="binary-only"):
+        Xm, ym = make_classification(90, 5, n_informative=3, n_classes=3, random_state=0)
+        BilevelSearchCV(SVC(), {"C": (0.1, 10)}).fit(Xm, ym)
+    with pytest.raises(ValueError, match="requires y"):
+        BilevelSearchCV(Ridge(), {"alpha": (0.1, 10)}).fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        BilevelSearchCV(Ridge(), {"alpha": (0.1, 10)}).fit(X, np.where(y > 0, np.nan, 1.0))
+
+
+def test_string_labels(cancer):
+    X, y = cancer
+    labels = np.array(["benign", "malignant"])[y]
+    search = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=3, max_iter=5).fit(X, labels)
+    assert set(search.predict(X)) <= set(labels)
+    np.testing.assert_array_equal(search.classes_, ["benign", "malignant"])
