@@ -98,7 +98,8 @@ def _rows(lower: LowerLevel, active: np.ndarray):
 def _dense_kkt(lower, x, y, active, rhs):
     n, k = lower.n_var, active.size
     eye = np.eye(n)
-    H = np.column_stack([lower.hvp(x, y, eye[:, j]) for j in range(n)])
+    hvp = lower.hvp_operator(x, y)
+    H = np.column_stack([hvp(eye[:, j]) for j in range(n)])
     K = np.zeros((n + k, n + k))
     K[:n, :n] = 0.5 * (H + H.T)
     if k:
@@ -122,14 +123,15 @@ def _iterative_kkt(lower, x, y, active, rhs, v0, tol):
     n, k = lower.n_var, active.size
     start = None if v0 is None or v0.size != n else v0
     if k == 0:
-        op = LinearOperator((n, n), matvec=lambda v: lower.hvp(x, y, v), dtype=float)
+        op = LinearOperator((n, n), matvec=lower.hvp_operator(x, y), dtype=float)
         v, _ = cg(op, rhs, x0=start, rtol=tol, maxiter=min(10 * n, _CG_MAX_ITER))
         return v, np.zeros(0)
     A_I, A_I_T = _rows(lower, active)
+    hvp = lower.hvp_operator(x, y)
 
     def matvec(z):
         v, mu = z[:n], z[n:]
-        return np.concatenate([lower.hvp(x, y, v) + A_I_T(mu), A_I(v)])
+        return np.concatenate([hvp(v) + A_I_T(mu), A_I(v)])
 
     op = LinearOperator((n + k, n + k), matvec=matvec, dtype=float)
     start = None if start is None else np.concatenate([start, np.zeros(k)])

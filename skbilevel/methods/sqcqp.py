@@ -197,7 +197,7 @@ def _line_search(problem, x, y, dx, dy, F, grad_F, h, bounds, opts):
 
 def _newton_y(lower, x, y, g):
     """Newton direction ``-(grad^2_yy f)^{-1} grad_y f`` by MINRES on ``hvp`` (least squares if singular)."""
-    op = LinearOperator((y.size, y.size), matvec=lambda v: lower.hvp(x, y, v), dtype=float)
+    op = LinearOperator((y.size, y.size), matvec=lower.hvp_operator(x, y), dtype=float)
     d, _ = minres(op, -g, rtol=1e-10, maxiter=10 * y.size)
     return d
 

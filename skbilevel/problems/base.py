@@ -83,6 +83,14 @@ class LowerLevel(ABC):
         """Return ``grad_x (grad_y f(x, y) . v)``, shape ``(n_hyper,)``."""
         raise NotImplementedError
 
+    def hvp_operator(self, x: np.ndarray, y: np.ndarray):
+        """Return ``v -> grad^2_yy f(x, y) @ v`` at a fixed point, for repeated products.
+
+        The default calls :meth:`hvp`; a lower level whose products share work
+        at a fixed point (a forward pass) overrides it to do that work once.
+        """
+        return lambda v: self.hvp(x, y, v)
+
     # -- linear constraints A y - b(x) >= 0 ---------------------------------
     def constraint_matrix(self):
         """Return ``A`` as a dense array or a scipy sparse matrix."""
