@@ -43,6 +43,13 @@ class Dimension:
             return float(np.clip(self._to_x(self.distribution.rvs(random_state=rng)), self.low, self.high))
         return float(rng.uniform(self.low, self.high))
 
+    def grid(self, m: int) -> np.ndarray:
+        """``m`` points spread over the box: the centres of ``m`` equal cells (quantiles of a distribution)."""
+        centres = (np.arange(m) + 0.5) / m
+        if self.distribution is not None:
+            return np.array([self._to_x(v) for v in self.distribution.ppf(centres)])
+        return self.low + centres * (self.high - self.low)
+
     def _to_x(self, value) -> float:
         return float(np.log(value)) if self.scale == "log" else float(value)
 
@@ -94,3 +101,17 @@ def parse_param_space(param_space) -> list[Dimension]:
             )
         dims.append(_from_tuple(name, spec) if isinstance(spec, tuple) else _from_distribution(name, spec))
     return dims
+
+
+def initial_grid(dims: list[Dimension], per_dimension: int) -> np.ndarray:
+    """The coarse grid scanned before the descent, as rows of ``x``, in snake order.
+
+    Consecutive points are neighbours (every other row of the product is
+    reversed), so that each lower-level solve is warm started from a nearby
+    solution.
+    """
+    points = [[]]
+    for d in dims:
+        values = d.grid(per_dimension)
+        points = [p + [v] for i, p in enumerate(points) for v in (values if i % 2 == 0 else values[::-1])]
+    return np.array(points, dtype=float)

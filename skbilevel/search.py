@@ -37,12 +37,16 @@ from sklearn.utils.validation import (
 )
 
 from ._fold_model import fold_model
-from ._search_space import parse_param_space
+from ._search_space import initial_grid, parse_param_space
 from .methods import hypergradient
 from .problems.base import BilevelProblem
 from .problems.cross_validation import CrossValidationProblem
 from .problems.estimator_base import ValidationLoss
 from .problems.sklearn_estimators import lower_level_class
+
+# L-BFGS-B evaluations per line search: a failing line search is usually at a kink of the CV
+# loss (an active set changes), where more trials only add rows at the same point.
+_MAX_LINE_SEARCH = 5
 
 
 def _estimator_has(attr):
@@ -113,10 +117,21 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     max_iter : int, default=50
         L-BFGS-B iterations per start.
     tol : float, default=1e-4
-        Tolerance on the projected hypergradient (in search coordinates).
+        Stopping tolerance of each descent: on the projected hypergradient
+        (in search coordinates) and on the relative decrease of the loss per
+        iteration.
     n_starts : int, default=1
-        The first start is the middle of the box (the median of a
-        distribution); the others are drawn with ``random_state``.
+        Number of descents. They start from the best points of the initial
+        grid by validation loss; without a grid the first starts in the
+        middle of the box (the median of a distribution) and the others are
+        drawn with ``random_state``.
+    initial_grid : 'auto' or int, default='auto'
+        Points per hyperparameter of a coarse grid evaluated before the
+        descent (cell centres of the box; quantiles of a distribution):
+        ``'auto'`` is 5 for one hyperparameter, 3 (a 3 x 3 grid) for two and
+        2 for more; 0 skips it. The validation loss is rarely convex in the
+        hyperparameters (an SVC's ``(C, gamma)`` has separate valleys), and
+        the grid's points also count as candidates for ``best_*``.
     method : {'auto', 'hypergradient'}, default='auto'
         ``'auto'`` is ``'hypergradient'``, the one method here that handles
         several lower levels sharing hyperparameters.
@@ -132,9 +147,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     Attributes
     ----------
     cv_results_ : dict of arrays
-        One row per evaluated point (outer iterations and line-search
-        trials, in order), with GridSearchCV's keys plus
-        ``validation_loss`` (the smooth objective ``h``) and ``start``.
+        One row per evaluated point (initial grid, then outer iterations and
+        line-search trials, in order), with GridSearchCV's keys plus
+        ``validation_loss`` (the smooth objective ``h``) and ``start`` (the
+        descent it belongs to; -1 for the initial grid).
     best_estimator_, best_params_, best_score_, best_index_ :
         As in GridSearchCV.
     scorer_ : callable or dict
@@ -173,6 +189,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_starts": [Interval(numbers.Integral, 1, None, closed="left")],
+        "initial_grid": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "method": [StrOptions({"auto", "hypergradient"})],
         "random_state": ["random_state"],
         "error_score": [StrOptions({"raise"}), numbers.Real],
@@ -181,8 +198,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     }
 
     def __init__(self, estimator, param_space, *, scoring=None, cv=5, n_jobs=None, refit=True, verbose=0,
-                 max_iter=50, tol=1e-4, n_starts=1, method="auto", random_state=None, error_score=np.nan,
-                 return_train_score=False, callback=None):
+                 max_iter=50, tol=1e-4, n_starts=1, initial_grid="auto", method="auto", random_state=None,
+                 error_score=np.nan, return_train_score=False, callback=None):
         self.estimator = estimator
         self.param_space = param_space
         self.scoring = scoring
@@ -193,6 +210,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.n_starts = n_starts
+        self.initial_grid = initial_grid
         self.method = method
         self.random_state = random_state
         self.error_score = error_score
@@ -345,10 +363,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
                                       "time": time.perf_counter() - state["t0"]})
             return False
 
-        for s in range(self.n_starts):
+        starts = self._starting_points(problem, dims, rng, on_evaluation, state)
+        for s, (x0, y0) in enumerate(starts):
             state["start"] = s
-            x0 = np.array([d.start() if s == 0 else d.sample(rng) for d in dims])
-            result = hypergradient.solve(problem, x0, tol=self.tol, max_iter=self.max_iter, n_jobs=self.n_jobs,
+            result = hypergradient.solve(problem, x0, y0, tol=self.tol, ftol=self.tol, max_iter=self.max_iter,
+                                         max_line_search=_MAX_LINE_SEARCH, n_jobs=self.n_jobs,
                                          on_evaluation=on_evaluation, callback=per_iteration)
             self.n_iter_ += result.n_iter
             histories.append(result.history)
@@ -356,6 +375,28 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
                 warnings.warn(f"BilevelSearchCV start {s}: {result.message}", ConvergenceWarning, stacklevel=3)
         self._histories = histories
         return rows
+
+    def _starting_points(self, problem, dims, rng, on_evaluation, state):
+        """``n_starts`` pairs ``(x0, fold solutions or None)``: the best points of the initial grid by
+        validation loss, then random draws."""
+        per_dim = self._grid_size(len(dims))
+        starts = []
+        if per_dim:
+            state["start"] = -1
+            points = initial_grid(dims, per_dim)
+            values = hypergradient.evaluate(problem, points, n_jobs=self.n_jobs, on_evaluation=on_evaluation)
+            order = np.argsort([F for F, _, _ in values], kind="stable")
+            starts = [(points[i], values[i][2]) for i in order[: self.n_starts]]
+        elif self.n_starts:
+            starts = [(np.array([d.start() for d in dims]), None)]
+        while len(starts) < self.n_starts:
+            starts.append((np.array([d.sample(rng) for d in dims]), None))
+        return starts
+
+    def _grid_size(self, n_dims):
+        if self.initial_grid != "auto":
+            return int(self.initial_grid)
+        return {1: 5, 2: 3}.get(n_dims, 2)
 
     def _refit_metric(self):
         """The metric reported by ``verbose`` and ``callback``: the refit one, else the first."""
@@ -423,7 +464,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.best_index_ = int(np.argmin(self.cv_results_[f"rank_test_{name}"]))
             self.best_score_ = float(self.cv_results_[f"mean_test_{name}"][self.best_index_])
         self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
-        self.history_ = self._histories[self.cv_results_["start"][self.best_index_]]
+        # a point of the initial grid (start -1) is credited to the first descent, which starts there
+        self.history_ = self._histories[max(int(self.cv_results_["start"][self.best_index_]), 0)]
 
     # -- delegation -------------------------------------------------------------
     def _check_refit(self, method):

@@ -179,9 +179,33 @@ def test_distributions_starts_and_random_state(diabetes):
     space = {"alpha": loguniform(1e-3, 1e3)}
     a = BilevelSearchCV(Ridge(), space, n_starts=3, random_state=0).fit(X, y)
     b = BilevelSearchCV(Ridge(), space, n_starts=3, random_state=0).fit(X, y)
-    assert set(a.cv_results_["start"]) == {0, 1, 2}
+    assert set(a.cv_results_["start"]) == {-1, 0, 1, 2}
     np.testing.assert_array_equal(a.cv_results_["param_alpha"], b.cv_results_["param_alpha"])
     assert np.all((a.cv_results_["param_alpha"] >= 1e-3) & (a.cv_results_["param_alpha"] <= 1e3))
+    # the initial grid: 5 quantiles of the distribution, and the descents start from its best points
+    grid = a.cv_results_["param_alpha"][a.cv_results_["start"] == -1]
+    np.testing.assert_allclose(grid, loguniform(1e-3, 1e3).ppf([0.1, 0.3, 0.5, 0.7, 0.9]))
+    first = [a.cv_results_["param_alpha"][a.cv_results_["start"] == s][0] for s in (0, 1, 2)]
+    loss = a.cv_results_["validation_loss"][a.cv_results_["start"] == -1]
+    np.testing.assert_allclose(sorted(first), sorted(grid[np.argsort(loss)[:3]]))
+    # without the grid: the middle of the box, then random draws
+    c = BilevelSearchCV(Ridge(), space, n_starts=2, initial_grid=0, random_state=0).fit(X, y)
+    assert set(c.cv_results_["start"]) == {0, 1}
+    np.testing.assert_allclose(c.cv_results_["param_alpha"][0], 1.0)
+
+
+def test_initial_grid_then_descent(cancer):
+    """A 3 x 3 grid is scanned first; the descent starts at its best point and improves on it."""
+    X, y = cancer
+    pipe = make_pipeline(StandardScaler(), SVC())
+    space = {"svc__C": (1e-2, 1e3), "svc__gamma": (1e-5, 1e1)}
+    search = BilevelSearchCV(pipe, space, cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
+    res = search.cv_results_
+    grid = res["start"] == -1
+    assert grid.sum() == 9 and np.all(np.flatnonzero(grid) == np.arange(9))
+    best = np.argmin(res["validation_loss"][grid])
+    assert res["params"][9] == res["params"][best]  # the descent's first point
+    assert res["validation_loss"][~grid].min() < 0.95 * res["validation_loss"][grid].min()
 
 
 def test_callback_stops_and_verbose_prints(diabetes, capsys):

@@ -224,9 +224,29 @@ def _oracle(problem, parallel, lower_tol, y0, on_evaluation):
     return fun, state
 
 
+def evaluate(problem: BilevelProblem | CrossValidationProblem, points, *, lower_tol: float = 1e-10,
+             n_jobs: int | None = None, on_evaluation=None) -> list:
+    """Objective and hypergradient at each of ``points`` (rows), each solve warm started from the last.
+
+    Returns a list of ``(F, grad, models)`` with ``models`` the lower-level
+    solutions (a list, one per fold, for a cross-validation problem), to warm
+    start :func:`solve` from the best point.
+    """
+    for fold in (problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)):
+        _require(fold.lower)
+    out = []
+    with Parallel(n_jobs=n_jobs) as parallel:
+        fun, state = _oracle(problem, parallel, lower_tol, None, on_evaluation)
+        for x in np.atleast_2d(np.asarray(points, dtype=float)):
+            F, grad = fun(x)
+            out.append((F, grad, list(state["y"]) if isinstance(problem, CrossValidationProblem) else state["y"][0]))
+    return out
+
+
 def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol: float = 1e-6,
           max_iter: int = 100, lower_tol: float = 1e-10, verbose: int = 0, callback=None,
-          n_jobs: int | None = None, on_evaluation=None, **ignored) -> BilevelResult:
+          n_jobs: int | None = None, on_evaluation=None, ftol: float | None = None, max_line_search: int = 20,
+          **ignored) -> BilevelResult:
     """Minimise ``F(x, y(x))`` over the box ``problem.x_bounds`` by L-BFGS-B on hypergradients.
 
     Parameters
@@ -241,8 +261,14 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     y0 : array of shape (n_var,) or list of them (one per fold), optional
         Warm start of the first lower-level solve.
     tol : float
-        L-BFGS-B's tolerance on the projected hypergradient (``gtol``); the
-        relative decrease tolerance ``ftol`` is ``tol * 1e-3``.
+        L-BFGS-B's tolerance on the projected hypergradient (``gtol``).
+    ftol : float, optional
+        L-BFGS-B's tolerance on the relative decrease of ``F`` per iteration
+        (default ``tol * 1e-3``).
+    max_line_search : int, default=20
+        Evaluations per L-BFGS-B line search. Where the lower level's active
+        set changes (a kink of ``h``) a line search can fail; a smaller cap
+        stops there sooner.
     max_iter : int
         Maximum number of L-BFGS-B iterations.
     lower_tol : float
@@ -299,7 +325,8 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
                 raise StopIteration
 
         res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
-                       options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol})
+                       options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol if ftol is None else ftol,
+                                "maxls": max_line_search})
         fun(res.x)  # the returned point's fold solutions (cached when it was the last evaluation)
     x = res.x
     model = state["y"] if isinstance(problem, CrossValidationProblem) else state["y"][0]
