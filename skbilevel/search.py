@@ -132,6 +132,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         2 for more; 0 skips it. The validation loss is rarely convex in the
         hyperparameters (an SVC's ``(C, gamma)`` has separate valleys), and
         the grid's points also count as candidates for ``best_*``.
+    validation_loss : {'auto', 'squared', 'log', 'squared_hinge'}, default='auto'
+        The smooth loss descended (see
+        :class:`~skbilevel.problems.estimator_base.ValidationLoss`); 'auto' is
+        the one matched to the estimator: 'squared' for regressors, 'log' for
+        LogisticRegression, 'squared_hinge' for LinearSVC and SVC.
     method : {'auto', 'hypergradient'}, default='auto'
         ``'auto'`` is ``'hypergradient'``, the one method here that handles
         several lower levels sharing hyperparameters.
@@ -190,6 +195,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_starts": [Interval(numbers.Integral, 1, None, closed="left")],
         "initial_grid": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
+        "validation_loss": [StrOptions({"auto", *ValidationLoss.KINDS})],
         "method": [StrOptions({"auto", "hypergradient"})],
         "random_state": ["random_state"],
         "error_score": [StrOptions({"raise"}), numbers.Real],
@@ -198,8 +204,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     }
 
     def __init__(self, estimator, param_space, *, scoring=None, cv=5, n_jobs=None, refit=True, verbose=0,
-                 max_iter=50, tol=1e-4, n_starts=1, initial_grid="auto", method="auto", random_state=None,
-                 error_score=np.nan, return_train_score=False, callback=None):
+                 max_iter=50, tol=1e-4, n_starts=1, initial_grid="auto", validation_loss="auto", method="auto",
+                 random_state=None, error_score=np.nan, return_train_score=False, callback=None):
         self.estimator = estimator
         self.param_space = param_space
         self.scoring = scoring
@@ -211,6 +217,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.tol = tol
         self.n_starts = n_starts
         self.initial_grid = initial_grid
+        self.validation_loss = validation_loss
         self.method = method
         self.random_state = random_state
         self.error_score = error_score
@@ -267,7 +274,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             y_tr, y_te = _safe_indexing(y, train), _safe_indexing(y, test)
             sw = None if sample_weight is None else sample_weight[train]
             lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw)
-            folds.append(BilevelProblem(ValidationLoss(lower, X_te, y_te), lower))
+            loss = None if self.validation_loss == "auto" else self.validation_loss
+            folds.append(BilevelProblem(ValidationLoss(lower, X_te, y_te, loss), lower))
             data.append((X_tr, y_tr, X_te, y_te))
         lo = np.array([d.low for d in dims])
         hi = np.array([d.high for d in dims])

@@ -267,3 +267,15 @@ def test_string_labels(cancer):
     search = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=3, max_iter=5).fit(X, labels)
     assert set(search.predict(X)) <= set(labels)
     np.testing.assert_array_equal(search.classes_, ["benign", "malignant"])
+
+
+def test_validation_loss_option(cancer):
+    X, y = cancer
+    space = {"svc__C": (1e-1, 1e2)}
+    pipe = make_pipeline(StandardScaler(), SVC())
+    default = _cv_problem(BilevelSearchCV(pipe, space, cv=3), X, y)
+    log = _cv_problem(BilevelSearchCV(pipe, space, cv=3, validation_loss="log"), X, y)
+    assert {f.upper.loss for f in default.folds} == {"squared_hinge"}
+    assert {f.upper.loss for f in log.folds} == {"log"}
+    with pytest.raises(ValueError, match="validation_loss"):
+        BilevelSearchCV(pipe, space, validation_loss="hinge").fit(X, y)
