@@ -6,10 +6,9 @@ on a data set, with one or two continuous hyperparameters) the four searches tun
 scoring (the estimator's ``score``: accuracy for the classifiers, R^2 for the regressors) and
 ``n_jobs=None``:
 
-* ``BilevelSearchCV(pipe, space, cv=cv, **BILEVEL[k])`` (``k`` = the number of hyperparameters; the
-  settings are the same for every row with ``k`` hyperparameters: ``max_iter=50, tol=1e-3, n_starts=1``,
-  see ``BILEVEL`` for why ``tol`` is not the default 1e-4). The library defaults and a 3-start variant
-  (``ALTERNATIVES``) are run beside it on every row and reported in a section of their own;
+* ``BilevelSearchCV(pipe, space, cv=cv, **BILEVEL[k])`` with the library defaults (``k`` = the number
+  of hyperparameters). A variant without the initial grid and one with 3 starts (``ALTERNATIVES``) are
+  run beside it on every row and reported in a section of their own;
 * ``GridSearchCV`` on ``--grid-points`` (30) values per hyperparameter, log-spaced over the same range
   (``l1_ratio``: linearly spaced), i.e. 30 or 30 x 30 = 900 candidates;
 * ``RandomizedSearchCV`` with ``n_iter`` = the budget, where the budget is the number of candidate
@@ -99,16 +98,15 @@ RESULTS = ROOT / "benchmarks" / "results" / "search_vs_grid.md"
 SEARCHES = ("BilevelSearchCV", "GridSearchCV", "RandomizedSearchCV", "HalvingRandomSearchCV")
 SCORE_TOL = 0.002
 SPEED_TARGET = {1: 5.0, 2: 20.0}
-#: BilevelSearchCV settings by number of hyperparameters (the same for every row of that kind). tol=1e-3
-#: rather than the default 1e-4: on the piecewise smooth CV losses (SVC's and Lasso's active sets change
-#: with the hyperparameters) L-BFGS-B's line search otherwise spends most evaluations failing at one point
-#: (SVC on Ionosphere: 35 of 49 evaluations within 1e-5 of the same loss). The defaults are run too, in
-#: the "other settings" section, as is a 3-start variant.
-BILEVEL = {1: dict(max_iter=50, tol=1e-3, n_starts=1, random_state=0),
-           2: dict(max_iter=50, tol=1e-3, n_starts=1, random_state=0)}
-#: Other settings, run on every row beside the main one (BilevelSearchCV only; same GridSearchCV time).
-ALTERNATIVES = {"library defaults (tol=1e-4, 1 start)": dict(max_iter=50, tol=1e-4, n_starts=1, random_state=0),
-                "3 starts (tol=1e-3)": dict(max_iter=50, tol=1e-3, n_starts=3, random_state=0)}
+#: BilevelSearchCV settings by number of hyperparameters (the same for every row of that kind): the
+#: library defaults (an initial coarse grid of 5 or 3 x 3 points, then one descent from its best point,
+#: tol=1e-4).
+BILEVEL = {1: dict(random_state=0), 2: dict(random_state=0)}
+#: Other settings, run on every row beside the main one (BilevelSearchCV only; same GridSearchCV time):
+#: without the initial grid (one descent from the middle of the box, as in the first version) and with
+#: three descents from the three best grid points.
+ALTERNATIVES = {"no initial grid (initial_grid=0)": dict(initial_grid=0, random_state=0),
+                "3 starts (n_starts=3)": dict(n_starts=3, random_state=0)}
 REPEAT_BELOW, MAX_REPEATS, REPEAT_BUDGET = 1.0, 5, 3.0
 SEED = 0
 DATASETS = ("spambase", "ionosphere", "mnist", "breast_cancer", "diabetes")
