@@ -11,7 +11,8 @@ columns are test accuracy, the F1 score of detecting corrupted samples (learned 
 the wall time; beside them the baselines of the same model family, fitted in the same run: noisy
 training data only, trusted set only, noisy + trusted, and the oracle (the clean training samples
 plus the trusted set). Baselines are ``LogisticRegression`` for ``model='logistic'`` and
-``MLPClassifier`` (same hidden size and L2 penalty) for ``model='mlp'``.
+``MLPClassifier`` (same hidden size) for ``model='mlp'``, with the same L2 penalty as our lower level
+(``alpha``, translated to scikit-learn's scaling).
 
 Speed is reported as the time of our fastest method over the time of one ``LogisticRegression``
 fit on the same noisy training data, measured in the same run.
@@ -70,10 +71,12 @@ def task(X, y, setting, p, seed):
     return X[tr], y_noisy, corrupted, X[va], y[va], X[te], y[te], y[tr]
 
 
-def baseline(model, alpha, n_hidden, seed):
+def baseline(model, alpha, n_hidden, seed, n_samples):
+    """The lower level's model with its penalty: ``mean CE + alpha/2 ||W||^2`` is scikit-learn's
+    ``C = 1 / (n alpha)`` for LogisticRegression and ``alpha_sklearn = n alpha`` for MLPClassifier."""
     if model == "mlp":
-        return MLPClassifier((n_hidden,), alpha=alpha, max_iter=500, random_state=seed)
-    return LogisticRegression(max_iter=2000)
+        return MLPClassifier((n_hidden,), alpha=n_samples * alpha, max_iter=500, random_state=seed)
+    return LogisticRegression(C=1.0 / (n_samples * alpha), max_iter=2000)
 
 
 def timed(fn):
@@ -104,7 +107,7 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
                 "noisy + trusted": (np.vstack([X_tr, X_v]), np.concatenate([y_noisy, y_v])),
                 "oracle": (np.vstack([X_tr[clean], X_v]), np.concatenate([y_clean[clean], y_v]))}
         for name, (Xb, yb) in data.items():
-            est = baseline(model, opts.alpha, opts.n_hidden, seed)
+            est = baseline(model, opts.alpha, opts.n_hidden, seed, len(yb))
             _, seconds = timed(lambda: est.fit(Xb, yb))
             rec[name] = {"acc": est.score(X_te, y_te), "seconds": seconds}
         _, rec["lr_seconds"] = timed(lambda: LogisticRegression(max_iter=2000).fit(X_tr, y_noisy))
@@ -146,7 +149,7 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", choices=["logistic", "mlp"], default=["logistic", "mlp"])
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     ap.add_argument("--max-iter", type=int, default=30, help="outer iterations of every method (default 30)")
-    ap.add_argument("--alpha", type=float, default=1e-3)
+    ap.add_argument("--alpha", type=float, default=1e-2)
     ap.add_argument("--n-hidden", type=int, default=64)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--verbose", "-v", action="store_true")
