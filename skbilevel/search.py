@@ -313,7 +313,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         rows = self._search(problem, data, dims, scorer)
         self.cv_results_ = self._results(rows, dims, metric_names)
         self._set_best(metric_names)
-        self.scorer_ = self._public_scorer(scorer)
+        self.scorer_ = self._public_scorer()
         if self.refit:
             fit_params = {} if sample_weight is None else {self._sample_weight_key(): sample_weight}
             start = time.perf_counter()
@@ -338,7 +338,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         prefix = _split_pipeline(self.estimator)[2]
         return f"{prefix}sample_weight"
 
-    def _public_scorer(self, scorer):
+    def _public_scorer(self):
         if self.multimetric_:
             return {name: check_scoring(self.estimator, scoring=s) for name, s in self._named_scorings().items()}
         return check_scoring(self.estimator, scoring=self.scoring)
