@@ -163,7 +163,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     refit_time_ : float
     multimetric_ : bool
     n_iter_ : int
-        Outer iterations over all starts.
+        Outer iterations over all starts, plus one for the initial grid when it is scanned.
     history_ : dict of lists
         The outer loop's ``history`` of the start holding ``best_index_``.
 
@@ -372,6 +372,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             return False
 
         starts = self._starting_points(problem, dims, rng, on_evaluation, state)
+        self.n_iter_ = int(self._grid_size(len(dims)) > 0)  # the initial grid is one pass
         for s, (x0, y0) in enumerate(starts):
             state["start"] = s
             result = hypergradient.solve(problem, x0, y0, tol=self.tol, ftol=self.tol, max_iter=self.max_iter,

@@ -16,6 +16,7 @@ _HOLDS_OUT_VALIDATION = "the random validation split sees repeated rows, not wei
 def _expected_failed_checks(estimator):
     if isinstance(estimator, BilevelSearchCV):
         # as for GridSearchCV: a repeated row may fall in another fold than its original,
+        # (these checks pass when both fits select the same point of the initial grid)
         # so the selected hyperparameter (and the refit) differ slightly from the weighted fit
         reason = "the cross-validation folds see repeated rows, not weights"
         return {"check_sample_weight_equivalence_on_dense_data": reason,

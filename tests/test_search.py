@@ -213,7 +213,7 @@ def test_callback_stops_and_verbose_prints(diabetes, capsys):
     seen = []
     search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}, verbose=1,
                              callback=lambda info: seen.append(info) or True).fit(X, y)
-    assert len(seen) == 1 and search.n_iter_ == 1
+    assert len(seen) == 1 and search.n_iter_ == 2  # the initial grid, then one descent step
     assert {"iteration", "params", "objective", "score", "time"} <= set(seen[0])
     assert "[BilevelSearchCV] start 0 iter   1" in capsys.readouterr().out
 
