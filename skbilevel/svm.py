@@ -64,10 +64,12 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
     weight_bounds : tuple of two floats, default=(1e-4, 1e4)
         Bounds on ``e^{c_i}`` (or on ``C``): the set ``X`` of eq. (1.1).
     n_starts : int or None, default=None
-        Runs of the method from constant starts ``c0`` log-spaced over
-        ``weight_bounds`` (``c0 = 0`` clipped to the bounds for one start); the run whose exact
-        lower-level solution has the lowest validation loss is kept. Algorithm 1
-        is a local method and the validation loss is not convex in ``c``.
+        Number of constant starts ``c0`` log-spaced over ``weight_bounds``
+        (``c0 = 0`` clipped to the bounds for one start). The lower level is
+        solved at each, and the method runs once, from the start whose
+        solution has the lowest validation loss: the methods are local and the
+        validation loss is not convex in ``c``, and a scan of the starts costs
+        one SVM solve each where a run from each would cost a whole descent.
         ``None`` means 5 for ``learn='C'`` and 1 for ``learn='sample_weight'``.
     max_iter : int, default=30
         Maximum number of outer iterations: penalty iterations of Algorithm 1,
@@ -197,15 +199,10 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         upper = LinearValidationLoss(X_v, y_v, self.validation_loss, n_hyper=lower.n_hyper, n_var=lower.n_var)
         problem = BilevelProblem(upper, lower, bounds)
         self.method_ = select_method(problem, self.method)
-        best = None
-        for c0 in self._starts(bounds):
-            result = METHODS[self.method_](problem, np.full(lower.n_hyper, c0), tol=self.tol,
-                                           eps_star=self.eps_star, max_iter=self.max_iter, verbose=self.verbose)
-            y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
-            loss = upper.value(result.hyperparameters, y_exact)
-            if best is None or loss < best[0]:
-                best = (loss, result, y_exact, ok)
-        _, result, y_exact, ok = best
+        c0 = self._best_start(lower, upper, bounds)
+        result = METHODS[self.method_](problem, np.full(lower.n_hyper, c0), tol=self.tol,
+                                       eps_star=self.eps_star, max_iter=self.max_iter, verbose=self.verbose)
+        y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
         if not result.converged:
             warnings.warn(f"BilevelSVC ({self.method_}): {result.message}", ConvergenceWarning, stacklevel=3)
         if not ok:
@@ -219,6 +216,23 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         if n == 1:  # c = 0: the unweighted SVM (C = 1), moved inside the bounds if need be
             return [float(np.clip(0.0, bounds[0][0], bounds[1][0]))]
         return np.linspace(bounds[0][0], bounds[1][0], n + 2)[1:-1]
+
+    def _best_start(self, lower, upper, bounds):
+        """The constant start ``c0`` whose exact lower-level solution has the lowest validation loss.
+
+        One lower-level solve per start, each warm-started from the previous
+        one (the starts are sorted, so the solutions move along the
+        regularisation path); the method then runs once, from the best.
+        """
+        starts = self._starts(bounds)
+        if len(starts) == 1:
+            return starts[0]
+        losses, y = [], None
+        for c0 in starts:
+            c = np.full(lower.n_hyper, c0)
+            y, _ = lower.solve(c, y0=y)
+            losses.append(upper.value(c, y))
+        return starts[int(np.argmin(losses))]
 
     def _store(self, fits):
         self.coef_ = np.vstack([f[0] for f in fits])
