@@ -331,7 +331,7 @@ def _head(columns):
     return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
 
 
-def header(args, seeds, method):
+def header(args, seeds, method, notes=()):
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     versions = (f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
                 f"scikit-learn {sklearn.__version__}")
@@ -345,7 +345,7 @@ def header(args, seeds, method):
             f"- BilevelSVC is `BilevelSVC(method={method!r})` (per-sample weights; `'auto'` runs the "
             "hypergradient method, implicit differentiation through the SVM's active set) given the validation "
             "part; the baselines see the training part only. See the module docstring of "
-            "`benchmarks/svm_paper.py` for the data generator and splits.", ""]
+            "`benchmarks/svm_paper.py` for the data generator and splits.", *(f"- {n}" for n in notes), ""]
 
 
 SCALE_TARGETS = {"spambase 0.8:0.1:0.1": 120.0, "mnist 0.8:0.1:0.1": 60.0}
@@ -375,7 +375,8 @@ def single_C_section(datasets, seeds):
     lines = ["## Single C: BilevelSVC(learn='C') against GridSearchCV(LinearSVC, 17 log C, 5-fold)", "",
              "Split 0.8 : 0.1 : 0.1. The validation loss is BilevelSVC's upper level (sigmoid of the negative "
              "signed distance) on the validation part, evaluated for both models; GridSearchCV picks C by 5-fold "
-             "CV accuracy on the training part. BilevelSVC runs from its default 5 starts.", "",
+             "CV accuracy on the training part. BilevelSVC screens its default 5 starts (one SVM solve each) and "
+             "descends from the best.", "",
              _head(["data set", "BilevelSVC val. loss", "GridSearchCV val. loss", "BilevelSVC test acc.",
                     "GridSearchCV test acc.", "BilevelSVC (s)", "GridSearchCV (s)", "GridSearchCV / BilevelSVC",
                     "faster at ≤ val. loss (seeds)"])]
@@ -438,6 +439,8 @@ def parse_args(argv):
                    help="BilevelSVC's method (default 'auto')")
     p.add_argument("--skip-small", action="store_true", help="skip Table 1 and Iris")
     p.add_argument("--out", type=Path, default=RESULTS, help="markdown output file")
+    p.add_argument("--note", action="append", default=[],
+                   help="a line on how the run was made (e.g. other jobs sharing the cores), added to the header")
     p.add_argument("--verbose", "-v", action="store_true", help="one line per BilevelSVC fit on stderr")
     opts = p.parse_args(argv)
     if opts.skip_small and not opts.table2:
@@ -451,7 +454,7 @@ def main(argv=None):
     todo, notes = experiments(opts)
     for note in notes:
         print(note, file=sys.stderr)
-    lines = header(argv, opts.seeds, opts.method)
+    lines = header(argv, opts.seeds, opts.method, opts.note)
     warm_up()
     all_results = []
     for title, intro, rows, clean in todo:
