@@ -183,6 +183,12 @@ def table(rows, methods):
     return lines
 
 
+def command_line(argv):
+    """``argv`` for the header, with each ``--note`` text (printed on its own line) shown as ``...``."""
+    shown = ["..." if i and argv[i - 1] == "--note" else a for i, a in enumerate(argv)]
+    return " ".join(shown)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -213,7 +219,7 @@ def main(argv=None):
     lines = ["# Data hyper-cleaning on MNIST 5k", "",
              f"- Date: {datetime.datetime.now():%Y-%m-%d %H:%M}; machine: {platform.machine()}, {os.cpu_count()} "
              f"cores; numpy {np.__version__}, scikit-learn {sklearn.__version__}.",
-             f"- Command: `PYTHONPATH=. python benchmarks/hyper_cleaning.py {' '.join(argv)}` "
+             f"- Command: `PYTHONPATH=. python benchmarks/hyper_cleaning.py {command_line(argv)}` "
              f"({opts.seeds} seed(s) per row; `HyperCleaningClassifier(max_iter={opts.max_iter}, "
              f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden})`).",
              "- Accuracy and F1 in percent, mean ± std over seeds; times in seconds. The last four columns use the "
