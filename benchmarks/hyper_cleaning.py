@@ -143,7 +143,7 @@ def pm(values, scale=100.0, digits=2):
 
 
 def method_cell(recs):
-    """``acc / F1 / s`` of one method over the seeds whose records hold it, their number if not all."""
+    """``acc / F1 / s`` of one method: mean ± std over the records given."""
     return (f"{pm([r['acc'] for r in recs])} / {pm([r['f1'] for r in recs])} / "
             f"{pm([r['seconds'] for r in recs], 1.0, 1)}")
 
