@@ -132,6 +132,16 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         2 for more; 0 skips it. The validation loss is rarely convex in the
         hyperparameters (an SVC's ``(C, gamma)`` has separate valleys), and
         the grid's points also count as candidates for ``best_*``.
+    refine : 'auto' or int, default='auto'
+        Evaluations of a compass search on the CV score (the refit metric)
+        after the descents, from the best-scoring point: the descent
+        minimises a smooth surrogate, and the score (accuracy, say) is
+        piecewise constant, so its maximum near the surrogate's minimum is
+        searched without derivatives. ``'auto'`` is 0 for one hyperparameter
+        (there four more evaluations cost half of a search) and 4 per
+        hyperparameter otherwise (on SVC ``(C, gamma)`` it closed the gap to a
+        900-point grid's best accuracy on Ionosphere and breast cancer:
+        ``benchmarks/results/search_vs_grid.md``); 0 skips it.
     validation_loss : {'auto', 'squared', 'log', 'squared_hinge'}, default='auto'
         The smooth loss descended (see
         :class:`~skbilevel.problems.estimator_base.ValidationLoss`); 'auto' is
@@ -153,9 +163,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     ----------
     cv_results_ : dict of arrays
         One row per evaluated point (initial grid, then outer iterations and
-        line-search trials, in order), with GridSearchCV's keys plus
-        ``validation_loss`` (the smooth objective ``h``) and ``start`` (the
-        descent it belongs to; -1 for the initial grid).
+        line-search trials, then the score refinement, in order), with
+        GridSearchCV's keys plus ``validation_loss`` (the smooth objective
+        ``h``) and ``start`` (the descent it belongs to; -1 for the initial
+        grid, -2 for the refinement).
     best_estimator_, best_params_, best_score_, best_index_ :
         As in GridSearchCV.
     scorer_ : callable or dict
@@ -163,7 +174,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     refit_time_ : float
     multimetric_ : bool
     n_iter_ : int
-        Outer iterations over all starts, plus one for the initial grid when it is scanned.
+        Outer iterations over all starts, plus one for the initial grid and one for the score
+        refinement when they run.
     history_ : dict of lists
         The outer loop's ``history`` of the start holding ``best_index_``.
 
@@ -195,6 +207,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_starts": [Interval(numbers.Integral, 1, None, closed="left")],
         "initial_grid": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
+        "refine": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "validation_loss": [StrOptions({"auto", *ValidationLoss.KINDS})],
         "method": [StrOptions({"auto", "hypergradient"})],
         "random_state": ["random_state"],
@@ -204,7 +217,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     }
 
     def __init__(self, estimator, param_space, *, scoring=None, cv=5, n_jobs=None, refit=True, verbose=0,
-                 max_iter=50, tol=1e-4, n_starts=1, initial_grid="auto", validation_loss="auto", method="auto",
+                 max_iter=50, tol=1e-4, n_starts=1, initial_grid="auto", refine="auto", validation_loss="auto",
+                 method="auto",
                  random_state=None, error_score=np.nan, return_train_score=False, callback=None):
         self.estimator = estimator
         self.param_space = param_space
@@ -217,6 +231,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.tol = tol
         self.n_starts = n_starts
         self.initial_grid = initial_grid
+        self.refine = refine
         self.validation_loss = validation_loss
         self.method = method
         self.random_state = random_state
@@ -383,6 +398,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             if not result.converged and "callback" not in result.message:
                 warnings.warn(f"BilevelSearchCV start {s}: {result.message}", ConvergenceWarning, stacklevel=3)
         self._histories = histories
+        n_rows = len(rows)
+        self._refine(problem, dims, rows, on_evaluation, state)
+        self._refine_from = state.get("refine_from", 0)
+        self.n_iter_ += int(len(rows) > n_rows)  # the refinement is one pass, like the grid
         return rows
 
     def _starting_points(self, problem, dims, rng, on_evaluation, state):
@@ -402,6 +421,57 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             starts.append((np.array([d.sample(rng) for d in dims]), None))
         return starts
 
+    def _refine(self, problem, dims, rows, on_evaluation, state):
+        """Compass search on the CV score around the best point found (rows with ``start = -2``).
+
+        The descent minimises a smooth surrogate of the score; the score itself
+        (accuracy, say) is piecewise constant, so it is searched without
+        derivatives: from the best-scoring point, try ``x +- step e_j`` for each
+        hyperparameter, move to the best neighbour that improves the score,
+        else halve ``step``; at most ``refine`` evaluations, each warm started
+        from the best point's fold solutions. The first step is a quarter of
+        an initial-grid cell (an eighth of the box without a grid).
+        """
+        budget = self._refine_budget(len(dims))
+        if not budget or not rows:
+            return
+        metric = self._refit_metric()
+
+        def score(row):
+            value = np.mean(row["test"][metric])
+            return -np.inf if np.isnan(value) else value
+
+        best = max(rows, key=score)
+        state["refine_from"], state["start"], before = best["start"], -2, score(best)
+        lo, hi = (np.asarray(b, dtype=float) for b in problem.x_bounds)
+        step = (hi - lo) / (4 * max(self._grid_size(len(dims)), 2))
+        seen = {r["x"].tobytes() for r in rows}
+        models = best["models"]
+        while budget > 0 and np.all(step > 1e-3 * (hi - lo)):
+            trials = [np.clip(best["x"] + sign * step[j] * np.eye(len(dims))[j], lo, hi)
+                      for j in range(len(dims)) for sign in (1.0, -1.0)]
+            trials = [t for t in trials if t.tobytes() not in seen][:budget]
+            new = []
+            for t in trials:
+                seen.add(t.tobytes())
+                hypergradient.evaluate(problem, t[None, :], y0=models, n_jobs=self.n_jobs,
+                                       on_evaluation=on_evaluation)
+                new.append(rows[-1])
+            budget -= len(trials)
+            winner = max(new, key=score, default=None)
+            if winner is not None and score(winner) > score(best):
+                best, models = winner, winner["models"]
+            else:
+                step = step / 2
+        if self.verbose:
+            print(f"[BilevelSearchCV] score refinement: {self._refine_budget(len(dims)) - budget} evaluations, "
+                  f"CV score {before:.5g} -> {score(best):.5g} ({time.perf_counter() - state['t0']:.2f}s)")
+
+    def _refine_budget(self, n_dims):
+        if self.refine != "auto":
+            return int(self.refine)
+        return 0 if n_dims == 1 else 4 * n_dims
+
     def _grid_size(self, n_dims):
         if self.initial_grid != "auto":
             return int(self.initial_grid)
@@ -416,7 +486,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _score_point(self, info, problem, data, dims, scorer, start):
         """Score every fold's solution at one evaluated point."""
         x = info["hyperparameters"]
-        row = {"params": {d.name: d.to_value(v) for d, v in zip(dims, x)}, "start": start,
+        row = {"params": {d.name: d.to_value(v) for d, v in zip(dims, x)}, "x": x.copy(), "start": start,
+               "models": info["models"],
                "loss": info["objective"], "fit_time": info["fold_times"], "test": {}, "train": {},
                "score_time": np.zeros(len(data))}
         for k, (fold, y_k, (X_tr, y_tr, X_te, y_te)) in enumerate(zip(problem.folds, info["models"], data)):
@@ -473,8 +544,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.best_index_ = int(np.argmin(self.cv_results_[f"rank_test_{name}"]))
             self.best_score_ = float(self.cv_results_[f"mean_test_{name}"][self.best_index_])
         self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
-        # a point of the initial grid (start -1) is credited to the first descent, which starts there
-        self.history_ = self._histories[max(int(self.cv_results_["start"][self.best_index_]), 0)]
+        # a point of the initial grid (start -1) is credited to the first descent, which starts there;
+        # one of the score refinement (start -2) to the descent it refined
+        start = int(self.cv_results_["start"][self.best_index_])
+        start = self._refine_from if start == -2 else start
+        self.history_ = self._histories[max(start, 0)]
 
     # -- delegation -------------------------------------------------------------
     def _check_refit(self, method):

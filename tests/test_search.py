@@ -208,6 +208,28 @@ def test_initial_grid_then_descent(cancer):
     assert res["validation_loss"][~grid].min() < 0.95 * res["validation_loss"][grid].min()
 
 
+def test_score_refinement_is_a_compass_search_that_never_lowers_the_score(cancer):
+    X, y = cancer
+    pipe = make_pipeline(StandardScaler(), SVC())
+    space = {"svc__C": (1e-2, 1e3), "svc__gamma": (1e-5, 1e1)}
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    plain = BilevelSearchCV(pipe, space, cv=cv, refine=0).fit(X, y)
+    refined = BilevelSearchCV(pipe, space, cv=cv, refine=6).fit(X, y)
+    res, n = refined.cv_results_, len(plain.cv_results_["params"])
+    assert res["params"][:n] == plain.cv_results_["params"]  # the same search, then the refinement
+    assert np.all(res["start"][n:] == -2) and 1 <= len(res["params"]) - n <= 6
+    assert refined.best_score_ >= plain.best_score_
+    assert refined.n_iter_ == plain.n_iter_ + 1
+    # each trial moves one hyperparameter (in log scale) from a point evaluated before it
+    logs = np.log([[p[k] for k in sorted(space)] for p in res["params"]])
+    for i in range(n, len(logs)):
+        moved = np.abs(logs[:i] - logs[i]) > 1e-9
+        assert np.any(moved.sum(axis=1) == 1)
+    # with refine='auto': none for one hyperparameter
+    one = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=cv).fit(X, y)
+    assert -2 not in one.cv_results_["start"]
+
+
 def test_callback_stops_and_verbose_prints(diabetes, capsys):
     X, y = diabetes
     seen = []

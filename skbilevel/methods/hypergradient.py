@@ -186,15 +186,15 @@ def _require(lower: LowerLevel) -> None:
         require("hypergradient", lower, needed)
 
 
-def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol):
+def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_tol):
     """Lower-level solve and hypergradient of one problem: ``(F, grad, y, v, ok, seconds)``."""
     start = time.perf_counter()
     y, ok = problem.lower.solve(x, y0, lower_tol)
-    F, grad, v = hypergradient(problem, x, y, v0=v0)
+    F, grad, v = hypergradient(problem, x, y, v0=v0, tol=adjoint_tol)
     return F, grad, y, v, ok, time.perf_counter() - start
 
 
-def _oracle(problem, parallel, lower_tol, y0, on_evaluation):
+def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_tol=1e-10):
     """``x -> (F, grad)`` for a single problem or the mean over cross-validation folds.
 
     Warm starts (the last lower solutions and adjoints) live in this closure,
@@ -208,10 +208,10 @@ def _oracle(problem, parallel, lower_tol, y0, on_evaluation):
     def fun(x):
         key = x.tobytes()
         if state["last"] is None or state["last"][0] != key:
-            tasks = (delayed(_solve_fold)(fold, x, y, v, lower_tol)
+            tasks = (delayed(_solve_fold)(fold, x, y, v, lower_tol, adjoint_tol)
                      for fold, y, v in zip(folds, state["y"], state["v"]))
             out = parallel(tasks) if len(folds) > 1 else [_solve_fold(folds[0], x, state["y"][0],
-                                                                        state["v"][0], lower_tol)]
+                                                                        state["v"][0], lower_tol, adjoint_tol)]
             Fs, grads, ys, vs, oks, seconds = zip(*out)
             F, grad = float(np.mean(Fs)), np.mean(grads, axis=0)
             state.update(y=list(ys), v=list(vs), ok=state["ok"] and all(oks), last=(key, F, grad))
@@ -224,9 +224,10 @@ def _oracle(problem, parallel, lower_tol, y0, on_evaluation):
     return fun, state
 
 
-def evaluate(problem: BilevelProblem | CrossValidationProblem, points, *, lower_tol: float = 1e-10,
+def evaluate(problem: BilevelProblem | CrossValidationProblem, points, y0=None, *, lower_tol: float = 1e-10,
              n_jobs: int | None = None, on_evaluation=None) -> list:
-    """Objective and hypergradient at each of ``points`` (rows), each solve warm started from the last.
+    """Objective and hypergradient at each of ``points`` (rows), each solve warm started from the last
+    (the first from ``y0``, as in :func:`solve`).
 
     Returns a list of ``(F, grad, models)`` with ``models`` the lower-level
     solutions (a list, one per fold, for a cross-validation problem), to warm
@@ -236,7 +237,7 @@ def evaluate(problem: BilevelProblem | CrossValidationProblem, points, *, lower_
         _require(fold.lower)
     out = []
     with Parallel(n_jobs=n_jobs) as parallel:
-        fun, state = _oracle(problem, parallel, lower_tol, None, on_evaluation)
+        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation)
         for x in np.atleast_2d(np.asarray(points, dtype=float)):
             F, grad = fun(x)
             out.append((F, grad, list(state["y"]) if isinstance(problem, CrossValidationProblem) else state["y"][0]))
@@ -244,9 +245,9 @@ def evaluate(problem: BilevelProblem | CrossValidationProblem, points, *, lower_
 
 
 def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol: float = 1e-6,
-          max_iter: int = 100, lower_tol: float = 1e-10, verbose: int = 0, callback=None,
-          n_jobs: int | None = None, on_evaluation=None, ftol: float | None = None, max_line_search: int = 20,
-          **ignored) -> BilevelResult:
+          max_iter: int = 100, lower_tol: float = 1e-10, adjoint_tol: float = 1e-10, verbose: int = 0,
+          callback=None, n_jobs: int | None = None, on_evaluation=None, ftol: float | None = None,
+          max_line_search: int = 20, **ignored) -> BilevelResult:
     """Minimise ``F(x, y(x))`` over the box ``problem.x_bounds`` by L-BFGS-B on hypergradients.
 
     Parameters
@@ -273,6 +274,11 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         Maximum number of L-BFGS-B iterations.
     lower_tol : float
         Tolerance handed to ``lower.solve``.
+    adjoint_tol : float
+        Relative residual at which the Krylov solve of the adjoint system
+        stops (warm started from the last adjoint). Where the lower level is
+        itself solved inexactly (a network trained a bounded number of
+        iterations per outer step), a tight adjoint buys nothing.
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``) after each iteration; returning True stops the run.
@@ -301,7 +307,7 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     lo, hi = problem.x_bounds if problem.x_bounds is not None else (None, None)
     bounds = None if lo is None else list(zip(lo, hi))
     with Parallel(n_jobs=n_jobs) as parallel:
-        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation)
+        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_tol)
         history = {"objective": [], "complementarity": [], "time": []}
         clock = [time.perf_counter()]
         stop = {"flag": False}
