@@ -36,6 +36,9 @@ def test_lower_level_derivatives_match_finite_differences(model, seed):
     x, theta = rng.normal(size=lower.n_hyper), 0.5 * rng.normal(size=lower.n_var)
     v = rng.normal(size=lower.n_var)
     np.testing.assert_allclose(lower.grad_y(x, theta), _fd(lambda t: lower.value(x, t), theta), atol=1e-8)
+    value, grad = lower.value_and_grad_y(x, theta)
+    assert value == pytest.approx(lower.value(x, theta), rel=1e-12)
+    np.testing.assert_array_equal(grad, lower.grad_y(x, theta))
     np.testing.assert_allclose(lower.grad_x(x, theta), _fd(lambda s: lower.value(s, theta), x), atol=1e-8)
     hvp_fd = (lower.grad_y(x, theta + 1e-6 * v) - lower.grad_y(x, theta - 1e-6 * v)) / 2e-6
     np.testing.assert_allclose(lower.hvp(x, theta, v), hvp_fd, rtol=1e-5, atol=1e-8)
@@ -123,6 +126,23 @@ def test_mlp_model_and_sparse_input():
                                                                          X_val=sp.csr_matrix(X_val), y_val=y_val)
     assert [W.shape for W in mlp.coef_] == [(64, 16), (16, 10)] and mlp.score(X_te, y_te) > 0.7
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-5, atol=1e-7)
+
+
+def test_lower_max_iter_bounds_each_lower_level_solve():
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.2, n_train=200, n_val=60)
+    Y = np.eye(10)[y_noisy]
+    mlp = WeightedMLP(X, Y, n_hidden=16, alpha=1e-2, max_iter=3)
+    x = np.zeros(mlp.n_hyper)
+    theta, ok = mlp.solve(x)
+    assert not ok  # 3 L-BFGS iterations from the random start do not train the network
+    longer, _ = mlp.solve(x, max_iter=300)
+    assert mlp.value(x, longer) < mlp.value(x, theta)
+    steps = []  # the estimator hands its budget to the lower level: an MLP solve ends early, and says so
+    with pytest.warns(ConvergenceWarning, match="lower-level solve did not reach its tolerance"):
+        HyperCleaningClassifier(model="mlp", n_hidden=16, lower_max_iter=3, max_iter=2, random_state=0,
+                                callback=lambda info: steps.append(info["objective"])).fit(
+            X, y_noisy, X_val=X_val, y_val=y_val)
+    assert len(steps) == 2 and HyperCleaningClassifier().get_params()["lower_max_iter"] == "auto"
 
 
 def test_binary_problem_and_held_out_trusted_set_warns():

@@ -117,14 +117,14 @@ def _dense_kkt(lower, x, y, active, rhs):
     return sol[:n], sol[n:]
 
 
-def _iterative_kkt(lower, x, y, active, rhs, v0, tol):
+def _iterative_kkt(lower, x, y, active, rhs, v0, tol, max_iter=None):
     """CG on ``H v = rhs`` when no constraint is active (``H`` is positive definite at a strict
     minimum), else MINRES on the symmetric indefinite KKT matrix."""
     n, k = lower.n_var, active.size
     start = None if v0 is None or v0.size != n else v0
     if k == 0:
         op = LinearOperator((n, n), matvec=lower.hvp_operator(x, y), dtype=float)
-        v, _ = cg(op, rhs, x0=start, rtol=tol, maxiter=min(10 * n, _CG_MAX_ITER))
+        v, _ = cg(op, rhs, x0=start, rtol=tol, maxiter=min(10 * n, max_iter or _CG_MAX_ITER))
         return v, np.zeros(0)
     A_I, A_I_T = _rows(lower, active)
     hvp = lower.hvp_operator(x, y)
@@ -135,11 +135,12 @@ def _iterative_kkt(lower, x, y, active, rhs, v0, tol):
 
     op = LinearOperator((n + k, n + k), matvec=matvec, dtype=float)
     start = None if start is None else np.concatenate([start, np.zeros(k)])
-    sol, _ = minres(op, np.concatenate([rhs, np.zeros(k)]), x0=start, rtol=tol, maxiter=20 * (n + k))
+    sol, _ = minres(op, np.concatenate([rhs, np.zeros(k)]), x0=start, rtol=tol,
+                    maxiter=min(20 * (n + k), max_iter or 20 * (n + k)))
     return sol[:n], sol[n:]
 
 
-def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10):
+def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max_iter: int | None = None):
     """Solve the adjoint system of (6.3) at ``(x, y)``; return ``(v, mu_full)``.
 
     ``mu_full`` has one entry per constraint (zero off the active set). A lower
@@ -152,13 +153,13 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10):
     if lower.n_var + active.size <= DIRECT_LIMIT:
         v, mu = _dense_kkt(lower, x, y, active, grad_y)
     else:
-        v, mu = _iterative_kkt(lower, x, y, active, grad_y, v0, tol)
+        v, mu = _iterative_kkt(lower, x, y, active, grad_y, v0, tol, max_iter)
     mu_full = np.zeros(lower.n_constraints)
     mu_full[active] = mu
     return v, mu_full
 
 
-def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10):
+def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10, max_iter: int | None = None):
     """Return ``(F(x, y), grad h(x), v)`` at a lower-level solution ``y`` of ``x``.
 
     ``v`` is the adjoint, to warm start the next call.
@@ -166,7 +167,7 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10)
     lower, upper = problem.lower, problem.upper
     F = upper.value(x, y)
     gx, gy = upper.gradient(x, y)
-    v, mu = adjoint(lower, x, y, gy, v0=v0, tol=tol)
+    v, mu = adjoint(lower, x, y, gy, v0=v0, tol=tol, max_iter=max_iter)
     grad = gx - lower.cross_vjp(x, y, v)
     if mu.size and mu.any():
         grad = grad + lower.b_vjp(x, mu)
@@ -186,15 +187,15 @@ def _require(lower: LowerLevel) -> None:
         require("hypergradient", lower, needed)
 
 
-def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_tol):
+def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_options):
     """Lower-level solve and hypergradient of one problem: ``(F, grad, y, v, ok, seconds)``."""
     start = time.perf_counter()
     y, ok = problem.lower.solve(x, y0, lower_tol)
-    F, grad, v = hypergradient(problem, x, y, v0=v0, tol=adjoint_tol)
+    F, grad, v = hypergradient(problem, x, y, v0=v0, **(adjoint_options or {}))
     return F, grad, y, v, ok, time.perf_counter() - start
 
 
-def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_tol=1e-10):
+def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options=None):
     """``x -> (F, grad)`` for a single problem or the mean over cross-validation folds.
 
     Warm starts (the last lower solutions and adjoints) live in this closure,
@@ -208,10 +209,11 @@ def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_tol=1e-10):
     def fun(x):
         key = x.tobytes()
         if state["last"] is None or state["last"][0] != key:
-            tasks = (delayed(_solve_fold)(fold, x, y, v, lower_tol, adjoint_tol)
+            tasks = (delayed(_solve_fold)(fold, x, y, v, lower_tol, adjoint_options)
                      for fold, y, v in zip(folds, state["y"], state["v"]))
             out = parallel(tasks) if len(folds) > 1 else [_solve_fold(folds[0], x, state["y"][0],
-                                                                        state["v"][0], lower_tol, adjoint_tol)]
+                                                                        state["v"][0], lower_tol,
+                                                                        adjoint_options)]
             Fs, grads, ys, vs, oks, seconds = zip(*out)
             F, grad = float(np.mean(Fs)), np.mean(grads, axis=0)
             state.update(y=list(ys), v=list(vs), ok=state["ok"] and all(oks), last=(key, F, grad))
@@ -245,7 +247,8 @@ def evaluate(problem: BilevelProblem | CrossValidationProblem, points, y0=None, 
 
 
 def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol: float = 1e-6,
-          max_iter: int = 100, lower_tol: float = 1e-10, adjoint_tol: float = 1e-10, verbose: int = 0,
+          max_iter: int = 100, lower_tol: float = 1e-10, adjoint_tol: float = 1e-10,
+          adjoint_max_iter: int | None = None, verbose: int = 0,
           callback=None, n_jobs: int | None = None, on_evaluation=None, ftol: float | None = None,
           max_line_search: int = 20, **ignored) -> BilevelResult:
     """Minimise ``F(x, y(x))`` over the box ``problem.x_bounds`` by L-BFGS-B on hypergradients.
@@ -274,11 +277,14 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         Maximum number of L-BFGS-B iterations.
     lower_tol : float
         Tolerance handed to ``lower.solve``.
-    adjoint_tol : float
-        Relative residual at which the Krylov solve of the adjoint system
-        stops (warm started from the last adjoint). Where the lower level is
-        itself solved inexactly (a network trained a bounded number of
-        iterations per outer step), a tight adjoint buys nothing.
+    adjoint_tol, adjoint_max_iter : float, int or None
+        Relative residual and iteration cap (default 1000) of the Krylov
+        solve of the adjoint system, warm started from the last adjoint.
+        Where the lower level is itself solved inexactly (a network trained a
+        bounded number of iterations per outer step), a tight adjoint buys
+        nothing: a few iterations per outer step, each continuing from the
+        last adjoint, track it as the warm-started lower level tracks
+        ``y(x)`` (amortised implicit differentiation).
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``) after each iteration; returning True stops the run.
@@ -307,7 +313,8 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     lo, hi = problem.x_bounds if problem.x_bounds is not None else (None, None)
     bounds = None if lo is None else list(zip(lo, hi))
     with Parallel(n_jobs=n_jobs) as parallel:
-        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_tol)
+        adjoint_options = {"tol": adjoint_tol, "max_iter": adjoint_max_iter}
+        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options)
         history = {"objective": [], "complementarity": [], "time": []}
         clock = [time.perf_counter()]
         stop = {"flag": False}
