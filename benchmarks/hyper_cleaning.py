@@ -11,8 +11,8 @@ columns are test accuracy, the F1 score of detecting corrupted samples (learned 
 the wall time; beside them the baselines of the same model family, fitted in the same run: noisy
 training data only, trusted set only, noisy + trusted, and the oracle (the clean training samples
 plus the trusted set). Baselines are ``LogisticRegression`` for ``model='logistic'`` and
-``MLPClassifier`` (same hidden size) for ``model='mlp'``, with the same L2 penalty as our lower level
-(``alpha``, translated to scikit-learn's scaling).
+``MLPClassifier`` (same hidden size, trained by L-BFGS) for ``model='mlp'``, with the same L2 penalty
+as our lower level (``alpha``, translated to scikit-learn's scaling).
 
 Speed is reported as the time of our fastest method over the time of one ``LogisticRegression``
 fit on the same noisy training data, measured in the same run.
@@ -21,6 +21,10 @@ Usage::
 
     PYTHONPATH=. python benchmarks/hyper_cleaning.py                       # everything, 5 seeds (hours)
     PYTHONPATH=. python benchmarks/hyper_cleaning.py --seeds 1 --models logistic --methods hypergradient
+    PYTHONPATH=. python benchmarks/hyper_cleaning.py --records DIR --method-iter perturbed-gd=300 ...
+
+``--records DIR`` keeps one JSON file per (setting, p, model, seed), so that a run can be resumed or
+split over processes, and ``--from-records`` writes the table from them without fitting.
 """
 
 from __future__ import annotations
@@ -106,25 +110,33 @@ def save(cache, rec):
         cache.write_text(json.dumps(rec))
 
 
+def iterations(opts, method):
+    """Outer iterations of ``method``: ``--max-iter`` unless ``--method-iter`` names it."""
+    return opts.method_iter.get(method, opts.max_iter)
+
+
 def run_row(X, y, setting, p, model, methods, seeds, opts):
     recs = []
     for seed in range(seeds):
         cache = record_path(opts, setting, p, model, seed) if opts.records else None
         rec = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
-        if opts.from_records or all(m in rec for m in (*methods, *BASELINES)):
+        done = [m for m in methods if m in rec and rec[m].get("max_iter", opts.max_iter) == iterations(opts, m)]
+        if opts.from_records or (len(done) == len(methods) and all(b in rec for b in BASELINES)):
             if all(b in rec for b in BASELINES):
-                recs.append(rec)
+                recs.append(current(rec, opts))
             continue
         X_tr, y_noisy, bad, X_v, y_v, X_te, y_te, y_clean = task(X, y, setting, p, seed)
         for method in methods:
-            if method in rec:
+            if method in done:
                 continue
-            clf = HyperCleaningClassifier(model=model, method=method, max_iter=opts.max_iter, alpha=opts.alpha,
+            clf = HyperCleaningClassifier(model=model, method=method, max_iter=iterations(opts, method),
+                                          alpha=opts.alpha,
                                           n_hidden=opts.n_hidden, random_state=seed)
             _, seconds = timed(lambda: clf.fit(X_tr, y_noisy, X_val=X_v, y_val=y_v))
             detected = clf.sample_weight_ < 0.5
             f1 = 2 * np.sum(detected & bad) / max(detected.sum() + bad.sum(), 1)
-            rec[method] = {"acc": float(clf.score(X_te, y_te)), "f1": float(f1), "seconds": seconds}
+            rec[method] = {"acc": float(clf.score(X_te, y_te)), "f1": float(f1), "seconds": seconds,
+                           "max_iter": iterations(opts, method)}
             save(cache, rec)
             if opts.verbose:
                 print(f"  ({setting}) p={p} {model} {method} seed {seed}: acc {rec[method]['acc']:.4f} "
@@ -134,13 +146,21 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
                 "noisy + trusted": (np.vstack([X_tr, X_v]), np.concatenate([y_noisy, y_v])),
                 "oracle": (np.vstack([X_tr[clean], X_v]), np.concatenate([y_clean[clean], y_v]))}
         for name, (Xb, yb) in data.items():
+            if name in rec:
+                continue
             est = baseline(model, opts.alpha, opts.n_hidden, seed, len(yb))
             _, seconds = timed(lambda: est.fit(Xb, yb))
             rec[name] = {"acc": float(est.score(X_te, y_te)), "seconds": seconds}
         _, rec["lr_seconds"] = timed(lambda: LogisticRegression(max_iter=2000).fit(X_tr, y_noisy))
         save(cache, rec)
-        recs.append(rec)
+        recs.append(current(rec, opts))
     return recs
+
+
+def current(rec, opts):
+    """``rec`` without the methods run for another number of iterations than asked now."""
+    return {k: v for k, v in rec.items()
+            if k not in METHODS or v.get("max_iter", opts.max_iter) == iterations(opts, k)}
 
 
 def pm(values, scale=100.0, digits=2):
@@ -189,6 +209,16 @@ def table(rows, methods):
     return lines
 
 
+def parse_method_iter(ap, items):
+    out = {}
+    for item in items:
+        method, _, n = item.partition("=")
+        if method not in METHODS or not n.isdigit() or int(n) < 1:
+            ap.error(f"--method-iter expects METHOD=N with METHOD in {METHODS}; got {item!r}")
+        out[method] = int(n)
+    return out
+
+
 def command_line(argv):
     """``argv`` for the header, with each ``--note`` text (printed on its own line) shown as ``...``."""
     shown = ["..." if i and argv[i - 1] == "--note" else a for i, a in enumerate(argv)]
@@ -203,6 +233,9 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", choices=["logistic", "mlp"], default=["logistic", "mlp"])
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     ap.add_argument("--max-iter", type=int, default=30, help="outer iterations of every method (default 30)")
+    ap.add_argument("--method-iter", nargs="+", default=[], metavar="METHOD=N",
+                    help="outer iterations of single methods (e.g. perturbed-gd=150: single-loop methods take "
+                         "many cheap steps)")
     ap.add_argument("--alpha", type=float, default=1e-2)
     ap.add_argument("--n-hidden", type=int, default=64)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -215,6 +248,7 @@ def main(argv=None):
     ap.add_argument("--verbose", "-v", action="store_true")
     argv = sys.argv[1:] if argv is None else argv
     opts = ap.parse_args(argv)
+    opts.method_iter = parse_method_iter(ap, opts.method_iter)
     if opts.from_records and opts.records is None:
         ap.error("--from-records needs --records")
     if not DATA.is_file():
@@ -227,7 +261,8 @@ def main(argv=None):
              f"cores; numpy {np.__version__}, scikit-learn {sklearn.__version__}.",
              f"- Command: `PYTHONPATH=. python benchmarks/hyper_cleaning.py {command_line(argv)}` "
              f"({opts.seeds} seed(s) per row; `HyperCleaningClassifier(max_iter={opts.max_iter}, "
-             f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden})`).",
+             f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden})`"
+             + "".join(f", `max_iter={n}` for {m}" for m, n in opts.method_iter.items()) + ").",
              "- Accuracy and F1 in percent, mean ± std over seeds; times in seconds. The last four columns use the "
              "methods run on every seed of the row.",
              *(f"- {note}" for note in opts.note), "",

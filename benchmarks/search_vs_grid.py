@@ -379,7 +379,8 @@ def header(argv, opts, wall):
     versions = (f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
                 f"scikit-learn {sklearn.__version__}")
     threads = ", ".join(f"{v}={os.environ.get(v)}" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
-    command = "PYTHONPATH=. python benchmarks/search_vs_grid.py " + " ".join(argv)
+    shown = ["..." if i and argv[i - 1] == "--note" else a for i, a in enumerate(argv)]  # notes print below
+    command = "PYTHONPATH=. python benchmarks/search_vs_grid.py " + " ".join(shown)
     settings = "; ".join(f"{k} hyperparameter{'s' if k > 1 else ''}: " + ", ".join(f"{a}={b!r}" for a, b in s.items())
                          for k, s in BILEVEL.items())
     return [
@@ -393,7 +394,7 @@ def header(argv, opts, wall):
         "random_state=0)` for regressors), the estimator's default `score` (accuracy / R²) and `n_jobs=None`. "
         "Estimators at scikit-learn defaults apart from the searched hyperparameters.",
         f"- BilevelSearchCV settings — {settings}. Its budget is `len(cv_results_['params'])`, every point it "
-        "evaluated (outer iterations and line-search trials).",
+        "evaluated (initial grid, outer iterations, line-search trials and the score refinement).",
         f"- GridSearchCV: {opts.grid_points} log-spaced points per hyperparameter over the same range "
         "(`l1_ratio` linear). RandomizedSearchCV: `n_iter` = budget, `loguniform` (`uniform` for `l1_ratio`), "
         "`random_state=0`. HalvingRandomSearchCV: `n_candidates` = budget, `factor=3`, `min_resources='exhaust'`, "
@@ -407,7 +408,8 @@ def header(argv, opts, wall):
         f"under {REPEAT_BELOW:g} s are repeated (up to {MAX_REPEATS} runs or {REPEAT_BUDGET:g} s) and the median "
         "is shown. Ratio = GridSearchCV time / BilevelSearchCV time.",
         f"- Target met: BilevelSearchCV score ≥ GridSearchCV score − {SCORE_TOL} and ratio ≥ 5x (one "
-        "hyperparameter) / 20x (two); `no (...)` names the target missed.", ""]
+        "hyperparameter) / 20x (two); `no (...)` names the target missed.",
+        *(f"- {note}" for note in opts.note), ""]
 
 
 # -- driver --------------------------------------------------------------------------------------
@@ -423,6 +425,8 @@ def parse_args(argv):
                    help="skip the other BilevelSearchCV settings (see ALTERNATIVES)")
     p.add_argument("--out", type=Path, default=RESULTS, help="markdown output file")
     p.add_argument("--verbose", "-v", action="store_true", help="one line per search on stderr")
+    p.add_argument("--note", action="append", default=[],
+                   help="a line on how the run was made (e.g. processes sharing the cores), added to the header")
     opts = p.parse_args(argv)
     opts.grid_points = opts.grid_points or (6 if opts.quick else 30)
     opts.svc_rows = opts.svc_rows or (200 if opts.quick else 1000)
