@@ -138,7 +138,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         minimises a smooth surrogate, and the score (accuracy, say) is
         piecewise constant, so its maximum near the surrogate's minimum is
         searched without derivatives. ``'auto'`` is 0 for one hyperparameter
-        (there four more evaluations cost half of a search) and 4 per
+        (a search there takes about 7 evaluations, so that each added one
+        costs some 15% more time, against a 30-point grid) and 4 per
         hyperparameter otherwise (on SVC ``(C, gamma)`` it closed the gap to a
         900-point grid's best accuracy on Ionosphere and breast cancer:
         ``benchmarks/results/search_vs_grid.md``); 0 skips it.
