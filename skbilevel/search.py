@@ -48,6 +48,15 @@ from .problems.sklearn_estimators import lower_level_class
 # loss (an active set changes), where more trials only add rows at the same point.
 _MAX_LINE_SEARCH = 5
 
+# Lower-level tolerances (relative). Where points are only compared, by validation loss or score
+# (the coarse grid, the score refinement), 1e-4: the tolerance at which scikit-learn's estimators,
+# and so GridSearchCV's fits, stop by default. In the descent the hypergradient's error is of the
+# order of the lower level's residual, so 1e-8 is ample against the outer tol (1e-4). On
+# LogisticRegression / MNIST 1-vs-2 this took the search from 3.4 s to 0.86 s (the library
+# default of 1e-10 everywhere), at the same CV score.
+_COMPARE_TOL = 1e-4
+_DESCENT_TOL = 1e-8
+
 
 def _estimator_has(attr):
     """Delegate ``attr`` to the refitted estimator (or, before fit, to the estimator)."""
@@ -392,8 +401,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         for s, (x0, y0) in enumerate(starts):
             state["start"] = s
             result = hypergradient.solve(problem, x0, y0, tol=self.tol, ftol=self.tol, max_iter=self.max_iter,
-                                         max_line_search=_MAX_LINE_SEARCH, n_jobs=self.n_jobs,
-                                         on_evaluation=on_evaluation, callback=per_iteration)
+                                         lower_tol=_DESCENT_TOL, max_line_search=_MAX_LINE_SEARCH,
+                                         n_jobs=self.n_jobs, on_evaluation=on_evaluation, callback=per_iteration)
             self.n_iter_ += result.n_iter
             histories.append(result.history)
             if not result.converged and "callback" not in result.message:
@@ -413,7 +422,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         if per_dim:
             state["start"] = -1
             points = initial_grid(dims, per_dim)
-            values = hypergradient.evaluate(problem, points, n_jobs=self.n_jobs, on_evaluation=on_evaluation)
+            values = hypergradient.evaluate(problem, points, n_jobs=self.n_jobs, on_evaluation=on_evaluation,
+                                            gradient=False, lower_tol=_COMPARE_TOL)
             order = np.argsort([F for F, _, _ in values], kind="stable")
             starts = [(points[i], values[i][2]) for i in order[: self.n_starts]]
         elif self.n_starts:
@@ -456,7 +466,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             for t in trials:
                 seen.add(t.tobytes())
                 hypergradient.evaluate(problem, t[None, :], y0=models, n_jobs=self.n_jobs,
-                                       on_evaluation=on_evaluation)
+                                       on_evaluation=on_evaluation, gradient=False,
+                                       lower_tol=_COMPARE_TOL)
                 new.append(rows[-1])
             budget -= len(trials)
             winner = max(new, key=score, default=None)

@@ -101,7 +101,7 @@ def test_logistic_liblinear_penalised_intercept(as_sparse):
     check_hypergradient(problem, np.log([0.5]))
 
 
-@pytest.mark.parametrize("n_classes", [2, 3])  # sklearn's newton-cholesky, newton-cg
+@pytest.mark.parametrize("n_classes", [2, 3])  # sklearn's newton-cholesky, lbfgs
 def test_logistic_warm_start_saves_iterations(n_classes):
     X, y, _, _, sw = _data(n_classes, False, True)
     lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"], sample_weight=sw)

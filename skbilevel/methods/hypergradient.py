@@ -187,16 +187,21 @@ def _require(lower: LowerLevel) -> None:
         require("hypergradient", lower, needed)
 
 
-def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_options):
-    """Lower-level solve and hypergradient of one problem: ``(F, grad, y, v, ok, seconds)``."""
+def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_options, gradient=True):
+    """Lower-level solve and hypergradient of one problem: ``(F, grad, y, v, ok, seconds)``
+    (``grad`` and ``v`` None without ``gradient``)."""
     start = time.perf_counter()
     y, ok = problem.lower.solve(x, y0, lower_tol)
-    F, grad, v = hypergradient(problem, x, y, v0=v0, **(adjoint_options or {}))
+    if gradient:
+        F, grad, v = hypergradient(problem, x, y, v0=v0, **(adjoint_options or {}))
+    else:
+        F, grad, v = problem.upper.value(x, y), None, v0
     return F, grad, y, v, ok, time.perf_counter() - start
 
 
-def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options=None):
-    """``x -> (F, grad)`` for a single problem or the mean over cross-validation folds.
+def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options=None, gradient=True):
+    """``x -> (F, grad)`` for a single problem or the mean over cross-validation folds
+    (``grad`` None without ``gradient``: no adjoint solve).
 
     Warm starts (the last lower solutions and adjoints) live in this closure,
     one per call of :func:`solve`, never on the problem.
@@ -209,13 +214,13 @@ def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options=Non
     def fun(x):
         key = x.tobytes()
         if state["last"] is None or state["last"][0] != key:
-            tasks = (delayed(_solve_fold)(fold, x, y, v, lower_tol, adjoint_options)
+            tasks = (delayed(_solve_fold)(fold, x, y, v, lower_tol, adjoint_options, gradient)
                      for fold, y, v in zip(folds, state["y"], state["v"]))
             out = parallel(tasks) if len(folds) > 1 else [_solve_fold(folds[0], x, state["y"][0],
                                                                         state["v"][0], lower_tol,
-                                                                        adjoint_options)]
+                                                                        adjoint_options, gradient)]
             Fs, grads, ys, vs, oks, seconds = zip(*out)
-            F, grad = float(np.mean(Fs)), np.mean(grads, axis=0)
+            F, grad = float(np.mean(Fs)), np.mean(grads, axis=0) if gradient else None
             state.update(y=list(ys), v=list(vs), ok=state["ok"] and all(oks), last=(key, F, grad))
             if on_evaluation is not None:
                 on_evaluation({"hyperparameters": x.copy(), "objective": F, "gradient": grad,
@@ -227,19 +232,21 @@ def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options=Non
 
 
 def evaluate(problem: BilevelProblem | CrossValidationProblem, points, y0=None, *, lower_tol: float = 1e-10,
-             n_jobs: int | None = None, on_evaluation=None) -> list:
+             n_jobs: int | None = None, on_evaluation=None, gradient: bool = True) -> list:
     """Objective and hypergradient at each of ``points`` (rows), each solve warm started from the last
     (the first from ``y0``, as in :func:`solve`).
 
     Returns a list of ``(F, grad, models)`` with ``models`` the lower-level
     solutions (a list, one per fold, for a cross-validation problem), to warm
-    start :func:`solve` from the best point.
+    start :func:`solve` from the best point. With ``gradient=False`` no
+    adjoint system is solved and ``grad`` is None: a coarse grid that only
+    picks starting points needs the objective alone.
     """
     for fold in (problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)):
         _require(fold.lower)
     out = []
     with Parallel(n_jobs=n_jobs) as parallel:
-        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation)
+        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation, gradient=gradient)
         for x in np.atleast_2d(np.asarray(points, dtype=float)):
             F, grad = fun(x)
             out.append((F, grad, list(state["y"]) if isinstance(problem, CrossValidationProblem) else state["y"][0]))

@@ -91,7 +91,9 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         self.sparse = issparse(X)
         # CSC: scikit-learn's sparse coordinate descent works on it, and the support's
         # columns are cheap to extract.
-        self.X = X.tocsc().astype(np.float64) if self.sparse else np.asarray(X, dtype=float)
+        # Fortran order: what coordinate descent needs, so that fit(check_input=False) skips
+        # scikit-learn's validation (a third of a solve's time on small data).
+        self.X = X.tocsc().astype(np.float64) if self.sparse else np.asfortranarray(X, dtype=float)
         n, p = self.X.shape
         s = np.ones(n) if self.sample_weight is None else self.sample_weight
         self.u = s / s.sum()
@@ -200,7 +202,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
             with warnings.catch_warnings():
                 # convergence is judged below, by the optimality conditions
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(self.X, self.t, sample_weight=self.sample_weight)
+                model.fit(self.X, self.t, sample_weight=self.sample_weight, check_input=False)
             self.n_iter_ += int(model.n_iter_)
             w_cd = model.coef_.copy()
             w, ok = self._polish(alpha, rho, w_cd)
