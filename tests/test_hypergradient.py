@@ -169,3 +169,18 @@ def test_wide_data_uses_the_woodbury_solve_and_stays_exact():
     generic, _ = _svm_problem(0, True, "logistic", lower_cls=_GenericSVM, n=30, p=60)
     np.testing.assert_allclose(hg.hypergradient(problem, x, y)[1], hg.hypergradient(generic, x, y)[1],
                                rtol=1e-6, atol=1e-12)
+
+
+def test_evaluate_without_gradient_skips_the_adjoint(monkeypatch):
+    """``gradient=False`` (points only compared) gives the same objective and solutions, no adjoint."""
+    problem, _ = _svm_problem(0, False, "logistic")
+    points = np.array([[-1.0], [0.0], [1.0]])
+    full = hg.evaluate(problem, points)
+    calls = []
+    monkeypatch.setattr(hg, "adjoint", lambda *a, **k: calls.append(1))
+    light = hg.evaluate(problem, points, gradient=False)
+    assert not calls
+    for (F, grad, y), (F_light, grad_light, y_light) in zip(full, light):
+        assert grad.shape == (1,) and grad_light is None
+        assert F_light == pytest.approx(F, rel=1e-12)
+        np.testing.assert_allclose(y_light, y, rtol=1e-9, atol=1e-12)
