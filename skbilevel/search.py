@@ -48,6 +48,11 @@ from .problems.sklearn_estimators import lower_level_class
 # loss (an active set changes), where more trials only add rows at the same point.
 _MAX_LINE_SEARCH = 5
 
+# A descent stops when L-BFGS-B probes a point within this distance (in log C, log gamma, ...:
+# 0.1%) of one it has evaluated: at a kink it re-probes the same spot, a full set of fold solves
+# each time (4 of the 9 descent points on the SVC / Spambase row of the benchmark).
+_XTOL = 1e-3
+
 # Lower-level tolerances (relative). Where points are only compared, by validation loss or score
 # (the coarse grid, the score refinement), 1e-4: the tolerance at which scikit-learn's estimators,
 # and so GridSearchCV's fits, stop by default. In the descent the hypergradient's error is of the
@@ -148,10 +153,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         piecewise constant, so its maximum near the surrogate's minimum is
         searched without derivatives. ``'auto'`` is 0 for one hyperparameter
         (a search there takes about 7 evaluations, so that each added one
-        costs some 15% more time, against a 30-point grid) and 4 per
+        costs some 15% more time, against a 30-point grid) and 6 per
         hyperparameter otherwise (on SVC ``(C, gamma)`` it closed the gap to a
-        900-point grid's best accuracy on Ionosphere and breast cancer:
-        ``benchmarks/results/search_vs_grid.md``); 0 skips it.
+        900-point grid's best accuracy on Ionosphere, breast cancer and
+        Spambase, where the squared hinge's valley lies far from the
+        accuracy's: ``benchmarks/results/search_vs_grid.md``); 0 skips it.
     validation_loss : {'auto', 'squared', 'log', 'squared_hinge'}, default='auto'
         The smooth loss descended (see
         :class:`~skbilevel.problems.estimator_base.ValidationLoss`); 'auto' is
@@ -401,7 +407,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         for s, (x0, y0) in enumerate(starts):
             state["start"] = s
             result = hypergradient.solve(problem, x0, y0, tol=self.tol, ftol=self.tol, max_iter=self.max_iter,
-                                         lower_tol=_DESCENT_TOL, max_line_search=_MAX_LINE_SEARCH,
+                                         lower_tol=_DESCENT_TOL, max_line_search=_MAX_LINE_SEARCH, xtol=_XTOL,
                                          n_jobs=self.n_jobs, on_evaluation=on_evaluation, callback=per_iteration)
             self.n_iter_ += result.n_iter
             histories.append(result.history)
@@ -482,7 +488,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _refine_budget(self, n_dims):
         if self.refine != "auto":
             return int(self.refine)
-        return 0 if n_dims == 1 else 4 * n_dims
+        return 0 if n_dims == 1 else 6 * n_dims
 
     def _grid_size(self, n_dims):
         if self.initial_grid != "auto":

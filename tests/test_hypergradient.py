@@ -184,3 +184,36 @@ def test_evaluate_without_gradient_skips_the_adjoint(monkeypatch):
         assert grad.shape == (1,) and grad_light is None
         assert F_light == pytest.approx(F, rel=1e-12)
         np.testing.assert_allclose(y_light, y, rtol=1e-9, atol=1e-12)
+
+
+def test_xtol_stops_at_a_repeated_probe_with_the_best_point():
+    """``_stall_guard``: a trial within ``xtol`` of an evaluated point ends the run at the best one."""
+    values = {0.0: 3.0, 1.0: 1.0, 2.0: 2.0}
+    state = {"y": [None]}
+
+    def fun(x):
+        state["y"] = [f"solution at {x[0]}"]
+        return values[float(x[0])], np.zeros(1)
+
+    guarded = hg._stall_guard(fun, state, xtol=1e-3)
+    for x in (0.0, 1.0, 2.0):
+        guarded(np.array([x]))
+    with pytest.raises(hg._Stalled) as stalled:
+        guarded(np.array([2.0005]))
+    x_best, ys = stalled.value.args
+    assert x_best.tolist() == [1.0] and ys == ["solution at 1.0"]
+
+
+@pytest.mark.parametrize("x0", [[2.0, -1.0], [-1.5, 2.5]])
+def test_xtol_keeps_the_known_solution_and_never_costs_evaluations(x0):
+    problem = _quadratic_problem()
+    counts = {}
+    for xtol in (None, 1e-3):
+        points = []
+        result = hg.solve(problem, np.array(x0), tol=1e-9, xtol=xtol,
+                          on_evaluation=lambda info: points.append(info["hyperparameters"]))
+        assert result.converged, result.message
+        assert np.linalg.norm(result.hyperparameters - _quadratic_solution()) <= 1e-3
+        np.testing.assert_allclose(result.model, np.maximum(_M @ result.hyperparameters, 0), atol=1e-6)
+        counts[xtol] = len(points)
+    assert counts[1e-3] <= counts[None]

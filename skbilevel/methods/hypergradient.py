@@ -257,7 +257,7 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
           max_iter: int = 100, lower_tol: float = 1e-10, adjoint_tol: float = 1e-10,
           adjoint_max_iter: int | None = None, verbose: int = 0,
           callback=None, n_jobs: int | None = None, on_evaluation=None, ftol: float | None = None,
-          max_line_search: int = 20, **ignored) -> BilevelResult:
+          max_line_search: int = 20, xtol: float | None = None, **ignored) -> BilevelResult:
     """Minimise ``F(x, y(x))`` over the box ``problem.x_bounds`` by L-BFGS-B on hypergradients.
 
     Parameters
@@ -280,6 +280,13 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         Evaluations per L-BFGS-B line search. Where the lower level's active
         set changes (a kink of ``h``) a line search can fail; a smaller cap
         stops there sooner.
+    xtol : float, optional
+        Stop as soon as a trial point lies within ``xtol`` (max-norm, in the
+        scaled hyperparameters) of a point already evaluated, and return the
+        evaluated point of lowest ``F``. At a kink of ``h`` L-BFGS-B's line
+        search probes the same spot again and again (each probe a full set of
+        lower-level solves) before it gives up; for a hyperparameter search a
+        change of ``1e-3`` in ``log C`` is no change at all. None: off.
     max_iter : int
         Maximum number of L-BFGS-B iterations.
     lower_tol : float
@@ -344,15 +351,22 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
                 stop["flag"] = True
                 raise StopIteration
 
-        res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
-                       options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol if ftol is None else ftol,
-                                "maxls": max_line_search})
-        fun(res.x)  # the returned point's fold solutions (cached when it was the last evaluation)
-    x = res.x
-    model = state["y"] if isinstance(problem, CrossValidationProblem) else state["y"][0]
+        guarded = fun if xtol is None else _stall_guard(fun, state, xtol)
+        try:
+            res = minimize(guarded, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+                           options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol if ftol is None else ftol,
+                                    "maxls": max_line_search})
+            x = res.x
+            fun(x)  # the returned point's fold solutions (cached when it was the last evaluation)
+            ys = state["y"]
+        except _Stalled as stalled:
+            res, (x, ys) = None, stalled.args
+    model = ys if isinstance(problem, CrossValidationProblem) else ys[0]
     n_iter = len(history["objective"])
     if stop["flag"]:
         converged, message = False, f"stopped by the callback after {n_iter} iterations"
+    elif res is None:
+        converged, message = True, f"trial points within xtol={xtol:g} of evaluated ones"
     elif res.status == 1:
         converged, message = False, f"no convergence in max_iter={max_iter} L-BFGS-B iterations"
     else:
@@ -364,6 +378,27 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         converged = False
         message += "; a lower-level solve did not reach its tolerance"
     return BilevelResult(x, model, history, converged, message, n_iter)
+
+
+class _Stalled(Exception):
+    """Raised by :func:`_stall_guard` with the best point and its fold solutions."""
+
+
+def _stall_guard(fun, state, xtol):
+    """``fun`` that raises :class:`_Stalled` (best ``x``, its solutions) at a trial point within
+    ``xtol`` of an evaluated one."""
+    seen, best = [], {"F": np.inf}
+
+    def guarded(x):
+        if any(np.max(np.abs(x - z)) <= xtol for z in seen):
+            raise _Stalled(best["x"], best["y"])
+        F, grad = fun(x)
+        seen.append(np.array(x, dtype=float))
+        if F < best["F"]:
+            best.update(F=F, x=seen[-1].copy(), y=list(state["y"]))
+        return F, grad
+
+    return guarded
 
 
 def _projected_gradient_norm(x, grad, lo, hi):
