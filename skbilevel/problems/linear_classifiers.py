@@ -40,6 +40,9 @@ from .estimator_base import ClassifierLowerLevel
 #: 800 samples) a warm solve plus adjoint took 0.22 s dense and 0.04 s with CG.
 DENSE_LIMIT = 200
 
+#: At or below this tolerance a warm-started ``solve`` tries Newton from ``y0`` first (see ``solve``).
+NEWTON_FIRST_TOL = 1e-6
+
 # Below this relative gradient norm double precision cannot resolve the objective further.
 _ROUNDOFF = 1e3 * np.finfo(float).eps
 
@@ -323,6 +326,14 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
 
     def solve(self, x, y0=None, tol=1e-10):
         C = self._C(x)
+        if y0 is not None and tol <= NEWTON_FIRST_TOL:
+            # A tight tolerance with a warm start is a re-solve at or next to a solved point
+            # (a descent's first point re-solves a grid point; line-search trials lie next to
+            # the last one): Newton from it takes a few steps, where scikit-learn's solver
+            # restarts without curvature memory (MNIST 1-vs-2: 0.019 s against 0.043 s per fold).
+            y, ok = self._newton(x, y0, tol, max_iter=10)
+            if ok:
+                return y, ok
         # the same relative tolerance in sklearn's scaling (the gradient of f / (C sum s))
         y, _ = self._fit_sklearn(C, y0, tol=max(tol * self._gradient_scale(x) / (C * self.s.sum()), 1e-14))
         return self._newton(x, y, tol)
