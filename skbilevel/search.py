@@ -133,7 +133,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     tol : float, default=1e-4
         Stopping tolerance of each descent: on the projected hypergradient
         (in search coordinates) and on the relative decrease of the loss per
-        iteration.
+        iteration. A descent also stops when its line search probes a point
+        within 1e-3 (in search coordinates: 0.1% of ``C``) of one it has
+        evaluated, as it does at a kink of the loss. Points that are only
+        compared (the initial grid, the refinement) are fitted to a relative
+        tolerance of 1e-4, those of the descents to 1e-8.
     n_starts : int, default=1
         Number of descents. They start from the best points of the initial
         grid by validation loss; without a grid the first starts in the
