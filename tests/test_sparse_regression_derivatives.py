@@ -178,3 +178,15 @@ def test_unsupported_settings():
         LassoLowerLevel(Lasso(), X, T, ("alpha", "l1_ratio"), ("log", "linear"))
     with pytest.raises(ValueError, match="scales must be one of"):
         ElasticNetLowerLevel(ElasticNet(), X, T, EN_NAMES, ("log", "logit"))
+
+
+def test_invalid_user_settings_are_still_validated():
+    """Parameter validation is skipped after the first coordinate descent, never before it."""
+    Xd, T = _data()[:2]
+    lower = LassoLowerLevel(Lasso(selection="bogus"), Xd, T, ("alpha",), ("log",))
+    with pytest.raises(ValueError, match="selection"):
+        lower.solve(np.log([0.1]))
+    lower = LassoLowerLevel(Lasso(), Xd, T, ("alpha",), ("log",))
+    first, _ = lower.solve(np.log([0.1]))
+    again, _ = lower.solve(np.log([0.1]), first)
+    np.testing.assert_allclose(again, first, atol=1e-10)

@@ -27,6 +27,7 @@ from scipy.linalg import LinAlgWarning, solve as dense_solve
 from scipy.sparse import hstack, issparse
 from scipy.sparse.linalg import LinearOperator, cg
 from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
@@ -315,7 +316,9 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
             W, b = self._split(np.asarray(y0, dtype=float))
             est.coef_ = np.column_stack([W, b]) if augmented else W.copy()
             est.intercept_ = b.copy()
-        with warnings.catch_warnings():  # the Newton polish and its convergence flag follow
+        # every parameter is set here (none is the user's): scikit-learn's validation is skipped
+        with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
+            # the Newton polish and its convergence flag follow
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", LinAlgWarning)  # newton-cholesky falling back to lbfgs
             est.fit(self._Xfit, self.y, sample_weight=self.s)
