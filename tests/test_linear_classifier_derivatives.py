@@ -216,3 +216,23 @@ def test_unregularised_and_unknown_hyperparameters_raise():
         LogisticRegressionLowerLevel(LogisticRegression(C=np.inf), X, y, [], [])
     with pytest.raises(ValueError, match="cannot be differentiated"):
         LinearSVCLowerLevel(LinearSVC(), X, y, ["tol"], ["log"])
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("start_C", [1.0, 1.05, 30.0])
+def test_logistic_warm_started_tight_solve_matches_a_cold_one(n_classes, start_C, monkeypatch):
+    """A tight warm-started solve (Newton from ``y0`` first) ends where a cold one does, near or far;
+    wide data takes the matrix-free CG path."""
+    X, y, _, _, sw = _data(n_classes, False, True, p=210)
+    lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"], sample_weight=sw)
+    assert lower.n_var > lc.DENSE_LIMIT
+    cold, ok_cold = lower.solve(np.log([1.0]), None, 1e-10)
+    y0, _ = lower.solve(np.log([start_C]), None, 1e-4)
+    calls = []
+    fit = lower._fit_sklearn
+    monkeypatch.setattr(lower, "_fit_sklearn", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    warm, ok_warm = lower.solve(np.log([1.0]), y0, 1e-10)
+    assert ok_cold and ok_warm
+    np.testing.assert_allclose(warm, cold, rtol=0, atol=1e-7 * max(1.0, np.abs(cold).max()))
+    if start_C == 1.0:  # a re-solve at the same point: Newton alone
+        assert not calls
