@@ -55,9 +55,8 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         obtained by implicit differentiation through the SVM's active set
         (paper 002, (6.3)). ``'auto'`` picks ``'hypergradient'``: one Newton
         solve and one adjoint solve per iteration, whatever the number of
-        weights, and on the paper's experiments the same accuracies as
-        LME-MPEC in a fraction of the time; see
-        :func:`skbilevel._selection.select_method`.
+        weights, 20-500x faster than LME-MPEC on the paper's Ionosphere rows;
+        see :func:`skbilevel._selection.select_method`.
     validation_fraction : float, default=0.1
         Fraction of ``(X, y)`` held out (stratified) as validation set when
         ``X_val`` is not given to :meth:`fit`; at least one sample per class.
