@@ -21,7 +21,8 @@ Usage::
 
     PYTHONPATH=. python benchmarks/hyper_cleaning.py                       # everything, 5 seeds (hours)
     PYTHONPATH=. python benchmarks/hyper_cleaning.py --seeds 1 --models logistic --methods hypergradient
-    PYTHONPATH=. python benchmarks/hyper_cleaning.py --records DIR --method-iter perturbed-gd=300 ...
+    PYTHONPATH=. python benchmarks/hyper_cleaning.py --records DIR --method-iter perturbed-gd=600 \\
+        perturbed-gd:mlp=300 ...
 
 ``--records DIR`` keeps one JSON file per (setting, p, model, seed), so that a run can be resumed or
 split over processes, and ``--from-records`` writes the table from them without fitting.
@@ -110,9 +111,10 @@ def save(cache, rec):
         cache.write_text(json.dumps(rec))
 
 
-def iterations(opts, method):
-    """Outer iterations of ``method``: ``--max-iter`` unless ``--method-iter`` names it."""
-    return opts.method_iter.get(method, opts.max_iter)
+def iterations(opts, method, model):
+    """Outer iterations of ``method`` on ``model``: ``--max-iter`` unless ``--method-iter`` names it
+    (for this model, else for every model)."""
+    return opts.method_iter.get((method, model), opts.method_iter.get((method, None), opts.max_iter))
 
 
 def run_row(X, y, setting, p, model, methods, seeds, opts):
@@ -120,23 +122,24 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
     for seed in range(seeds):
         cache = record_path(opts, setting, p, model, seed) if opts.records else None
         rec = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
-        done = [m for m in methods if m in rec and rec[m].get("max_iter", opts.max_iter) == iterations(opts, m)]
+        done = [m for m in methods
+                if m in rec and rec[m].get("max_iter", opts.max_iter) == iterations(opts, m, model)]
         if opts.from_records or (len(done) == len(methods) and all(b in rec for b in BASELINES)):
             if all(b in rec for b in BASELINES):
-                recs.append(current(rec, opts))
+                recs.append(current(rec, opts, model))
             continue
         X_tr, y_noisy, bad, X_v, y_v, X_te, y_te, y_clean = task(X, y, setting, p, seed)
         for method in methods:
             if method in done:
                 continue
-            clf = HyperCleaningClassifier(model=model, method=method, max_iter=iterations(opts, method),
+            clf = HyperCleaningClassifier(model=model, method=method, max_iter=iterations(opts, method, model),
                                           alpha=opts.alpha,
                                           n_hidden=opts.n_hidden, random_state=seed)
             _, seconds = timed(lambda: clf.fit(X_tr, y_noisy, X_val=X_v, y_val=y_v))
             detected = clf.sample_weight_ < 0.5
             f1 = 2 * np.sum(detected & bad) / max(detected.sum() + bad.sum(), 1)
             rec[method] = {"acc": float(clf.score(X_te, y_te)), "f1": float(f1), "seconds": seconds,
-                           "max_iter": iterations(opts, method)}
+                           "max_iter": iterations(opts, method, model)}
             save(cache, rec)
             if opts.verbose:
                 print(f"  ({setting}) p={p} {model} {method} seed {seed}: acc {rec[method]['acc']:.4f} "
@@ -153,14 +156,14 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
             rec[name] = {"acc": float(est.score(X_te, y_te)), "seconds": seconds}
         _, rec["lr_seconds"] = timed(lambda: LogisticRegression(max_iter=2000).fit(X_tr, y_noisy))
         save(cache, rec)
-        recs.append(current(rec, opts))
+        recs.append(current(rec, opts, model))
     return recs
 
 
-def current(rec, opts):
+def current(rec, opts, model):
     """``rec`` without the methods run for another number of iterations than asked now."""
     return {k: v for k, v in rec.items()
-            if k not in METHODS or v.get("max_iter", opts.max_iter) == iterations(opts, k)}
+            if k not in METHODS or v.get("max_iter", opts.max_iter) == iterations(opts, k, model)}
 
 
 def pm(values, scale=100.0, digits=2):
@@ -210,12 +213,15 @@ def table(rows, methods):
 
 
 def parse_method_iter(ap, items):
+    """``METHOD=N`` or ``METHOD:MODEL=N`` -> ``{(method, model or None): N}``."""
     out = {}
     for item in items:
-        method, _, n = item.partition("=")
-        if method not in METHODS or not n.isdigit() or int(n) < 1:
-            ap.error(f"--method-iter expects METHOD=N with METHOD in {METHODS}; got {item!r}")
-        out[method] = int(n)
+        key, _, n = item.partition("=")
+        method, _, model = key.partition(":")
+        if method not in METHODS or model not in ("", "logistic", "mlp") or not n.isdigit() or int(n) < 1:
+            ap.error(f"--method-iter expects METHOD=N or METHOD:MODEL=N with METHOD in {METHODS} and MODEL "
+                     f"logistic or mlp; got {item!r}")
+        out[(method, model or None)] = int(n)
     return out
 
 
@@ -233,9 +239,9 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", choices=["logistic", "mlp"], default=["logistic", "mlp"])
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     ap.add_argument("--max-iter", type=int, default=30, help="outer iterations of every method (default 30)")
-    ap.add_argument("--method-iter", nargs="+", default=[], metavar="METHOD=N",
-                    help="outer iterations of single methods (e.g. perturbed-gd=150: single-loop methods take "
-                         "many cheap steps)")
+    ap.add_argument("--method-iter", nargs="+", default=[], metavar="METHOD[:MODEL]=N",
+                    help="outer iterations of single methods, on every model or on one (e.g. perturbed-gd=600 "
+                         "perturbed-gd:mlp=300: single-loop methods take many cheap steps)")
     ap.add_argument("--alpha", type=float, default=1e-2)
     ap.add_argument("--n-hidden", type=int, default=64)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -262,7 +268,8 @@ def main(argv=None):
              f"- Command: `PYTHONPATH=. python benchmarks/hyper_cleaning.py {command_line(argv)}` "
              f"({opts.seeds} seed(s) per row; `HyperCleaningClassifier(max_iter={opts.max_iter}, "
              f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden})`"
-             + "".join(f", `max_iter={n}` for {m}" for m, n in opts.method_iter.items()) + ").",
+             + "".join(f", `max_iter={n}` for {m}" + (f" on the {model} rows" if model else "")
+                       for (m, model), n in opts.method_iter.items()) + ").",
              "- Accuracy and F1 in percent, mean ± std over seeds; times in seconds. The last four columns use the "
              "methods run on every seed of the row.",
              *(f"- {note}" for note in opts.note), "",
