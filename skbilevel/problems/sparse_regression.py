@@ -90,10 +90,9 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
                              f"got y of shape {self.y.shape}")
         self.t = self.y.astype(float)
         self.sparse = issparse(X)
-        # CSC: scikit-learn's sparse coordinate descent works on it, and the support's
-        # columns are cheap to extract.
-        # Fortran order: what coordinate descent needs, so that fit(check_input=False) skips
-        # scikit-learn's validation (a third of a solve's time on small data).
+        # CSC or Fortran order: what coordinate descent works on, so that fit(check_input=False)
+        # skips scikit-learn's validation (a third of a solve's time on small data); the
+        # support's columns are cheap to extract from both.
         self.X = X.tocsc().astype(np.float64) if self.sparse else np.asfortranarray(X, dtype=float)
         n, p = self.X.shape
         s = np.ones(n) if self.sample_weight is None else self.sample_weight
