@@ -106,9 +106,26 @@ def test_logistic_warm_start_saves_iterations(n_classes):
     X, y, _, _, sw = _data(n_classes, False, True)
     lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"], sample_weight=sw)
     y1, _ = lower.solve(np.log([1.0]))
-    _, cold = lower._fit_sklearn(1.2, None, 1e-8)
-    _, warm = lower._fit_sklearn(1.2, y1, 1e-8)
+    if n_classes == 2:
+        _, cold = lower._fit_sklearn(1.2, None, 1e-8)
+        _, warm = lower._fit_sklearn(1.2, y1, 1e-8)
+    else:
+        _, cold = lower._lbfgs(np.log([1.2]), None, 1e-8)
+        _, warm = lower._lbfgs(np.log([1.2]), y1, 1e-8)
     assert warm < cold
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_lbfgs_is_scikit_learns(n_classes):
+    """The direct L-BFGS-B run takes scikit-learn's 'lbfgs' iterates: the same point at a loose tol."""
+    X, y, _, _, sw = _data(n_classes, False, True)
+    est = LogisticRegression(C=0.7, solver="lbfgs", tol=1e-3, max_iter=1000).fit(X, y, sample_weight=sw)
+    lower = LogisticRegressionLowerLevel(est, X, y, ["C"], ["log"], sample_weight=sw)
+    sol, n_iter = lower._lbfgs(np.log([0.7]), None, 1e-3)
+    assert n_iter == est.n_iter_[0]
+    coef, intercept = lower.coef_intercept(sol)
+    np.testing.assert_allclose(coef, est.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(intercept, est.intercept_, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("class_weight", ["balanced", {0: 0.5, 1: 2.0, 2: 1.5}])
@@ -229,8 +246,8 @@ def test_logistic_warm_started_tight_solve_matches_a_cold_one(n_classes, start_C
     cold, ok_cold = lower.solve(np.log([1.0]), None, 1e-10)
     y0, _ = lower.solve(np.log([start_C]), None, 1e-4)
     calls = []
-    fit = lower._fit_sklearn
-    monkeypatch.setattr(lower, "_fit_sklearn", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    fit = lower._lbfgs
+    monkeypatch.setattr(lower, "_lbfgs", lambda *a, **k: calls.append(1) or fit(*a, **k))
     warm, ok_warm = lower.solve(np.log([1.0]), y0, 1e-10)
     assert ok_cold and ok_warm
     np.testing.assert_allclose(warm, cold, rtol=0, atol=1e-7 * max(1.0, np.abs(cold).max()))
