@@ -56,11 +56,12 @@ _XTOL = 1e-3
 # Lower-level tolerances (relative). Where points are only compared, by validation loss or score
 # (the coarse grid, the score refinement), 1e-4: the tolerance at which scikit-learn's estimators,
 # and so GridSearchCV's fits, stop by default. In the descent the hypergradient's error is of the
-# order of the lower level's residual, so 1e-8 is ample against the outer tol (1e-4). On
-# LogisticRegression / MNIST 1-vs-2 this took the search from 3.4 s to 0.86 s (the library
-# default of 1e-10 everywhere), at the same CV score.
+# order of the lower level's residual, so 1e-6 is ample against the outer tol (1e-4). On
+# LogisticRegression / MNIST 1-vs-2 this took the search from 3.4 s to ~0.8 s (the library
+# default of 1e-10 everywhere); 1e-8 instead of 1e-6 gave the same points on every row of the
+# benchmark and cost 0.15 s more there (Newton's last step from the grid's solution).
 _COMPARE_TOL = 1e-4
-_DESCENT_TOL = 1e-8
+_DESCENT_TOL = 1e-6
 
 
 def _estimator_has(attr):
@@ -137,7 +138,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         within 1e-3 (in search coordinates: 0.1% of ``C``) of one it has
         evaluated, as it does at a kink of the loss. Points that are only
         compared (the initial grid, the refinement) are fitted to a relative
-        tolerance of 1e-4, those of the descents to 1e-8.
+        tolerance of 1e-4, those of the descents to 1e-6.
     n_starts : int, default=1
         Number of descents. They start from the best points of the initial
         grid by validation loss; without a grid the first starts in the
@@ -155,13 +156,16 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         after the descents, from the best-scoring point: the descent
         minimises a smooth surrogate, and the score (accuracy, say) is
         piecewise constant, so its maximum near the surrogate's minimum is
-        searched without derivatives. ``'auto'`` is 0 for one hyperparameter
-        (a search there takes about 7 evaluations, so that each added one
-        costs some 15% more time, against a 30-point grid) and 6 per
-        hyperparameter otherwise (on SVC ``(C, gamma)`` it closed the gap to a
-        900-point grid's best accuracy on Ionosphere, breast cancer and
-        Spambase, where the squared hinge's valley lies far from the
-        accuracy's: ``benchmarks/results/search_vs_grid.md``); 0 skips it.
+        searched without derivatives. ``'auto'`` is 1 for one hyperparameter
+        (a probe a quarter of a grid cell from the best point, towards its
+        better-scoring neighbour: a search there takes about 7 evaluations,
+        so that each added one costs some 15% more time, against a 30-point
+        grid) and 8 per hyperparameter otherwise: on SVC ``(C, gamma)`` it
+        closed the gap to a 900-point grid's best accuracy on Ionosphere,
+        breast cancer and Spambase, where the squared hinge's valley lies far
+        from the accuracy's (with 6, Spambase ended 0.001 or 0.003 short
+        depending on which trial of the last round the budget left;
+        ``benchmarks/results/search_vs_grid.md``). 0 skips it.
     validation_loss : {'auto', 'squared', 'log', 'squared_hinge'}, default='auto'
         The smooth loss descended (see
         :class:`~skbilevel.problems.estimator_base.ValidationLoss`); 'auto' is
@@ -448,9 +452,13 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         The descent minimises a smooth surrogate of the score; the score itself
         (accuracy, say) is piecewise constant, so it is searched without
         derivatives: from the best-scoring point, try ``x +- step e_j`` for each
-        hyperparameter, move to the best neighbour that improves the score,
-        else halve ``step``; at most ``refine`` evaluations, each warm started
-        from the best point's fold solutions. The first step is a quarter of
+        hyperparameter, move to the best trial that improves the score, else
+        halve ``step``; at most ``refine`` evaluations, each warm started from
+        the current point's fold solutions. When the budget ends within a
+        round, its trials are taken in order of promise (the score of the
+        evaluated point nearest to each on its side of the current one): the
+        single evaluation of one hyperparameter probes the side of the
+        better-scoring neighbour. The first step is a quarter of
         an initial-grid cell (an eighth of the box without a grid).
         """
         budget = self._refine_budget(len(dims))
@@ -465,34 +473,48 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         best = max(rows, key=score)
         state["refine_from"], state["start"], before = best["start"], -2, score(best)
         lo, hi = (np.asarray(b, dtype=float) for b in problem.x_bounds)
+        width = np.where(hi > lo, hi - lo, 1.0)
         step = (hi - lo) / (4 * max(self._grid_size(len(dims)), 2))
         seen = {r["x"].tobytes() for r in rows}
-        models = best["models"]
         while budget > 0 and np.all(step > 1e-3 * (hi - lo)):
-            trials = [np.clip(best["x"] + sign * step[j] * np.eye(len(dims))[j], lo, hi)
+            trials = [(np.clip(best["x"] + sign * step[j] * np.eye(len(dims))[j], lo, hi), j, sign)
                       for j in range(len(dims)) for sign in (1.0, -1.0)]
-            trials = [t for t in trials if t.tobytes() not in seen][:budget]
+            trials = [trial for trial in trials if trial[0].tobytes() not in seen]
+            if len(trials) > budget:  # the budget ends in this round: the most promising trials first
+                trials.sort(key=lambda trial: -self._promise(*trial, best, rows, width, score))
+            trials = [t for t, _, _ in trials]
             new = []
-            for t in trials:
+            for t in trials[:budget]:
                 seen.add(t.tobytes())
-                hypergradient.evaluate(problem, t[None, :], y0=models, n_jobs=self.n_jobs,
+                hypergradient.evaluate(problem, t[None, :], y0=best["models"], n_jobs=self.n_jobs,
                                        on_evaluation=on_evaluation, gradient=False,
                                        lower_tol=_COMPARE_TOL)
                 new.append(rows[-1])
-            budget -= len(trials)
+            budget -= len(new)
             winner = max(new, key=score, default=None)
             if winner is not None and score(winner) > score(best):
-                best, models = winner, winner["models"]
+                best = winner
             else:
                 step = step / 2
         if self.verbose:
             print(f"[BilevelSearchCV] score refinement: {self._refine_budget(len(dims)) - budget} evaluations, "
                   f"CV score {before:.5g} -> {score(best):.5g} ({time.perf_counter() - state['t0']:.2f}s)")
 
+    @staticmethod
+    def _promise(trial, axis, sign, best, rows, width, score):
+        """Score of the evaluated point nearest to ``trial`` among those on its side of ``best``
+        along ``axis`` (distances in box units); ``best``'s own score where none is."""
+        offset = sign * np.array([r["x"][axis] - best["x"][axis] for r in rows])
+        side = [r for r, o in zip(rows, offset) if o > 1e-12 * width[axis]]
+        if not side:
+            return score(best)
+        dist = [np.max(np.abs(r["x"] - trial) / width) for r in side]
+        return score(side[int(np.argmin(dist))])
+
     def _refine_budget(self, n_dims):
         if self.refine != "auto":
             return int(self.refine)
-        return 0 if n_dims == 1 else 6 * n_dims
+        return 1 if n_dims == 1 else 8 * n_dims
 
     def _grid_size(self, n_dims):
         if self.initial_grid != "auto":

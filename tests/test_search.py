@@ -134,9 +134,9 @@ def test_fold_scores_equal_scikit_learn_fits(cancer):
     pipe = make_pipeline(StandardScaler(), LogisticRegression())
     search = BilevelSearchCV(pipe, {"logisticregression__C": (1e-2, 1e2)}, cv=cv, scoring="neg_log_loss",
                              max_iter=4).fit(X, y)
-    row = len(search.cv_results_["params"]) - 1
+    row = np.flatnonzero(search.cv_results_["start"] == 0)[-1]  # the descent's last point
     params = search.cv_results_["params"][row]
-    # our folds are solved to optimality; scikit-learn's default tol=1e-4 stops short at large C
+    # the descent's folds are solved to 1e-6; scikit-learn's default tol=1e-4 stops short at large C
     exact = clone(pipe).set_params(**params, logisticregression__tol=1e-12, logisticregression__max_iter=10000)
     ref = cross_val_score(exact, X, y, cv=cv, scoring="neg_log_loss")
     got = [search.cv_results_[f"split{k}_test_score"][row] for k in range(3)]
@@ -179,7 +179,7 @@ def test_distributions_starts_and_random_state(diabetes):
     space = {"alpha": loguniform(1e-3, 1e3)}
     a = BilevelSearchCV(Ridge(), space, n_starts=3, random_state=0).fit(X, y)
     b = BilevelSearchCV(Ridge(), space, n_starts=3, random_state=0).fit(X, y)
-    assert set(a.cv_results_["start"]) == {-1, 0, 1, 2}
+    assert set(a.cv_results_["start"]) == {-1, 0, 1, 2, -2}  # grid, three descents, refinement
     np.testing.assert_array_equal(a.cv_results_["param_alpha"], b.cv_results_["param_alpha"])
     assert np.all((a.cv_results_["param_alpha"] >= 1e-3) & (a.cv_results_["param_alpha"] <= 1e3))
     # the initial grid: 5 quantiles of the distribution, and the descents start from its best points
@@ -190,7 +190,7 @@ def test_distributions_starts_and_random_state(diabetes):
     np.testing.assert_allclose(sorted(first), sorted(grid[np.argsort(loss)[:3]]))
     # without the grid: the middle of the box, then random draws
     c = BilevelSearchCV(Ridge(), space, n_starts=2, initial_grid=0, random_state=0).fit(X, y)
-    assert set(c.cv_results_["start"]) == {0, 1}
+    assert set(c.cv_results_["start"]) == {0, 1, -2}
     np.testing.assert_allclose(c.cv_results_["param_alpha"][0], 1.0)
 
 
@@ -225,9 +225,21 @@ def test_score_refinement_is_a_compass_search_that_never_lowers_the_score(cancer
     for i in range(n, len(logs)):
         moved = np.abs(logs[:i] - logs[i]) > 1e-9
         assert np.any(moved.sum(axis=1) == 1)
-    # with refine='auto': none for one hyperparameter
+    # with refine='auto' and one hyperparameter: a single probe, on the side of the better-scoring
+    # of the best point's evaluated neighbours
     one = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=cv).fit(X, y)
-    assert -2 not in one.cv_results_["start"]
+    res = one.cv_results_
+    probe = np.flatnonzero(res["start"] == -2)
+    assert probe.size == 1
+    logC, scores = np.log10(res["param_C"].astype(float)), res["mean_test_score"]
+    before = np.arange(probe[0])
+    centre = before[np.argmax(scores[before])]
+    side = np.sign(logC[probe[0]] - logC[centre])
+    below, above = before[logC[before] < logC[centre] - 1e-9], before[logC[before] > logC[centre] + 1e-9]
+    trial = {side: logC[probe[0]], -side: 2 * logC[centre] - logC[probe[0]]}  # the probe and its mirror
+    nearest = {s: idx[np.argmin(np.abs(logC[idx] - trial[s]))] for s, idx in ((-1, below), (1, above))
+               if idx.size}
+    assert scores[nearest[side]] >= max(scores[i] for i in nearest.values())
 
 
 def test_callback_stops_and_verbose_prints(diabetes, capsys):
@@ -235,7 +247,7 @@ def test_callback_stops_and_verbose_prints(diabetes, capsys):
     seen = []
     search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}, verbose=1,
                              callback=lambda info: seen.append(info) or True).fit(X, y)
-    assert len(seen) == 1 and search.n_iter_ == 2  # the initial grid, then one descent step
+    assert len(seen) == 1 and search.n_iter_ == 3  # the initial grid, one descent step, the refinement
     assert {"iteration", "params", "objective", "score", "time"} <= set(seen[0])
     assert "[BilevelSearchCV] start 0 iter   1" in capsys.readouterr().out
 
