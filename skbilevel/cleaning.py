@@ -129,6 +129,9 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     (300,)
     """
 
+    # fit runs a bilevel method: BilevelSearchCV explains why it cannot differentiate this estimator
+    _learns_own_hyperparameters = True
+
     _parameter_constraints: dict = {
         "model": [StrOptions({"logistic", "mlp"})],
         "method": [StrOptions({"auto", *CLEANING_METHODS})],

@@ -121,6 +121,9 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
     (3,)
     """
 
+    # fit runs a bilevel method: BilevelSearchCV explains why it cannot differentiate this estimator
+    _learns_own_hyperparameters = True
+
     _parameter_constraints: dict = {
         "learn": [StrOptions({"sample_weight", "C"})],
         "validation_loss": [StrOptions(set(VALIDATION_LOSSES))],

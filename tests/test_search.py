@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from skbilevel import BilevelSearchCV
+from skbilevel import BilevelSearchCV, BilevelSVC, HyperCleaningClassifier
 from skbilevel.methods.hypergradient import _oracle
 from skbilevel.problems.cross_validation import CrossValidationProblem
 
@@ -274,6 +274,10 @@ def test_clear_errors(cancer):
     X, y = cancer
     with pytest.raises(TypeError, match="Supported estimators.*Ridge"):
         BilevelSearchCV(DecisionTreeClassifier(), {"max_depth": (1, 10)}).fit(X, y)
+    for bilevel, space in ((BilevelSVC(), {"validation_fraction": (0.05, 0.3)}),
+                           (HyperCleaningClassifier(), {"alpha": (1e-3, 1.0)})):
+        with pytest.raises(TypeError, match="learns its own hyperparameters by a bilevel method"):
+            BilevelSearchCV(bilevel, space, cv=3).fit(X, y)
     with pytest.raises(ValueError, match="cannot be differentiated"):
         BilevelSearchCV(LogisticRegression(), {"tol": (1e-4, 1e-2)}).fit(X, y)
     with pytest.raises(ValueError, match="only the last step"):

@@ -34,6 +34,16 @@ def lower_level_class(estimator):
     for est_type, lower in _LOWER_LEVELS:
         if isinstance(estimator, est_type):
             return lower
+    if getattr(estimator, "_learns_own_hyperparameters", False):
+        # the fitted model is the output of a local bilevel method stopped by max_iter / tol: it moves
+        # in jumps with the constructor's parameters, so the CV loss has no derivative in them to follow
+        raise TypeError(
+            f"BilevelSearchCV cannot differentiate {type(estimator).__name__}: it learns its own "
+            "hyperparameters by a bilevel method inside fit, and the model that method returns (a local "
+            "solution, stopped by max_iter / tol) is not a differentiable function of the estimator's "
+            "parameters. Tune its discrete settings with GridSearchCV, or tune the plain model (LinearSVC "
+            "or LogisticRegression C) with BilevelSearchCV."
+        )
     supported = ", ".join(f"{name} ({', '.join(params)})" for name, params in SUPPORTED.items())
     raise TypeError(
         f"BilevelSearchCV cannot differentiate {type(estimator).__name__}: its training problem has no "
