@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.sparse as sp
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -147,8 +149,9 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, *, model: str = "logistic", method: str = "auto", alpha: float = 1e-2,
-                 n_hidden: int = 64, lower_max_iter="auto", validation_fraction: float = 0.1,
-                 max_iter: int = 100, tol: float = 1e-5, random_state=None, verbose: int = 0, callback=None):
+                 n_hidden: int = 64, lower_max_iter: int | str = "auto", validation_fraction: float = 0.1,
+                 max_iter: int = 100, tol: float = 1e-5, random_state: int | np.random.RandomState | None = None,
+                 verbose: int = 0, callback: Callable | None = None):
         self.model = model
         self.method = method
         self.alpha = alpha
@@ -162,7 +165,8 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         self.callback = callback
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, *,
+            X_val: ArrayLike | None = None, y_val: ArrayLike | None = None) -> HyperCleaningClassifier:
         """Learn the sample weights on the trusted set, then refit on weighted data plus trusted set.
 
         Parameters
@@ -272,7 +276,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             return np.maximum(X @ W1 + b1, 0.0) @ W2 + b2
         return np.asarray(X @ self.coef_.T) + self.intercept_
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Return the logits: shape (n_samples,) for two classes (positive for ``classes_[1]``), else
         (n_samples, n_classes).
 
@@ -289,7 +293,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z.ravel()
         return Z
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Return class probabilities, shape (n_samples, n_classes).
 
         Parameters
@@ -306,7 +310,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             return np.column_stack([1.0 - p, p])
         return softmax(scores, axis=1)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Return the most probable class of each row of ``X``.
 
         Parameters

@@ -20,8 +20,10 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -240,10 +242,14 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         "callback": [callable, None],
     }
 
-    def __init__(self, estimator, param_space, *, scoring=None, cv=5, n_jobs=None, refit=True, verbose=0,
-                 max_iter=50, tol=1e-4, n_starts=1, initial_grid="auto", refine="auto", validation_loss="auto",
-                 method="auto",
-                 random_state=None, error_score=np.nan, return_train_score=False, callback=None):
+    def __init__(self, estimator: BaseEstimator, param_space: dict, *,
+                 scoring: str | Callable | list | tuple | dict | None = None, cv: int | object | None = 5,
+                 n_jobs: int | None = None, refit: bool | str | Callable = True, verbose: int = 0,
+                 max_iter: int = 50, tol: float = 1e-4, n_starts: int = 1, initial_grid: str | int = "auto",
+                 refine: str | int = "auto", validation_loss: str = "auto", method: str = "auto",
+                 random_state: int | np.random.RandomState | None = None, error_score: str | float = np.nan,
+                 return_train_score: bool = False,
+                 callback: Callable | None = None):
         self.estimator = estimator
         self.param_space = param_space
         self.scoring = scoring
@@ -322,7 +328,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     # -- fit ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, *, groups=None, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, *, groups: ArrayLike | None = None,
+            sample_weight: ArrayLike | None = None) -> BilevelSearchCV:
         """Search the hyperparameters, then refit the estimator on all of ``(X, y)``.
 
         Parameters
@@ -607,37 +614,119 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         return self.best_estimator_.classes_
 
     @available_if(_estimator_has("predict"))
-    def predict(self, X):
+    def predict(self, X: ArrayLike):
+        """Predict with ``best_estimator_``.
+
+        Available when the estimator has it and ``refit`` is set.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
         self._check_refit("predict")
         return self.best_estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike):
+        """Class probabilities of ``best_estimator_``.
+
+        Available when the estimator has it and ``refit`` is set.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
         self._check_refit("predict_proba")
         return self.best_estimator_.predict_proba(X)
 
     @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike):
+        """Log class probabilities of ``best_estimator_``.
+
+        Available when the estimator has it and ``refit`` is set.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
         self._check_refit("predict_log_proba")
         return self.best_estimator_.predict_log_proba(X)
 
     @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike):
+        """Decision values of ``best_estimator_``.
+
+        Available when the estimator has it and ``refit`` is set.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
         self._check_refit("decision_function")
         return self.best_estimator_.decision_function(X)
 
     @available_if(_estimator_has("transform"))
-    def transform(self, X):
+    def transform(self, X: ArrayLike):
+        """Transform ``X`` with ``best_estimator_``.
+
+        Available when the estimator has it and ``refit`` is set.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray or sparse matrix
+        """
         self._check_refit("transform")
         return self.best_estimator_.transform(X)
 
     @available_if(_estimator_has("inverse_transform"))
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike):
+        """Inverse transform of ``X`` with ``best_estimator_``.
+
+        Available when the estimator has it and ``refit`` is set.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray or sparse matrix
+        """
         self._check_refit("inverse_transform")
         return self.best_estimator_.inverse_transform(X)
 
-    def score(self, X, y=None):
-        """Score of the refitted estimator with ``scorer_`` (the ``refit`` metric when multi-metric)."""
+    def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
+        """Score of the refitted estimator with ``scorer_`` (the ``refit`` metric when multi-metric).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+        """
         self._check_refit("score")
         scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
         return scorer(self.best_estimator_, X, y)

@@ -6,6 +6,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -142,7 +143,8 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
                  method: str = "auto", validation_fraction: float = 0.1,
                  weight_bounds: tuple = (1e-4, 1e4), n_starts: int | None = None,
                  max_iter: int = 30, tol: float = 1e-4,
-                 eps_star: float = 0.01, random_state=None, verbose: int = 0):
+                 eps_star: float = 0.01, random_state: int | np.random.RandomState | None = None,
+                 verbose: int = 0):
         self.learn = learn
         self.validation_loss = validation_loss
         self.method = method
@@ -156,7 +158,8 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, *,
+            X_val: ArrayLike | None = None, y_val: ArrayLike | None = None) -> BilevelSVC:
         """Learn the hyperparameters on a validation set, then fit the SVM at them.
 
         Parameters
@@ -250,7 +253,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         self.n_iter_ = results[0].n_iter if len(fits) == 1 else np.array([r.n_iter for r in results])
         self.history_ = results[0].history if len(fits) == 1 else [r.history for r in results]
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Return ``X @ coef_.T + intercept_``.
 
         Parameters
@@ -267,7 +270,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Return the predicted class of each row of ``X``.
 
         Parameters
