@@ -77,6 +77,21 @@ def _estimator_has(attr):
     return check
 
 
+def _delegate(name, summary, returns):
+    """A method ``name`` that calls ``best_estimator_.name`` (GridSearchCV's delegation)."""
+
+    def method(self, X: ArrayLike):
+        self._check_refit(name)
+        return getattr(self.best_estimator_, name)(X)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (f"{summary}\n\n    Available when the estimator has ``{name}`` and ``refit`` is set.\n\n"
+                      "    Parameters\n    ----------\n"
+                      "    X : array-like or sparse matrix of shape (n_samples, n_features)\n\n"
+                      f"    Returns\n    -------\n    {returns}\n")
+    return available_if(_estimator_has(name))(method)
+
+
 def _split_pipeline(estimator):
     """Return ``(preprocessing, final, prefix)``: a Pipeline's earlier steps, its last step and
     the parameter prefix of the last step (``'svc__'``)."""
@@ -613,107 +628,16 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self._check_refit("classes_")
         return self.best_estimator_.classes_
 
-    @available_if(_estimator_has("predict"))
-    def predict(self, X: ArrayLike):
-        """Predict with ``best_estimator_``.
-
-        Available when the estimator has it and ``refit`` is set.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        self._check_refit("predict")
-        return self.best_estimator_.predict(X)
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X: ArrayLike):
-        """Class probabilities of ``best_estimator_``.
-
-        Available when the estimator has it and ``refit`` is set.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        self._check_refit("predict_proba")
-        return self.best_estimator_.predict_proba(X)
-
-    @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X: ArrayLike):
-        """Log class probabilities of ``best_estimator_``.
-
-        Available when the estimator has it and ``refit`` is set.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        self._check_refit("predict_log_proba")
-        return self.best_estimator_.predict_log_proba(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X: ArrayLike):
-        """Decision values of ``best_estimator_``.
-
-        Available when the estimator has it and ``refit`` is set.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_classes)
-        """
-        self._check_refit("decision_function")
-        return self.best_estimator_.decision_function(X)
-
-    @available_if(_estimator_has("transform"))
-    def transform(self, X: ArrayLike):
-        """Transform ``X`` with ``best_estimator_``.
-
-        Available when the estimator has it and ``refit`` is set.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray or sparse matrix
-        """
-        self._check_refit("transform")
-        return self.best_estimator_.transform(X)
-
-    @available_if(_estimator_has("inverse_transform"))
-    def inverse_transform(self, X: ArrayLike):
-        """Inverse transform of ``X`` with ``best_estimator_``.
-
-        Available when the estimator has it and ``refit`` is set.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray or sparse matrix
-        """
-        self._check_refit("inverse_transform")
-        return self.best_estimator_.inverse_transform(X)
+    predict = _delegate("predict", "Predict with ``best_estimator_``.", "ndarray of shape (n_samples,)")
+    predict_proba = _delegate("predict_proba", "Class probabilities of ``best_estimator_``.",
+                              "ndarray of shape (n_samples, n_classes)")
+    predict_log_proba = _delegate("predict_log_proba", "Log class probabilities of ``best_estimator_``.",
+                                  "ndarray of shape (n_samples, n_classes)")
+    decision_function = _delegate("decision_function", "Decision values of ``best_estimator_``.",
+                                  "ndarray of shape (n_samples,) or (n_samples, n_classes)")
+    transform = _delegate("transform", "Transform ``X`` with ``best_estimator_``.", "ndarray or sparse matrix")
+    inverse_transform = _delegate("inverse_transform", "Inverse transform of ``X`` with ``best_estimator_``.",
+                                  "ndarray or sparse matrix")
 
     def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Score of the refitted estimator with ``scorer_`` (the ``refit`` metric when multi-metric).
