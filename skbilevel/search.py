@@ -61,7 +61,9 @@ _XTOL = 1e-3
 # order of the lower level's residual, so 1e-6 is ample against the outer tol (1e-4). On
 # LogisticRegression / MNIST 1-vs-2 this took the search from 3.4 s to ~0.8 s (the library
 # default of 1e-10 everywhere); 1e-8 instead of 1e-6 gave the same points on every row of the
-# benchmark and cost 0.15 s more there (Newton's last step from the grid's solution).
+# benchmark and cost 0.15 s more there (Newton's last step from the grid's solution). At 1e-6 a
+# warm-started LogisticRegression re-solve still tries Newton first (its NEWTON_FIRST_TOL): a looser
+# descent tolerance would drop that path.
 _COMPARE_TOL = 1e-4
 _DESCENT_TOL = 1e-6
 
@@ -84,8 +86,9 @@ def _delegate(name, summary, returns):
         self._check_refit(name)
         return getattr(self.best_estimator_, name)(X)
 
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = (f"{summary}\n\n    Available when the estimator has ``{name}`` and ``refit`` is set.\n\n"
+    method.__name__, method.__qualname__ = name, f"BilevelSearchCV.{name}"
+    method.__doc__ = (f"{summary}\n\n    Available when the estimator has ``{name}``; raises AttributeError "
+                      "after a search with ``refit=False``.\n\n"
                       "    Parameters\n    ----------\n"
                       "    X : array-like or sparse matrix of shape (n_samples, n_features)\n\n"
                       f"    Returns\n    -------\n    {returns}\n")
@@ -174,8 +177,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         minimises a smooth surrogate, and the score (accuracy, say) is
         piecewise constant, so its maximum near the surrogate's minimum is
         searched without derivatives. ``'auto'`` is 1 for one hyperparameter
-        (a probe a quarter of a grid cell from the best point, towards its
-        better-scoring neighbour: a search there takes about 7 evaluations,
+        (a probe a quarter of a grid cell from the best point, on the side
+        whose nearest evaluated point scores higher, the upper side on a tie:
+        a search there takes about 7 evaluations,
         so that each added one costs some 15% more time, against a 30-point
         grid) and 8 per hyperparameter otherwise: on SVC ``(C, gamma)`` it
         closed the gap to a 900-point grid's best accuracy on Ionosphere,
@@ -478,9 +482,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         halve ``step``; at most ``refine`` evaluations, each warm started from
         the current point's fold solutions. When the budget ends within a
         round, its trials are taken in order of promise (the score of the
-        evaluated point nearest to each on its side of the current one): the
-        single evaluation of one hyperparameter probes the side of the
-        better-scoring neighbour. The first step is a quarter of
+        evaluated point nearest to each on its side of the current one; ties
+        keep the order upper side, then lower, axis by axis): the single
+        evaluation of one hyperparameter probes the side whose nearest
+        evaluated point scores higher. The first step is a quarter of
         an initial-grid cell (an eighth of the box without a grid).
         """
         budget = self._refine_budget(len(dims))

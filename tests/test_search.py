@@ -225,8 +225,8 @@ def test_score_refinement_is_a_compass_search_that_never_lowers_the_score(cancer
     for i in range(n, len(logs)):
         moved = np.abs(logs[:i] - logs[i]) > 1e-9
         assert np.any(moved.sum(axis=1) == 1)
-    # with refine='auto' and one hyperparameter: a single probe, on the side of the better-scoring
-    # of the best point's evaluated neighbours
+    # with refine='auto' and one hyperparameter: a single probe, on the side whose evaluated point
+    # nearest to the probe (or to its mirror image) scores higher
     one = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=cv).fit(X, y)
     res = one.cv_results_
     probe = np.flatnonzero(res["start"] == -2)
