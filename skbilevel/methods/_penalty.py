@@ -40,6 +40,7 @@ import time
 
 import numpy as np
 
+from .._progress import emit
 from .._result import BilevelResult
 from ._augmented_lagrangian import NLP, solve_nlp, solve_nlp_sqp
 
@@ -152,7 +153,7 @@ def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r
         history["theta"].append(theta)
         history["kkt_residual"].append(sub.stationarity)
         if verbose:
-            print(f"[{form.name}] iter {it:3d}  F = {history['objective'][-1]:.6g}  "
+            emit(f"[{form.name}] iter {it:3d}  F = {history['objective'][-1]:.6g}  "
                   f"g'tau = {comp:.3g}  theta = {theta:.3g}  kkt = {sub.stationarity:.2g}  "
                   f"infeas = {sub.infeasibility:.2g}  ({history['time'][-1]:.2f}s)")
         if callback is not None and callback({"iteration": it, "objective": history["objective"][-1],

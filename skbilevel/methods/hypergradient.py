@@ -43,6 +43,7 @@ from scipy.optimize import minimize
 from scipy.sparse.linalg import LinearOperator, cg, minres
 from joblib import Parallel, delayed
 
+from .._progress import emit
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem, LowerLevel, require
 from ..problems.cross_validation import CrossValidationProblem
@@ -344,7 +345,7 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
             clock[0] = now
             it = len(history["objective"])
             if verbose:
-                print(f"[hypergradient] iter {it:3d}  F = {F:.6g}  |proj grad| = {pg:.3g}  "
+                emit(f"[hypergradient] iter {it:3d}  F = {F:.6g}  |proj grad| = {pg:.3g}  "
                       f"({history['time'][-1]:.2f}s)")
             if callback is not None and callback({"iteration": it, "objective": F, "time": history["time"][-1],
                                                    "hyperparameters": x.copy()}):

@@ -59,6 +59,7 @@ import time
 
 import numpy as np
 
+from .._progress import emit
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem, require
 
@@ -307,7 +308,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
             new, gamma, lips = _take_step(problem, state, direction, gamma, curv, lips, project)
         _record(history, state, kkt, lam, gamma, time.perf_counter() - start)
         if verbose > 0:
-            print(f"[perturbed-gd] iter {k + 1:4d}  F = {state['F']:.6g}  ||grad_y f|| = {np.sqrt(state['h']):.3g}"
+            emit(f"[perturbed-gd] iter {k + 1:4d}  F = {state['F']:.6g}  ||grad_y f|| = {np.sqrt(state['h']):.3g}"
                   f"  ||Delta|| = {kkt:.3g}  lambda = {lam:.3g}  step = {gamma:.3g}")
         if callback is not None and callback({"iteration": k + 1, "objective": state["F"],
                                               "time": history["time"][-1], "hyperparameters": state["x"].copy()}):

@@ -94,6 +94,7 @@ import time
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, minres
 
+from .._progress import emit
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem, require
 
@@ -321,7 +322,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
         _record(history, F, res, now - clock, np.sqrt(h), t)
         clock = now
         if verbose:
-            print(f"[sqcqp] iter {it:4d}  F = {F:.6g}  ||dz|| = {res:.3g}  ||grad_y f|| = {np.sqrt(h):.3g}  "
+            emit(f"[sqcqp] iter {it:4d}  F = {F:.6g}  ||dz|| = {res:.3g}  ||grad_y f|| = {np.sqrt(h):.3g}  "
                   f"t = {t:.3g}  ({history['time'][-1]:.3f}s)")
         if callback is not None and callback({"iteration": it, "objective": F, "time": history["time"][-1],
                                               "hyperparameters": x.copy(), "lower_residual": np.sqrt(h),

@@ -77,6 +77,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._progress import emit
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem, require
 
@@ -383,7 +384,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
         x, z = point.x, point.z
         row = _record(history, problem, point, params, n_steps, moved, time.perf_counter() - start, bounds)
         if verbose:
-            print(f"[value-function] round {k + 1:3d}  F = {row['objective']:.6g}  "
+            emit(f"[value-function] round {k + 1:3d}  F = {row['objective']:.6g}  "
                   f"gap = {row['complementarity']:.3g}  relax = {row['relaxation']:.3g}  "
                   f"|proj grad| = {row['stationarity']:.3g}  |dx| = {moved:.3g}  tau = {params[3]:.3g}  "
                   f"({row['time']:.2f}s)")
