@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._progress import OuterProgress
 from ._selection import select_method
 from ._validation_split import classes_from_scores, split_validation
 from .methods import METHODS
@@ -38,7 +39,8 @@ _INEXACT_ADJOINT_MAX_ITER = 50
 class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     """Softmax classifier trained on noisy labels, with per-sample weights learned on a trusted set.
 
-    Data hyper-cleaning (paper 001, section 5; paper 003, section 6.2): the
+    Data hyper-cleaning (paper 001, section 5.1; paper 003, section 6.2,
+    eqs. (31)-(32); paper 004, section III-B): the
     upper level minimises the cross-entropy on a small trusted (clean) set;
     the lower level trains the classifier on the noisy training set, sample
     ``i`` weighted by ``sigma(x_i)`` in (0, 1):
@@ -65,7 +67,9 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         mean weighted cross-entropy). A model that can fit the wrong labels
         gives them no reason to lose weight: on MNIST 5k with half the labels
         wrong, ``alpha=1e-3`` reached a detection F1 of 0.86 and ``1e-2``
-        0.90, ``1e-4`` 0.77 (``benchmarks/results/hyper_cleaning.md``).
+        0.90, ``1e-4`` 0.77 (measured when the default was chosen;
+        ``benchmarks/results/hyper_cleaning.md`` records the runs at the
+        default).
     n_hidden : int, default=64
         Hidden units when ``model='mlp'``.
     lower_max_iter : 'auto' or int, default='auto'
@@ -89,7 +93,10 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Controls the trusted split and the MLP's initial weights.
     verbose : int, default=0
-        One line per outer iteration when positive.
+        0: silent. 1: a progress bar over the outer iterations (tqdm, the
+        ``progress`` extra; without it one log line per outer iteration).
+        2: also the method's own line per iteration (objective, residuals,
+        step sizes).
     callback : callable or None, default=None
         ``callback(info)`` after each outer iteration with ``info`` a dict:
         ``iteration``, ``objective`` (trusted-set cross-entropy), ``time``,
@@ -98,6 +105,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        Class labels seen by :meth:`fit`.
     sample_weight_ : ndarray of shape (n_samples,)
         Learned weights in [0, 1] of the rows of ``X``; rows held out as
         trusted set (when ``X_val`` is not given) have weight 1.
@@ -110,25 +118,57 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     train_indices_, validation_indices_ : ndarray
         Rows of ``X`` used for training and as trusted set.
     method_ : str
+        The method that ran (``'auto'`` resolved).
     n_iter_ : int
+        Outer iterations of the method.
     history_ : dict
         Per outer iteration: ``objective``, ``complementarity`` (the method's
         residual), ``time``.
     n_features_in_ : int
+        Number of features seen by :meth:`fit`.
 
     References
     ----------
-    Paper 001 (perturbed gradient descent), 003 (BVFIM), 004 (sequential QCQP)
-    of ``shared/papers``; paper 002 sections 5-6 (implicit differentiation).
+    .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
+       Approximation for Nonconvex Bilevel Optimization", paper under
+       double-blind review (paper 001 of ``shared/papers``): Algorithm 1,
+       data hyper-cleaning in section 5.1 (``method='perturbed-gd'``).
+    .. [2] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002): data reweighting with ``sigma(x_i)`` in
+       section 4.1, implicit differentiation in section 5.1
+       (``method='hypergradient'``).
+    .. [3] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
+       Interior-point Method for Non-convex Bi-level Optimization", ICML 2021,
+       PMLR 139 (paper 003): Algorithm 1, data hyper-cleaning in section 6.2,
+       eqs. (31)-(32) (``method='value-function'``).
+    .. [4] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP
+       for Bilevel Optimization with Line Search" (paper 004): Algorithm 1,
+       data hyper-cleaning in section III-B (``method='sqcqp'``).
 
     Examples
     --------
+    Corrupt about 30% of 300 training labels of the digits and learn the
+    sample weights on 100 clean samples:
+
+    >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from skbilevel import HyperCleaningClassifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = HyperCleaningClassifier(max_iter=5, random_state=0)
-    >>> clf.fit(X[:300] / 16, y[:300], X_val=X[300:400] / 16, y_val=y[300:400]).sample_weight_.shape
+    >>> X = X / 16
+    >>> rng = np.random.RandomState(0)
+    >>> y_noisy = y[:300].copy()
+    >>> wrong = rng.rand(300) < 0.3
+    >>> y_noisy[wrong] = (y_noisy[wrong] + rng.randint(1, 10, wrong.sum())) % 10
+    >>> clf = HyperCleaningClassifier(max_iter=20, random_state=0)
+    >>> clf.fit(X[:300], y_noisy, X_val=X[300:400], y_val=y[300:400]).sample_weight_.shape
     (300,)
+
+    The wrongly labelled samples get small weights:
+
+    >>> np.round([clf.sample_weight_[wrong].mean(), clf.sample_weight_[~wrong].mean()], 1)
+    array([0.1, 0.8])
+    >>> clf.predict_proba(X[400:403]).shape
+    (3, 10)
     """
 
     # fit runs a bilevel method: BilevelSearchCV explains why it cannot differentiate this estimator
@@ -174,6 +214,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data, possibly with wrong labels.
         y : array-like of shape (n_samples,)
+            Class labels, possibly wrong.
         sample_weight : array-like of shape (n_samples,), default=None
             Fixed weights ``s_i`` multiplying the learned ``sigma(x_i)``.
         X_val, y_val : array-like, default=None
@@ -183,6 +224,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : HyperCleaningClassifier
+            The fitted estimator.
         """
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
         check_classification_targets(y)
@@ -201,8 +243,10 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         # a network trained a bounded number of iterations per solve is an inexact lower level
         options = {} if lower.convex else {"adjoint_tol": _INEXACT_ADJOINT_TOL,
                                            "adjoint_max_iter": _INEXACT_ADJOINT_MAX_ITER}
-        result = METHODS[self.method_](problem, np.zeros(lower.n_hyper), tol=self.tol, max_iter=self.max_iter,
-                                       verbose=self.verbose, callback=callback, **options)
+        with OuterProgress(f"HyperCleaningClassifier ({self.method_})", self.verbose, self.max_iter) as progress:
+            result = METHODS[self.method_](problem, np.zeros(lower.n_hyper), tol=self.tol, max_iter=self.max_iter,
+                                           verbose=progress.method_verbose, callback=progress.wrap(callback),
+                                           **options)
         if not result.converged:
             warnings.warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning,
                           stacklevel=2)
@@ -283,10 +327,12 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to score.
 
         Returns
         -------
-        scores : ndarray
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Logits (their difference ``z_1 - z_0`` for two classes).
         """
         Z = self._logits(X)
         if self.classes_.size == 2:
@@ -299,10 +345,12 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to classify.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            Softmax of the logits; columns in the order of ``classes_``.
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -316,10 +364,12 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to classify.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The most probable class, from ``classes_``.
         """
         scores = self.decision_function(X)  # checks that the estimator is fitted
         return classes_from_scores(self.classes_, scores)

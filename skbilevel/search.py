@@ -1,7 +1,8 @@
 """BilevelSearchCV: GridSearchCV's interface, hypergradient descent inside.
 
 The K cross-validation folds are K lower-level problems sharing the
-hyperparameters (paper 002, section 5; :mod:`skbilevel.problems.cross_validation`).
+hyperparameters (the hyperparameter-optimisation problem of paper 002, section 4.1,
+once per fold; :mod:`skbilevel.problems.cross_validation`).
 The outer loop is :func:`skbilevel.methods.hypergradient.solve`: L-BFGS-B on
 the mean smooth validation loss of the folds, each fold solved by the
 estimator's own solver warm started from the previous point, and
@@ -39,6 +40,7 @@ from sklearn.utils.validation import (
 )
 
 from ._fold_model import fold_model
+from ._progress import OuterProgress, emit
 from ._search_space import initial_grid, parse_param_space
 from .methods import hypergradient
 from .problems.base import BilevelProblem
@@ -117,11 +119,13 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         \\ell(d_i(\\lambda, w_k(\\lambda)), y_i),
         \\qquad w_k(\\lambda) = \\arg\\min_w f_k(\\lambda, w),
 
-    (paper 002, section 5) where ``f_k`` is the estimator's training problem
+    (the bilevel problem (4.1)-(4.2) of paper 002, section 4.1, with one
+    lower level per fold) where ``f_k`` is the estimator's training problem
     on the training part of fold ``k`` and ``ell`` a smooth loss matched to
     the estimator (squared error for regressors, log-loss for
     LogisticRegression, squared hinge for the SVMs). Its gradient comes from
-    implicit differentiation (paper 002, eq. (5.4)); the folds are solved by
+    implicit differentiation of the lower level's optimality condition
+    (paper 002, section 5.1, from (5.4)); the folds are solved by
     the estimator's own solver, warm started, in parallel through joblib.
     ``scoring`` is what ``cv_results_`` reports and what picks ``best_*``
     among the points the descent evaluated.
@@ -138,17 +142,23 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         (``loguniform(1e-3, 1e3)`` is searched on a log scale between its
         bounds; its draws give the extra starting points). Names may be
         Pipeline paths (``'svc__C'``) of the last step.
-    scoring : str, callable, list, tuple, dict or None
+    scoring : str, callable, list, tuple, dict or None, default=None
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
     cv : int, cross-validation generator or iterable, default=5
+        As in GridSearchCV: an int is the number of (stratified, for a
+        classifier) K-fold splits.
     n_jobs : int, default=None
         Folds solved in parallel by :class:`joblib.Parallel`; a joblib
         backend context (loky, dask, ray) decides where.
     refit : bool, str or callable, default=True
         As in GridSearchCV.
     verbose : int, default=0
-        ``>= 1``: one line per outer iteration (iteration, hyperparameters,
-        CV score, elapsed time).
+        0: silent. 1: a progress bar over the outer iterations (the initial
+        grid, each descent step, the refinement) showing the hyperparameters
+        and CV score (tqdm, the ``progress`` extra; without it one log line
+        per outer iteration). 2: also one line per descent step (start,
+        iteration, hyperparameters, CV score, validation loss, elapsed time)
+        and a summary of the refinement.
     max_iter : int, default=50
         L-BFGS-B iterations per start.
     tol : float, default=1e-4
@@ -196,9 +206,13 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         ``'auto'`` is ``'hypergradient'``, the one method here that handles
         several lower levels sharing hyperparameters.
     random_state : int, RandomState or None, default=None
+        Draws the extra starting points when ``n_starts`` exceeds the
+        initial grid.
     error_score : 'raise' or float, default=np.nan
         Score recorded when a scorer fails on a fold.
     return_train_score : bool, default=False
+        Also score every fold's model on its training part
+        (``split{k}_train_*`` keys of ``cv_results_``).
     callback : callable, optional
         Called once per outer iteration with a dict (``iteration``,
         ``params``, ``objective``, ``score``, ``time``); returning True stops
@@ -212,17 +226,42 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         GridSearchCV's keys plus ``validation_loss`` (the smooth objective
         ``h``) and ``start`` (the descent it belongs to; -1 for the initial
         grid, -2 for the refinement).
-    best_estimator_, best_params_, best_score_, best_index_ :
-        As in GridSearchCV.
+    best_estimator_ : estimator
+        The estimator refitted on all the data at ``best_params_`` (when
+        ``refit`` is not False).
+    best_params_ : dict
+        The hyperparameters of the best evaluated point.
+    best_score_ : float
+        Mean cross-validated score of ``best_params_`` (not set for a
+        callable ``refit``).
+    best_index_ : int
+        Row of ``cv_results_`` of the best point.
     scorer_ : callable or dict
+        The scorer (a dict of them when multi-metric).
     n_splits_ : int
+        Number of cross-validation folds.
     refit_time_ : float
+        Seconds spent refitting ``best_estimator_``.
     multimetric_ : bool
+        Whether ``scoring`` names several metrics.
+    n_features_in_ : int
+        Number of features seen by ``best_estimator_`` (when it has the
+        attribute).
     n_iter_ : int
         Outer iterations over all starts, plus one for the initial grid and one for the score
         refinement when they run.
     history_ : dict of lists
         The outer loop's ``history`` of the start holding ``best_index_``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): hyperparameter optimisation
+       as a bilevel problem, section 4.1, eqs. (4.1)-(4.2); the hypergradient
+       by implicit differentiation of the stationarity condition (5.4),
+       section 5.1; a constrained lower level (SVC's box-constrained dual)
+       differentiated through its active set under strict complementarity,
+       section 6.1, formula (6.3).
 
     Examples
     --------
@@ -233,11 +272,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     >>> search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}).fit(X, y)
     >>> 1e-4 <= search.best_params_["alpha"] <= 1e2
     True
-
-    References
-    ----------
-    .. [1] Paper 002 (``../shared/papers``), section 5 (cross-validation as a
-       bilevel problem) and eq. (5.4) (the hypergradient).
+    >>> search.n_splits_, search.predict(X[:3]).shape
+    (5, (3,))
     """
 
     _parameter_constraints = {
@@ -354,7 +390,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
+            Training data, split into folds by ``cv``.
         y : array-like of shape (n_samples,)
+            Targets (required: the validation loss needs them).
         groups : array-like of shape (n_samples,), optional
             Group labels for a group-aware ``cv`` splitter.
         sample_weight : array-like of shape (n_samples,), optional
@@ -363,7 +401,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
 
         Returns
         -------
-        self
+        self : BilevelSearchCV
+            The fitted search.
         """
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y: the validation loss needs targets")
@@ -418,21 +457,37 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         rows, state = [], {"start": 0, "t0": time.perf_counter()}
         self.n_iter_, histories = 0, []
+        n_passes = int(self._grid_size(len(dims)) > 0) + int(self._refine_budget(len(dims)) > 0)
+        with OuterProgress("BilevelSearchCV", self.verbose, n_passes + self.n_starts * self.max_iter) as progress:
+            state["progress"] = progress
+            self._run_starts(problem, data, dims, scorer, rng, rows, state, histories)
+        return rows
+
+    def _run_starts(self, problem, data, dims, scorer, rng, rows, state, histories):
+        """The initial grid, one descent per start, then the refinement; rows are appended to ``rows``."""
+        progress = state["progress"]
 
         def on_evaluation(info):
             rows.append(self._score_point(info, problem, data, dims, scorer, state["start"]))
 
+        def mean_score(row):
+            return float(np.mean(row["test"][self._refit_metric()]))
+
+        # the best CV score of the initial grid, shown when its pass is counted
+        state["grid_score"] = lambda: max((v for v in map(mean_score, rows) if not np.isnan(v)), default=np.nan)
+
         def per_iteration(info):
             row = rows[-1]
-            if self.verbose:
+            cv_score = mean_score(row)
+            progress.update(info["objective"], **{**row["params"], "score": cv_score})
+            if self.verbose >= 2:
                 params = ", ".join(f"{k}={v:.4g}" for k, v in row["params"].items())
-                print(f"[BilevelSearchCV] start {state['start']} iter {info['iteration']:3d}  {params}  "
-                      f"CV score {np.mean(row['test'][self._refit_metric()]):.5g}  "
-                      f"loss {info['objective']:.5g}  ({time.perf_counter() - state['t0']:.2f}s)")
+                emit(f"[BilevelSearchCV] start {state['start']} iter {info['iteration']:3d}  {params}  "
+                     f"CV score {cv_score:.5g}  loss {info['objective']:.5g}  "
+                     f"({time.perf_counter() - state['t0']:.2f}s)")
             if self.callback is not None:
                 return self.callback({"iteration": info["iteration"], "params": dict(row["params"]),
-                                      "objective": info["objective"],
-                                      "score": float(np.mean(row["test"][self._refit_metric()])),
+                                      "objective": info["objective"], "score": cv_score,
                                       "time": time.perf_counter() - state["t0"]})
             return False
 
@@ -452,7 +507,6 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self._refine(problem, dims, rows, on_evaluation, state)
         self._refine_from = state.get("refine_from", 0)
         self.n_iter_ += int(len(rows) > n_rows)  # the refinement is one pass, like the grid
-        return rows
 
     def _starting_points(self, problem, dims, rng, on_evaluation, state):
         """``n_starts`` pairs ``(x0, fold solutions or None)``: the best points of the initial grid by
@@ -465,6 +519,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             values = hypergradient.evaluate(problem, points, n_jobs=self.n_jobs, on_evaluation=on_evaluation,
                                             gradient=False, lower_tol=_COMPARE_TOL)
             order = np.argsort([F for F, _, _ in values], kind="stable")
+            state["progress"].update(values[order[0]][0], score=state["grid_score"]())
             starts = [(points[i], values[i][2]) for i in order[: self.n_starts]]
         elif self.n_starts:
             starts = [(np.array([d.start() for d in dims]), None)]
@@ -523,8 +578,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
                 best = winner
             else:
                 step = step / 2
-        if self.verbose:
-            print(f"[BilevelSearchCV] score refinement: {self._refine_budget(len(dims)) - budget} evaluations, "
+        state["progress"].update(score=score(best))
+        if self.verbose >= 2:
+            emit(f"[BilevelSearchCV] score refinement: {self._refine_budget(len(dims)) - budget} evaluations, "
                   f"CV score {before:.5g} -> {score(best):.5g} ({time.perf_counter() - state['t0']:.2f}s)")
 
     @staticmethod
@@ -650,11 +706,14 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
+            Samples to score.
         y : array-like of shape (n_samples,), optional
+            Their targets.
 
         Returns
         -------
-        float
+        score : float
+            The score of ``best_estimator_`` on ``(X, y)``.
         """
         self._check_refit("score")
         scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_

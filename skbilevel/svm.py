@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._progress import OuterProgress
 from ._selection import select_method
 from ._validation_split import classes_from_scores, split_validation
 from .methods import METHODS
@@ -82,13 +83,21 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Controls the validation split.
     verbose : int, default=0
-        Print one line per outer iteration when positive.
+        0: silent. 1: a progress bar over the outer iterations (tqdm, the
+        ``progress`` extra; without it one log line per outer iteration).
+        2: also the method's own line per iteration (objective,
+        complementarity or projected gradient, penalty parameter).
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        Class labels seen by :meth:`fit`.
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights ``w`` of the SVM solved exactly at the learned
+        hyperparameters (one row per one-vs-rest problem when there are more
+        than two classes).
     intercept_ : ndarray of shape (1,) or (n_classes,)
+        Matching intercepts ``b``.
     sample_weight_ : ndarray of shape (n_train,) or (n_classes, n_train)
         Learned weights ``s_i e^{c_i}`` of the training part (one row per
         one-vs-rest problem when there are more than two classes).
@@ -106,11 +115,20 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         penalty, KKT residual); one dict per one-vs-rest problem when
         multi-class.
     n_features_in_ : int
+        Number of features seen by :meth:`fit`.
 
     References
     ----------
-    L. Huang, J. Nie, J. Wang, S. Zhong. Bilevel Optimization for Hyperparameter
-    Learning in Supporting Vector Machines (paper 000 of ``shared/papers``), sections 2-4.
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``): the bilevel problem (1.1), the classical MPEC
+       (1.3), the LME-MPEC (2.4), the penalty method Algorithm 1 (section 3,
+       program (3.5)), and the SVM model of section 4 with its constraint
+       matrix (4.1) and starting point (4.2).
+    .. [2] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002): implicit differentiation through the active set
+       of a constrained lower level, section 6.1, formula (6.3)
+       (``method='hypergradient'``).
 
     Examples
     --------
@@ -118,8 +136,12 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
     >>> from skbilevel import BilevelSVC
     >>> X, y = make_classification(n_samples=80, random_state=0)
     >>> clf = BilevelSVC(learn="C", random_state=0).fit(X, y)
+    >>> clf.method_
+    'hypergradient'
     >>> clf.predict(X[:3]).shape
     (3,)
+    >>> clf.coef_.shape, clf.sample_weight_.shape
+    ((1, 20), (72,))
     """
 
     # fit runs a bilevel method: BilevelSearchCV explains why it cannot differentiate this estimator
@@ -165,7 +187,10 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data (the validation part is taken from it when
+            ``X_val`` is not given).
         y : array-like of shape (n_samples,)
+            Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Fixed weights ``s_i`` multiplying the learned ``e^{c_i}``.
         X_val, y_val : array-like, default=None
@@ -175,6 +200,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : BilevelSVC
+            The fitted estimator.
         """
         low, high = self._check_bounds()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
@@ -186,9 +212,10 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         X_tr, y_tr, s_tr, X_v, y_v = split_validation(self, X, y, sample_weight, X_val, y_val)
         n_hyper = y_tr.size if self.learn == "sample_weight" else 1
         bounds = (np.full(n_hyper, np.log(low)), np.full(n_hyper, np.log(high)))
+        binary = self.classes_.size == 2
         fits = [self._fit_binary(X_tr, np.where(y_tr == k, 1.0, -1.0), s_tr, X_v,
-                                 np.where(y_v == k, 1.0, -1.0), bounds)
-                for k in (self.classes_[1:] if self.classes_.size == 2 else self.classes_)]
+                                 np.where(y_v == k, 1.0, -1.0), bounds, "" if binary else f", class {k} vs rest")
+                for k in (self.classes_[1:] if binary else self.classes_)]
         self._store(fits)
         return self
 
@@ -198,15 +225,17 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
             raise ValueError(f"weight_bounds must be (low, high) with 0 < low < high; got {self.weight_bounds!r}.")
         return self.weight_bounds
 
-    def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, bounds):
+    def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, bounds, label=""):
         lower = WeightedSquaredHingeSVM(X_tr, y_tr, per_sample=self.learn == "sample_weight",
                                         sample_weight=s_tr)
         upper = LinearValidationLoss(X_v, y_v, self.validation_loss, n_hyper=lower.n_hyper, n_var=lower.n_var)
         problem = BilevelProblem(upper, lower, bounds)
         self.method_ = select_method(problem, self.method)
         c0 = self._best_start(lower, upper, bounds)
-        result = METHODS[self.method_](problem, np.full(lower.n_hyper, c0), tol=self.tol,
-                                       eps_star=self.eps_star, max_iter=self.max_iter, verbose=self.verbose)
+        with OuterProgress(f"BilevelSVC ({self.method_}{label})", self.verbose, self.max_iter) as progress:
+            result = METHODS[self.method_](problem, np.full(lower.n_hyper, c0), tol=self.tol,
+                                           eps_star=self.eps_star, max_iter=self.max_iter,
+                                           verbose=progress.method_verbose, callback=progress.wrap(None))
         y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
         if not result.converged:
             warnings.warn(f"BilevelSVC ({self.method_}): {result.message}", ConvergenceWarning, stacklevel=3)
@@ -259,6 +288,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to score.
 
         Returns
         -------
@@ -276,10 +306,12 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to classify.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The class of largest decision value, from ``classes_``.
         """
         scores = self.decision_function(X)  # checks that the estimator is fitted
         return classes_from_scores(self.classes_, scores)

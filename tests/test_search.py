@@ -245,7 +245,7 @@ def test_score_refinement_is_a_compass_search_that_never_lowers_the_score(cancer
 def test_callback_stops_and_verbose_prints(diabetes, capsys):
     X, y = diabetes
     seen = []
-    search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}, verbose=1,
+    search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}, verbose=2,
                              callback=lambda info: seen.append(info) or True).fit(X, y)
     assert len(seen) == 1 and search.n_iter_ == 3  # the initial grid, one descent step, the refinement
     assert {"iteration", "params", "objective", "score", "time"} <= set(seen[0])

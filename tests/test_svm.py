@@ -153,9 +153,9 @@ def test_hypergradient_and_lme_mpec_agree_on_per_sample_weights(loss):
         assert max(losses.values()) <= 0.5 * start, (losses, start)
 
 
-def test_verbose_prints_one_line_per_iteration(capsys):
+def test_verbose_2_prints_the_methods_line_per_iteration(capsys):
     X, y = _data()
-    clf = BilevelSVC(learn="C", n_starts=1, verbose=1, random_state=0).fit(X, y)
+    clf = BilevelSVC(learn="C", n_starts=1, verbose=2, random_state=0).fit(X, y)
     assert capsys.readouterr().out.count("iter") == clf.n_iter_
 
 
