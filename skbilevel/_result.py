@@ -28,6 +28,26 @@ class BilevelResult:
         Why the method stopped.
     n_iter : int
         Number of outer iterations.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``): ``complementarity`` is the quantity
+       ``tau(x, y)^T g(x, y)`` whose fall below ``eps*`` ends Algorithm 1
+       (section 3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.methods import hypergradient
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, x_star = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> result = hypergradient.solve(problem, np.zeros(2))
+    >>> result.converged, np.round(result.hyperparameters, 3)
+    (True, array([1.429, 1.538]))
+    >>> sorted(result.history)
+    ['complementarity', 'objective', 'time']
     """
 
     hyperparameters: np.ndarray

@@ -1,7 +1,8 @@
 """Hypergradient descent by implicit differentiation (paper 002, sections 5-6).
 
 With ``y(x)`` the lower-level solution, the upper objective ``F(x, y(x))`` has
-the gradient (paper 002, eq. (5.4) with the adjoint written out)
+the gradient (paper 002, section 5.1: the implicit function theorem applied to
+the stationarity condition (5.4), with the adjoint written out)
 
 .. math::
 
@@ -73,6 +74,44 @@ def active_set(lower: LowerLevel, x, y) -> np.ndarray:
     solution (an interior point leaves both small) is sorted to the nearer
     side. Where both vanish strict complementarity fails, ``y(x)`` has a kink
     and either choice gives a one-sided derivative.
+
+    Parameters
+    ----------
+    lower : LowerLevel
+        The lower level; one without the ``'constraints'`` capability has no
+        active set.
+    x : ndarray of shape (n_hyper,)
+        Hyperparameters.
+    y : ndarray of shape (n_var,)
+        A (possibly approximate) lower-level solution at ``x``.
+
+    Returns
+    -------
+    active : ndarray of int
+        Indices into the ``n_constraints`` rows of ``A``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``):
+       the active set ``I`` of formula (6.3), section 6.1.
+    .. [2] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000):
+       the LMEs of section 2, (2.2)-(2.3), that give the multipliers.
+
+    Examples
+    --------
+    Four samples on a line; the two inner ones lie inside the margin of the
+    squared-hinge SVM at ``C = 1``, so only their constraints are active:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods.hypergradient import active_set
+    >>> from skbilevel.problems import WeightedSquaredHingeSVM
+    >>> svm = WeightedSquaredHingeSVM(np.array([[-3.0], [-1.0], [1.0], [3.0]]), np.array([-1.0, -1.0, 1.0, 1.0]))
+    >>> c = np.zeros(4)
+    >>> y, converged = svm.solve(c)
+    >>> active_set(svm, c, y)
+    array([1, 2])
     """
     if "constraints" not in lower.capabilities:
         return np.arange(0)
@@ -147,6 +186,48 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max
     ``mu_full`` has one entry per constraint (zero off the active set). A lower
     level offering the capability ``'adjoint'`` solves the system itself
     (``lower.adjoint(x, y, grad_y)``), exploiting its structure.
+
+    Parameters
+    ----------
+    lower : LowerLevel
+        The lower level (``'hvp'`` or ``'adjoint'``).
+    x : ndarray of shape (n_hyper,)
+        Hyperparameters.
+    y : ndarray of shape (n_var,)
+        Lower-level solution at ``x``.
+    grad_y : ndarray of shape (n_var,)
+        Right-hand side ``grad_y F(x, y)``.
+    v0 : ndarray of shape (n_var,), optional
+        Warm start of an iterative solve (the previous adjoint).
+    tol : float, default=1e-10
+        Relative residual of an iterative (CG / MINRES) solve.
+    max_iter : int or None, default=None
+        Iteration cap of an iterative solve (None: the built-in cap).
+
+    Returns
+    -------
+    v : ndarray of shape (n_var,)
+        The adjoint vector.
+    mu_full : ndarray of shape (n_constraints,)
+        The multipliers ``mu`` of the active constraints, zero elsewhere.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``):
+       the Jacobian (6.3) of section 6.1, used here in its KKT form.
+
+    Examples
+    --------
+    For ``f = 1/2 y^T Q y - y^T x`` the adjoint solves ``Q v = grad_y``:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods.hypergradient import adjoint
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> v, mu = adjoint(problem.lower, np.ones(2), np.full(2, 0.5), np.ones(2))
+    >>> v, mu.shape
+    (array([0.5 , 0.25]), (0,))
     """
     if "adjoint" in lower.capabilities:
         return lower.adjoint(x, y, grad_y)
@@ -164,6 +245,50 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10,
     """Return ``(F(x, y), grad h(x), v)`` at a lower-level solution ``y`` of ``x``.
 
     ``v`` is the adjoint, to warm start the next call.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        The upper and lower levels.
+    x : ndarray of shape (n_hyper,)
+        Hyperparameters.
+    y : ndarray of shape (n_var,)
+        Lower-level solution at ``x``.
+    v0 : ndarray of shape (n_var,), optional
+        Previous adjoint, to warm start an iterative adjoint solve.
+    tol : float, default=1e-10
+        Relative residual of an iterative adjoint solve.
+    max_iter : int or None, default=None
+        Iteration cap of an iterative adjoint solve.
+
+    Returns
+    -------
+    F : float
+        Upper objective ``F(x, y)``.
+    grad : ndarray of shape (n_hyper,)
+        The hypergradient ``grad h(x) = grad_x F - (grad^2_yx f)^T v``, plus
+        ``(db_I/dx)^T mu`` for active constraints.
+    v : ndarray of shape (n_var,)
+        The adjoint.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``):
+       section 5.1 (the hypergradient from the stationarity condition (5.4))
+       and section 6.1, formula (6.3) (constrained lower levels).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> x = np.array([1.0, 2.0])
+    >>> y = np.array([0.5, 0.5])  # y(x) = Q^{-1} x
+    >>> F, grad, v = hypergradient(problem, x, y)
+    >>> round(F, 4), np.round(grad, 4)
+    (0.5, array([-0.15 ,  0.075]))
     """
     lower, upper = problem.lower, problem.upper
     F = upper.value(x, y)
@@ -177,7 +302,31 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10,
 
 def usable(lower: LowerLevel) -> bool:
     """Whether ``lower`` offers what the method needs: ``solve``, ``cross_vjp`` and either
-    ``hvp`` (generic adjoint solves) or its own ``adjoint``."""
+    ``hvp`` (generic adjoint solves) or its own ``adjoint``.
+
+    Parameters
+    ----------
+    lower : LowerLevel
+        The lower level to check.
+
+    Returns
+    -------
+    bool
+        True when :func:`solve` can run on ``lower``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``):
+       section 5.1 (the products the hypergradient needs).
+
+    Examples
+    --------
+    >>> from skbilevel.methods.hypergradient import usable
+    >>> from skbilevel.problems import example_2_2
+    >>> usable(example_2_2().lower)
+    True
+    """
     caps = lower.capabilities
     return set(REQUIRES) - {"hvp"} <= caps and bool({"hvp", "adjoint"} & caps)
 
@@ -242,6 +391,45 @@ def evaluate(problem: BilevelProblem | CrossValidationProblem, points, y0=None, 
     start :func:`solve` from the best point. With ``gradient=False`` no
     adjoint system is solved and ``grad`` is None: a coarse grid that only
     picks starting points needs the objective alone.
+
+    Parameters
+    ----------
+    problem : BilevelProblem or CrossValidationProblem
+        The problem; for a cross-validation problem the objective and
+        hypergradient are the means over its folds.
+    points : array-like of shape (n_points, n_hyper)
+        Hyperparameters to evaluate (one row each).
+    y0 : ndarray or list of ndarray, optional
+        Warm start of the first lower-level solve (one per fold).
+    lower_tol : float, default=1e-10
+        Tolerance handed to ``lower.solve``.
+    n_jobs : int, optional
+        Folds solved in parallel through :class:`joblib.Parallel`.
+    on_evaluation : callable, optional
+        Called after each point, as in :func:`solve`.
+    gradient : bool, default=True
+        Whether to solve the adjoint system and return the hypergradient.
+
+    Returns
+    -------
+    list of tuple
+        ``(F, grad, models)`` per point.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``):
+       section 5.1 (the hypergradient).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.methods.hypergradient import evaluate
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> values = evaluate(problem, [[0.0, 0.0], [1.0, 2.0]], gradient=False)
+    >>> [round(F, 4) for F, grad, model in values]
+    [1.0, 0.5]
     """
     for fold in (problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)):
         _require(fold.lower)
@@ -270,6 +458,7 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         :class:`~skbilevel.problems.cross_validation.CrossValidationProblem`
         the objective and hypergradient are the means over its folds.
     x0 : array of shape (n_hyper,)
+        Starting hyperparameters.
     y0 : array of shape (n_var,) or list of them (one per fold), optional
         Warm start of the first lower-level solve.
     tol : float
@@ -300,6 +489,9 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         nothing: a few iterations per outer step, each continuing from the
         last adjoint, track it as the warm-started lower level tracks
         ``y(x)`` (amortised implicit differentiation).
+    verbose : int, default=0
+        Print the method's line per outer iteration (through
+        ``skbilevel._progress.emit``, above an active progress bar) when positive.
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``) after each iteration; returning True stops the run.
@@ -320,6 +512,27 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     BilevelResult
         ``history['complementarity']`` holds the projected-gradient norm;
         ``model`` is a list of fold solutions for a cross-validation problem.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): gradient descent on
+       ``F(x, y(x))`` with the hypergradient of section 5.1 (from the
+       stationarity condition (5.4)); Algorithm 6.1 and formula (6.3) of
+       section 6.1 for a linearly constrained lower level.
+
+    Examples
+    --------
+    The quadratic problem of :func:`~skbilevel.problems.quadratic_bilevel`,
+    whose solution is known in closed form:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods import hypergradient
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, x_star = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> result = hypergradient.solve(problem, np.zeros(2))
+    >>> result.converged, np.allclose(result.hyperparameters, x_star, atol=1e-5)
+    (True, True)
     """
     folds = problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)
     for fold in folds:

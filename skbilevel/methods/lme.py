@@ -51,6 +51,27 @@ class PseudoInverseLME:
         u^T d\\tau = (r_{bot} \\odot w - (Hw)_{bot} \\odot \\tau)^T\\, d(Ay - b) + (Hw)_{top}^T\\, d\\nabla_y f.
 
     Dense: meant for lower levels with up to a few hundred constraints.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the system ``H lambda = fhat`` (2.1), Definition 2.1 and the
+       pseudo-inverse LME (2.3), section 2.
+
+    Examples
+    --------
+    Example 2.2 of paper 000 at ``x = (-1, -1, -1)``, where the multiplier
+    is 2:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import example_2_2
+    >>> lower = example_2_2().lower  # min y^T y - x^T x  s.t.  sum(x) - sum(y) >= 0
+    >>> x = -np.ones(3)
+    >>> y, converged = lower.solve(x)  # the constraint is active: y = x
+    >>> PseudoInverseLME().value(lower, x, y).round(6)
+    array([2.])
     """
 
     def _system(self, lower, x, y):
@@ -81,6 +102,28 @@ class MatrixLME:
 
     Only the first ``n_var`` columns of ``L`` meet a nonzero part of ``fhat``.
     Example 2.2 of paper 000 uses ``L = [-1/3, -1/3, -1/3, 0]``.
+
+    Parameters
+    ----------
+    L : array-like of shape (n_constraints, n_var + n_constraints)
+        The constant left inverse of ``H(x, y)``.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the LME (2.2), section 2, and Example 2.2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import example_2_2
+    >>> lower = example_2_2().lower  # min y^T y - x^T x  s.t.  sum(x) - sum(y) >= 0
+    >>> x = -np.ones(3)
+    >>> y, converged = lower.solve(x)  # the constraint is active: y = x
+    >>> MatrixLME([[-1 / 3, -1 / 3, -1 / 3, 0.0]]).value(lower, x, y).round(6)
+    array([2.])
     """
 
     def __init__(self, L):
@@ -99,6 +142,31 @@ class IdentityBlockLME:
     Then the rows ``columns`` of ``A^T lambda = grad_y f`` read ``lambda = (grad_y f)[columns]``.
     This is the SVM expression of paper 000, section 4, where ``columns`` are
     the slack variables ``xi``: ``tau = [0, I] grad f = omega * xi``.
+
+    Parameters
+    ----------
+    columns : slice
+        The columns of ``A`` that form an identity block (one per constraint).
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the LME of the SVM, section 4 (after the constraint matrix (4.1)).
+
+    Examples
+    --------
+    The squared-hinge SVM on four samples, ``y = (w, b, xi)``; the two
+    samples inside the margin have positive multipliers:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import WeightedSquaredHingeSVM
+    >>> svm = WeightedSquaredHingeSVM(np.array([[-3.0], [-1.0], [1.0], [3.0]]), np.array([-1.0, -1.0, 1.0, 1.0]))
+    >>> c = np.zeros(4)
+    >>> y, converged = svm.solve(c)
+    >>> IdentityBlockLME(slice(2, 6)).value(svm, c, y).round(4)
+    array([0.    , 0.3333, 0.3333, 0.    ])
     """
 
     def __init__(self, columns: slice):
@@ -119,6 +187,25 @@ class BoxLME:
     The constraints must be written ``A = [I; -I]``, ``b(x) = [l(x); -u(x)]``. With
     ``G = grad_y f`` and ``r = u - l > 0``:
     ``tau_i = (u_i - y_i) G_i / r_i`` and ``tau_{p+i} = (l_i - y_i) G_i / r_i``.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       "Box constraints", section 2.
+
+    Examples
+    --------
+    ``min 1/2 y^2 + 2 y`` over ``0 <= y <= 1``: the solution ``y = 0`` sits on
+    the lower bound, whose multiplier is ``f'(0) = 2``:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import QuadraticLowerLevel
+    >>> lower = QuadraticLowerLevel(Q=[[1.0]], P=[[0.0]], q=[2.0], A=[[1.0], [-1.0]],
+    ...                             B=[[0.0], [0.0]], b0=[0.0, -1.0])
+    >>> BoxLME().value(lower, np.zeros(1), np.zeros(1))
+    array([2., 0.])
     """
 
     def _parts(self, lower, x, y):
@@ -160,6 +247,26 @@ class SimplexLME:
     above only for ``p = 1``. Since ``G = lambda_{1:p} - lambda_{p+1} e`` at a KKT
     point, ``lambda_i = G_i + lambda_{p+1}``, which is what we implement (and test
     against solver multipliers).
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       "Simplex constraints", section 2 (corrected for ``p > 1`` as above).
+
+    Examples
+    --------
+    ``min 1/2 ||y||^2 - 2 y_1`` over ``y >= 0``, ``y_1 + y_2 <= 1``: at the
+    solution ``y = (1, 0)`` the constraints ``y_2 >= 0`` and the sum are active:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import QuadraticLowerLevel
+    >>> lower = QuadraticLowerLevel(Q=np.eye(2), P=np.zeros((2, 1)), q=[-2.0, 0.0],
+    ...                             A=[[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], B=np.zeros((3, 1)),
+    ...                             b0=[0.0, 0.0, -1.0])
+    >>> SimplexLME().value(lower, np.zeros(1), np.array([1.0, 0.0]))
+    array([0., 1., 1.])
     """
 
     def _parts(self, lower, x, y):
@@ -193,6 +300,29 @@ class EqualityLME:
     Valid when ``A_eq^T`` has full column rank (paper 000, section 2). Written as
     the pair of inequalities ``[A; -A] y - [b; -b] >= 0``, the multipliers are any
     ``(lambda+, lambda-)`` with ``lambda+ - lambda- = nu``.
+
+    Parameters
+    ----------
+    A_eq : array-like or sparse matrix of shape (n_eq, n_var)
+        The equality constraint matrix.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       "Equality constraints", section 2.
+
+    Examples
+    --------
+    ``min 1/2 ||y||^2`` s.t. ``y_1 + y_2 = 1``, solved by ``y = (1/2, 1/2)``:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import QuadraticLowerLevel
+    >>> lower = QuadraticLowerLevel(Q=np.eye(2), P=np.zeros((2, 1)), q=np.zeros(2),
+    ...                             A=[[1.0, 1.0], [-1.0, -1.0]], B=np.zeros((2, 1)), b0=[1.0, -1.0])
+    >>> EqualityLME([[1.0, 1.0]]).value(lower, np.zeros(1), np.array([0.5, 0.5]))
+    array([0.5])
     """
 
     def __init__(self, A_eq):

@@ -102,7 +102,8 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
     x0 : array of shape (n_hyper,)
         Starting hyperparameters.
     y0 : array of shape (n_var,), optional
-        Starting lower-level point; default ``lower.feasible_start(x0)`` (eq. (4.2)).
+        Starting lower-level point; default ``lower.feasible_start(x0)``
+        (the least-norm solution of ``A y = b(x0)``, eq. (4.2) for the SVM).
     lme : LME object, optional
         Default: ``lower.default_lme()``, else :class:`~skbilevel.methods.lme.PseudoInverseLME` (2.3).
     theta, eps, eps_star, r1, r2 : float
@@ -115,10 +116,51 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         points visibly short of stationarity; ``tol`` is the final KKT tolerance.
     max_iter : int
         Maximum number of penalty iterations.
+    solver : {'auto', 'sqp', 'alm'}, default='auto'
+        Solver of each penalty subproblem (3.5): SLSQP (``'sqp'``) or an
+        augmented Lagrangian method (``'alm'``, also the fallback when SLSQP
+        ends infeasible); ``'auto'`` uses SLSQP up to 400 variables.
+    verbose : int, default=0
+        Print the method's line per outer iteration (through
+        ``skbilevel._progress.emit``, above an active progress bar) when positive.
+    callback : callable, optional
+        Called with a dict (``iteration``, ``objective``,
+        ``complementarity``, ``time``) after each penalty iteration;
+        returning True stops the run.
 
     Returns
     -------
     BilevelResult
+        ``history`` holds per penalty iteration ``objective``,
+        ``complementarity`` (``g^T tau``), ``time``, ``theta`` and
+        ``kkt_residual`` (of the subproblem).
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the LME-MPEC (2.4), the penalty program (3.5) and Algorithm 1
+       (section 3) with its parameters ``theta_1 = eps_1 = 0.1``,
+       ``eps* = 0.01``, ``r1 = 0.5``, ``r2 = 2``.
+
+    Examples
+    --------
+    A linear SVM on four samples whose ``C = e^c`` is learned on two
+    validation samples inside its margin (a larger ``C`` widens ``w`` and
+    lowers their squared hinge, so ``C`` ends on its upper bound):
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
+    >>> lower = WeightedSquaredHingeSVM(np.array([[-3.0], [-1.0], [1.0], [3.0]]),
+    ...                                 np.array([-1.0, -1.0, 1.0, 1.0]), per_sample=False)
+    >>> upper = LinearValidationLoss(np.array([[-0.5], [0.5]]), np.array([-1.0, 1.0]), "squared_hinge",
+    ...                              n_hyper=1, n_var=lower.n_var)
+    >>> problem = BilevelProblem(upper, lower, x_bounds=(np.log([1e-2]), np.log([1e2])))
+    >>> from skbilevel.methods import lme_mpec
+    >>> result = lme_mpec.solve(problem, np.zeros(1))
+    >>> result.converged, np.round(np.exp(result.hyperparameters), 2)
+    (True, array([100.]))
     """
     lower = problem.lower
     require("lme-mpec", lower, REQUIRES)

@@ -68,8 +68,71 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
           callback=None) -> BilevelResult:
     """Solve ``problem`` through the classical MPEC (1.3) with Algorithm 1.
 
-    Parameters are those of :func:`skbilevel.methods.lme_mpec.solve`, plus
-    ``lambda0``, the starting multipliers (default zero).
+    The multipliers ``lambda`` are variables (bounded below by 0) and the
+    penalty is ``theta g^T lambda``; everything else is as in
+    :func:`skbilevel.methods.lme_mpec.solve`.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        Its lower level must offer ``hvp``, ``cross_vjp`` and ``constraints``.
+    x0 : array of shape (n_hyper,)
+        Starting hyperparameters.
+    y0 : array of shape (n_var,), optional
+        Starting lower-level point; default ``lower.feasible_start(x0)``.
+    lambda0 : array of shape (n_constraints,), optional
+        Starting multipliers; default zero.
+    theta, eps, eps_star, r1, r2 : float
+        Algorithm 1's initial penalty, initial KKT tolerance, exit tolerance on
+        ``g^T lambda`` and the factors ``eps <- r1 eps``, ``theta <- r2 theta``.
+    tol, feas_tol : float
+        KKT and feasibility tolerances of each subproblem, as in
+        :func:`skbilevel.methods.lme_mpec.solve`.
+    max_iter : int
+        Maximum number of penalty iterations.
+    solver : {'auto', 'sqp', 'alm'}, default='auto'
+        Solver of each penalty subproblem, as in
+        :func:`skbilevel.methods.lme_mpec.solve`.
+    verbose : int, default=0
+        Print the method's line per outer iteration (through
+        ``skbilevel._progress.emit``, above an active progress bar) when positive.
+    callback : callable, optional
+        Called with a dict (``iteration``, ``objective``,
+        ``complementarity``, ``time``) after each penalty iteration;
+        returning True stops the run.
+
+    Returns
+    -------
+    BilevelResult
+        ``model`` is ``y`` (the multipliers are not returned); ``history``
+        as for :func:`skbilevel.methods.lme_mpec.solve`, with
+        ``complementarity`` ``g^T lambda``.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the classical MPEC (1.3), section 1, and the penalty method
+       Algorithm 1 of section 3, applied to it.
+
+    Examples
+    --------
+    A linear SVM on four samples whose ``C = e^c`` is learned on two
+    validation samples inside its margin (a larger ``C`` widens ``w`` and
+    lowers their squared hinge, so ``C`` ends on its upper bound):
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
+    >>> lower = WeightedSquaredHingeSVM(np.array([[-3.0], [-1.0], [1.0], [3.0]]),
+    ...                                 np.array([-1.0, -1.0, 1.0, 1.0]), per_sample=False)
+    >>> upper = LinearValidationLoss(np.array([[-0.5], [0.5]]), np.array([-1.0, 1.0]), "squared_hinge",
+    ...                              n_hyper=1, n_var=lower.n_var)
+    >>> problem = BilevelProblem(upper, lower, x_bounds=(np.log([1e-2]), np.log([1e2])))
+    >>> from skbilevel.methods import mpec
+    >>> result = mpec.solve(problem, np.zeros(1))
+    >>> result.converged, np.round(np.exp(result.hyperparameters), 2)
+    (True, array([100.]))
     """
     lower = problem.lower
     require("mpec", lower, REQUIRES)

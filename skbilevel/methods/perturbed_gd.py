@@ -93,6 +93,24 @@ def qp_direction(grad_F, grad_h, alpha, rho):
         The multiplier (8c), ``[-grad_h^T grad_F + alpha rho]_+ / ||grad_h||^2``.
         When ``grad_h = 0`` both choices of ``rho`` vanish, the constraint reads
         ``0 <= 0`` and ``lambda = 0``.
+
+    References
+    ----------
+    .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
+       Approximation for Nonconvex Bilevel Optimization", paper under
+       double-blind review (paper 001 of ``shared/papers``):
+       the QP (7) and its solution (8a)-(8c), section 3.
+
+    Examples
+    --------
+    The negative gradient ``(-1, 1)`` would increase ``h`` (``grad_h^T d = 1``);
+    the direction is bent until ``grad_h^T Delta + alpha rho = 0``:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods.perturbed_gd import qp_direction
+    >>> direction, lam = qp_direction(np.array([1.0, -1.0]), np.array([0.0, 1.0]), alpha=1.0, rho=1.0)
+    >>> direction, lam
+    (array([-1., -1.]), 2.0)
     """
     norm2 = float(grad_h @ grad_h)
     lam = max(0.0, alpha * rho - float(grad_h @ grad_F)) / norm2 if norm2 > 0 else 0.0
@@ -234,6 +252,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
         Its lower level must offer ``hvp`` and ``cross_vjp``; linearly
         constrained lower levels are refused.
     x0 : array of shape (n_hyper,)
+        Starting hyperparameters (projected on ``problem.x_bounds``).
     y0 : array of shape (n_var,), optional
         Starting lower-level point. Default: ``lower.solve(x0)`` when offered
         (the warm start ``h(x_0, y_0) <= alpha^2 C_0`` of Algorithm 1, line 2),
@@ -268,8 +287,9 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
         fixed step this needs ``step`` of the order of ``tol``.
     max_iter : int
         Iteration budget, the ``K`` of Corollaries 4.3 and 4.6.
-    verbose : int
-        Print one line per iteration when positive.
+    verbose : int, default=0
+        Print the method's line per outer iteration (through
+        ``skbilevel._progress.emit``, above an active progress bar) when positive.
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``) after each iteration; returning True stops the run.
@@ -288,6 +308,29 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
         ``kkt_residual`` (``||Delta_k||``), ``lambda`` (8c), ``nu_norm``
         (``||2 lambda grad_y f||``, the multiplier of ``grad_y f = 0``) and
         ``step`` (``gamma_k``).
+
+    References
+    ----------
+    .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
+       Approximation for Nonconvex Bilevel Optimization", paper under
+       double-blind review (paper 001 of ``shared/papers``):
+       the reduction (4), Algorithm 1 with the direction (7)-(8c) and
+       Remark 3.1 (section 3), the step and rate conditions of Theorems 4.2
+       and 4.5 and Corollaries 4.3 and 4.6, and the eps-KKT point of
+       Definition 2.4.
+
+    Examples
+    --------
+    With a fixed step the iterates settle within ``O(step)`` of the solution
+    (here ``x* = (1.429, 1.538)``), so the run ends at ``max_iter``:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods import perturbed_gd
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, x_star = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> result = perturbed_gd.solve(problem, np.zeros(2), max_iter=3000, step=0.01)
+    >>> result.n_iter, np.round(result.hyperparameters, 1)
+    (3000, array([1.4, 1.5]))
     """
     _check(problem, rho)
     project = _projector(problem)

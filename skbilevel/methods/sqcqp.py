@@ -110,6 +110,42 @@ def barrier(lower, x, y):
 
     ``grad h = 2 [grad^2_yx f, grad^2_yy f]^T grad_y f`` (paper 004, Remark 1,
     with the factor 2 of the derivative of a square, which the paper omits).
+
+    Parameters
+    ----------
+    lower : LowerLevel
+        The lower level (``'hvp'`` and ``'cross_vjp'``).
+    x : ndarray of shape (n_hyper,)
+        Hyperparameters.
+    y : ndarray of shape (n_var,)
+        Lower-level variable.
+
+    Returns
+    -------
+    h : float
+        ``||grad_y f(x, y)||^2``.
+    grad_x_h : ndarray of shape (n_hyper,)
+        ``2 (grad^2_yx f)^T grad_y f``.
+    grad_y_h : ndarray of shape (n_var,)
+        ``2 grad^2_yy f grad_y f``.
+
+    References
+    ----------
+    .. [1] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP for
+       Bilevel Optimization with Line Search" (paper 004 of ``shared/papers``):
+       the constraint function ``h`` of problem (2), section I, and its
+       gradient after Remark 1, section II.
+
+    Examples
+    --------
+    For ``f = 1/2 y^T Q y - y^T x`` with ``Q = diag(2, 4)``:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods.sqcqp import barrier
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> barrier(problem.lower, np.ones(2), np.zeros(2))
+    (2.0, array([2., 2.]), array([-4., -8.]))
     """
     g = lower.grad_y(x, y)
     return float(g @ g), 2.0 * lower.cross_vjp(x, y, g), 2.0 * lower.hvp(x, y, g)
@@ -143,6 +179,24 @@ def qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b):
         ``Delta z``. When the QCQP is infeasible (``r^2 < 0``, only possible
         for ``h > eps^2``) the ball shrinks to its centre ``c``, the minimiser
         of the constraint function, i.e. the least infeasible direction.
+
+    References
+    ----------
+    .. [1] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP for
+       Bilevel Optimization with Line Search" (paper 004 of ``shared/papers``):
+       the direction problem (QCQP), section II-B, and its closed form,
+       Remark 3 of the appendix (section V-A).
+
+    Examples
+    --------
+    At a point with ``h = 0`` the steepest descent direction ``(-1, 0)`` lies
+    outside the ball (centre ``(0, -1)``, radius about 1), so it is projected:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods.sqcqp import qcqp_direction
+    >>> d = qcqp_direction(np.array([1.0, 0.0]), np.array([0.0, 1.0]), h=0.0, epsilon=0.1, w=0.5, alpha_b=0.1)
+    >>> np.round(d, 4)
+    array([-0.7078, -0.2922])
     """
     c = -grad_h / (2.0 * w)
     r = np.sqrt(max(float(c @ c) - alpha_b * (h - epsilon**2) / w, 0.0))
@@ -250,7 +304,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
         constrained one (``n_constraints > 0``) is refused, since
         ``grad_y f = 0`` is then not its optimality condition.
     x0 : array of shape (n_hyper,)
-        Projected on ``problem.x_bounds`` first.
+        Starting hyperparameters, projected on ``problem.x_bounds`` first.
     y0 : array of shape (n_var,), optional
         Starting ``y``; default ``lower.solve(x0)`` when offered, else zeros.
         If ``||grad_y f(x0, y0)|| > eps`` Newton steps in ``y`` restore
@@ -270,8 +324,9 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
         of (8), backtracking factor and initial step (the paper's defaults).
     lower_tol : float
         Tolerance of the starting ``lower.solve``.
-    verbose : int
-        Print one line per iteration when positive.
+    verbose : int, default=0
+        Print the method's line per outer iteration (through
+        ``skbilevel._progress.emit``, above an active progress bar) when positive.
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``, ``lower_residual``, ``step``) after each
@@ -285,6 +340,29 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
     BilevelResult
         ``model`` is the last ``y`` (with ``||grad_y f|| <= eps``);
         ``history['complementarity']`` holds ``||dz||`` at each new iterate.
+
+    References
+    ----------
+    .. [1] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP for
+       Bilevel Optimization with Line Search" (paper 004 of ``shared/papers``):
+       the relaxation (2), the direction (QCQP) with Theorem 1, the
+       Armijo (7) and barrier (8) conditions of the line search, Lemma 1,
+       Theorem 2 and Algorithm 1 (section II), Remark 3 (appendix V-A).
+
+    Examples
+    --------
+    With ``epsilon = 0.01`` the solution of the relaxation is within
+    ``O(epsilon)`` of the bilevel solution ``x* = (1.429, 1.538)``:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods import sqcqp
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, x_star = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> result = sqcqp.solve(problem, np.zeros(2), epsilon=1e-2, tol=1e-4)
+    >>> result.converged, np.round(result.hyperparameters, 1)
+    (True, array([1.4, 1.5]))
+    >>> bool(result.history["lower_residual"][-1] <= 1e-2)
+    True
     """
     lower = problem.lower
     require("sqcqp", lower, REQUIRES)

@@ -114,6 +114,46 @@ def lbfgs(fun, w, *, tol, max_iter, memory=10):
     the search cannot decrease the value any more in floating point (near
     ``f(x, y) = f*_mu(x)`` the slack cancels digits and the gradient stalls
     above a tight ``tol``); not converged when ``max_iter`` is reached.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(w) -> (value, gradient)``; ``value`` is ``inf`` outside the
+        domain (the gradient is then not used).
+    w : ndarray
+        Starting point, inside the domain.
+    tol : float
+        Relative tolerance on the largest gradient component.
+    max_iter : int
+        Maximum number of iterations.
+    memory : int, default=10
+        Number of correction pairs kept.
+
+    Returns
+    -------
+    w : ndarray
+        The last iterate.
+    value : float
+        ``fun(w)[0]``.
+    converged : bool
+        Whether the gradient test (or the floating-point stall) was met.
+
+    References
+    ----------
+    .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
+       Interior-point Method for Non-convex Bi-level Optimization", Proceedings
+       of the 38th International Conference on Machine Learning (ICML), PMLR
+       139, 2021 (paper 003 of ``shared/papers``):
+       this solver replaces the fixed-step gradient descents (18) and (19)
+       of Algorithm 1 (section 3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.methods.value_function import lbfgs
+    >>> w, value, converged = lbfgs(lambda w: (w @ w, 2 * w), np.ones(3), tol=1e-10, max_iter=50)
+    >>> np.allclose(w, 0.0), converged
+    (True, True)
     """
     f, g = fun(w)
     gtol = tol * max(1.0, np.max(np.abs(g), initial=0.0))
@@ -161,6 +201,52 @@ def regularised_lower(lower, x, z0, mu1, mu2, *, tol, max_iter):
     """Return ``(z*_mu(x), f*_mu(x), converged)`` of eqs. (12) and (15).
 
     L-BFGS on ``f(x, z) + mu1/2 ||z||^2`` replaces the gradient steps (18).
+
+    Parameters
+    ----------
+    lower : LowerLevel
+        The lower level ``f``.
+    x : ndarray of shape (n_hyper,)
+        Hyperparameters.
+    z0 : ndarray of shape (n_var,)
+        Warm start.
+    mu1, mu2 : float
+        The regularisation ``mu1/2 ||z||^2`` and the shift ``mu2`` of (12).
+    tol : float
+        Relative gradient tolerance of :func:`lbfgs`.
+    max_iter : int
+        Iteration limit of :func:`lbfgs`.
+
+    Returns
+    -------
+    z : ndarray of shape (n_var,)
+        ``z*_mu(x)``, eq. (15).
+    f_mu : float
+        ``f*_mu(x)``, eq. (12).
+    converged : bool
+        Whether :func:`lbfgs` reached ``tol``.
+
+    References
+    ----------
+    .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
+       Interior-point Method for Non-convex Bi-level Optimization", Proceedings
+       of the 38th International Conference on Machine Learning (ICML), PMLR
+       139, 2021 (paper 003 of ``shared/papers``):
+       the regularised value function (12), its minimiser (15) and the
+       gradient steps (18) it replaces, section 3.
+
+    Examples
+    --------
+    For ``f = 1/2 y^T Q y - y^T x``, ``z = (Q + mu1 I)^{-1} x``:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> from skbilevel.methods.value_function import regularised_lower
+    >>> z, f_mu, converged = regularised_lower(problem.lower, np.ones(2), np.zeros(2), 1.0, 1.0,
+    ...                                        tol=1e-10, max_iter=100)
+    >>> np.round(z, 4), round(float(f_mu), 4), converged
+    (array([0.3333, 0.2   ]), 0.7333, True)
     """
     def fun(z):
         return lower.value(x, z) + 0.5 * mu1 * (z @ z), lower.grad_y(x, z) + mu1 * z
@@ -175,6 +261,52 @@ def barrier_upper(problem, x, y0, f_mu, theta, tau, *, tol, max_iter):
     L-BFGS on ``F + theta/2 ||y||^2 - tau ln(f*_mu - f)`` replaces the gradient
     steps (19); its value is ``+inf`` where ``f(x, y) >= f*_mu(x)``. ``y0``
     must be strictly feasible.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        The upper level ``F`` and the lower level ``f``.
+    x : ndarray of shape (n_hyper,)
+        Hyperparameters.
+    y0 : ndarray of shape (n_var,)
+        Start with ``f(x, y0) < f_mu``.
+    f_mu : float
+        ``f*_mu(x)`` from :func:`regularised_lower`.
+    theta, tau : float
+        The regularisation ``theta/2 ||y||^2`` and the barrier weight ``tau``
+        of (13).
+    tol : float
+        Relative gradient tolerance of :func:`lbfgs`.
+    max_iter : int
+        Iteration limit of :func:`lbfgs`.
+
+    Returns
+    -------
+    y : ndarray of shape (n_var,)
+        ``y*_{mu,theta,tau}(x)``, strictly feasible.
+    converged : bool
+        Whether :func:`lbfgs` reached ``tol``.
+
+    References
+    ----------
+    .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
+       Interior-point Method for Non-convex Bi-level Optimization", Proceedings
+       of the 38th International Conference on Machine Learning (ICML), PMLR
+       139, 2021 (paper 003 of ``shared/papers``):
+       the barrier problem (13), its minimiser (14) and the gradient steps
+       (19) it replaces, section 3.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> from skbilevel.methods.value_function import barrier_upper, regularised_lower
+    >>> x = np.ones(2)
+    >>> z, f_mu, _ = regularised_lower(problem.lower, x, np.zeros(2), 1.0, 1.0, tol=1e-10, max_iter=100)
+    >>> y, converged = barrier_upper(problem, x, z, f_mu, 1.0, 1.0, tol=1e-10, max_iter=100)
+    >>> np.round(y, 4), bool(problem.lower.value(x, y) < f_mu)
+    (array([0.5   , 0.3383]), True)
     """
     upper, lower = problem.upper, problem.lower
 
@@ -194,6 +326,50 @@ def evaluate(problem, x, z0, y0, params, *, tol, max_iter) -> _Point:
 
     ``z0`` and ``y0`` warm start the two sub-problems; ``y0`` is replaced by
     the new ``z`` when it is not strictly feasible at ``x``.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        The upper and lower levels; the lower level offers ``grad_x``.
+    x : ndarray of shape (n_hyper,)
+        Hyperparameters.
+    z0 : ndarray of shape (n_var,)
+        Warm start of the ``z`` solve (12).
+    y0 : ndarray of shape (n_var,) or None
+        Warm start of the ``y`` solve (14); None starts from the new ``z``.
+    params : tuple of 4 floats
+        ``(mu1, mu2, theta, tau)``.
+    tol : float
+        Relative gradient tolerance of both sub-problem solves.
+    max_iter : int
+        Iteration limit of both sub-problem solves.
+
+    Returns
+    -------
+    point : NamedTuple
+        Fields ``x``, ``z`` (``z*_mu(x)``), ``y`` (``y*_{mu,theta,tau}(x)``),
+        ``phi`` (``varphi_k(x)``), ``grad`` (eqs. (16)-(17)), ``slack``
+        (``f*_mu(x) - f(x, y) > 0``) and ``ok`` (both sub-problems reached
+        ``tol``).
+
+    References
+    ----------
+    .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
+       Interior-point Method for Non-convex Bi-level Optimization", Proceedings
+       of the 38th International Conference on Machine Learning (ICML), PMLR
+       139, 2021 (paper 003 of ``shared/papers``):
+       the approximation (13), Proposition 1 (its gradient (16)-(17)) and
+       steps 2-4 of Algorithm 1 (section 3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> from skbilevel.methods.value_function import evaluate
+    >>> point = evaluate(problem, np.ones(2), np.zeros(2), None, (1.0, 1.0, 1.0, 1.0), tol=1e-10, max_iter=100)
+    >>> round(point.phi, 4), np.round(point.grad, 4), point.ok
+    (0.5375, array([-0.0525, -0.0266]), True)
     """
     upper, lower = problem.upper, problem.lower
     mu1, mu2, theta, tau = params
@@ -230,6 +406,56 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub):
     The loop ends early, ``stationary``, once the projected gradient is below
     ``tol`` or no step decreases ``varphi_k`` measurably; it is not
     ``stationary`` when the ``inner_iter`` steps run out.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        The upper and lower levels.
+    point : NamedTuple
+        ``varphi_k`` evaluated at the starting ``x`` (see :func:`evaluate`).
+    params : tuple of 4 floats
+        ``(mu1, mu2, theta, tau)`` of this round.
+    step : float or None
+        Fixed step ``alpha``, or None for the spectral step with an Armijo
+        search.
+    inner_iter : int
+        Most steps ``L``.
+    tol : float
+        Tolerance on the projected gradient of ``varphi_k``.
+    bounds : tuple of 2 ndarrays or None
+        Box on ``x`` (the projection ``P_X``).
+    sub : dict
+        ``tol`` and ``max_iter`` of the sub-problem solves.
+
+    Returns
+    -------
+    point : NamedTuple
+        ``varphi_k`` at the last ``x`` (fields as returned by :func:`evaluate`).
+    n_steps : int
+        Steps taken.
+    stationary : bool
+        Whether the loop ended on the stationarity test.
+
+    References
+    ----------
+    .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
+       Interior-point Method for Non-convex Bi-level Optimization", Proceedings
+       of the 38th International Conference on Machine Learning (ICML), PMLR
+       139, 2021 (paper 003 of ``shared/papers``):
+       Algorithm 1 (section 3), line 5 projected on the box.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> from skbilevel.methods.value_function import algorithm_1, evaluate
+    >>> params, sub = (1.0, 1.0, 1.0, 1.0), {"tol": 1e-10, "max_iter": 100}
+    >>> point = evaluate(problem, np.ones(2), np.zeros(2), None, params, **sub)
+    >>> point, n_steps, stationary = algorithm_1(problem, point, params, step=None, inner_iter=100,
+    ...                                          tol=1e-8, bounds=None, sub=sub)
+    >>> np.round(point.x, 2), stationary
+    (array([1.24, 1.17]), True)
     """
     alpha = 1.0 if step is None else step
     for n in range(inner_iter):
@@ -304,6 +530,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
         Its lower level must offer ``grad_x`` and have no linear constraints.
         ``problem.x_bounds`` is kept by projecting every step of ``x``.
     x0 : array of shape (n_hyper,)
+        Starting hyperparameters.
     y0 : array of shape (n_var,), optional
         Start of the first ``z`` (and so ``y``) solve; default ``lower.solve(x0)``
         when the lower level offers ``'solve'``, else zero. (Zero is a poor
@@ -341,8 +568,9 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     sub_tol, sub_iter : float, int
         Relative gradient tolerance and iteration limit of the ``z`` and ``y``
         sub-problem solves (``T_z``, ``T_y`` of the paper are upper bounds here).
-    verbose : int
-        Print one line per round when positive.
+    verbose : int, default=0
+        Print the method's line per outer iteration (through
+        ``skbilevel._progress.emit``, above an active progress bar) when positive.
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``) after each round; returning True stops the run.
@@ -361,6 +589,29 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
         (projected gradient of ``varphi_k``), ``'step'`` (max change of ``x``
         over the round), ``'inner_iterations'`` and the parameters ``'mu1'``,
         ``'mu2'``, ``'theta'``, ``'tau'``.
+
+    References
+    ----------
+    .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
+       Interior-point Method for Non-convex Bi-level Optimization", Proceedings
+       of the 38th International Conference on Machine Learning (ICML), PMLR
+       139, 2021 (paper 003 of ``shared/papers``):
+       the value-function reformulation (11), the approximations (12)-(15),
+       the gradient (16)-(17) of Proposition 1, Algorithm 1 (section 3) and
+       the vanishing parameters of Theorem 1 (section 4).
+
+    Examples
+    --------
+    The rounds drive ``(mu, theta, tau)`` to zero and ``x`` to the bilevel
+    solution ``x* = (1.429, 1.538)``:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> from skbilevel.methods import value_function
+    >>> result = value_function.solve(problem, np.zeros(2))
+    >>> result.converged, np.round(result.hyperparameters, 2)
+    (True, array([1.43, 1.54]))
     """
     lower = problem.lower
     require("value-function", lower, REQUIRES)

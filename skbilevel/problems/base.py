@@ -38,7 +38,31 @@ CAPABILITIES = frozenset({"grad_x", "hvp", "cross_vjp", "constraints", "solve", 
 
 
 class UpperLevel(ABC):
-    """Upper-level objective ``F(x, y)``, with its gradient."""
+    """Upper-level objective ``F(x, y)``, with its gradient.
+
+    Subclasses implement :meth:`value` and :meth:`gradient`.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the upper objective ``F`` of the bilevel problem (1.1).
+
+    Examples
+    --------
+    A validation-style objective ``F(x, y) = 1/2 ||y - 1||^2``:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import UpperLevel
+    >>> class DistanceToOnes(UpperLevel):
+    ...     def value(self, x, y):
+    ...         return 0.5 * float((y - 1.0) @ (y - 1.0))
+    ...     def gradient(self, x, y):
+    ...         return np.zeros_like(x), y - 1.0
+    >>> DistanceToOnes().value(np.zeros(1), np.zeros(2))
+    1.0
+    """
 
     @abstractmethod
     def value(self, x: np.ndarray, y: np.ndarray) -> float:
@@ -56,6 +80,38 @@ class LowerLevel(ABC):
     ``y``) and :attr:`capabilities`, and implement the methods matching the
     capabilities they declare. A constrained lower level additionally sets
     :attr:`n_constraints`.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the lower-level problem of (1.1), with linear constraints
+       ``A y - b(x) >= 0``, and its KKT system (1.2).
+    .. [2] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002): the products ``grad^2_yy f v`` and
+       ``grad^2_xy f`` that implicit differentiation needs, section 5.1.
+
+    Examples
+    --------
+    ``f(x, y) = 1/2 ||y - x||^2``, offering the products the single-loop
+    methods need:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import LowerLevel
+    >>> class Shift(LowerLevel):
+    ...     n_hyper = n_var = 2
+    ...     capabilities = frozenset({"hvp", "cross_vjp"})
+    ...     def value(self, x, y):
+    ...         return 0.5 * float((y - x) @ (y - x))
+    ...     def grad_y(self, x, y):
+    ...         return y - x
+    ...     def hvp(self, x, y, v):
+    ...         return v
+    ...     def cross_vjp(self, x, y, v):
+    ...         return -v
+    >>> Shift().grad_y(np.ones(2), np.zeros(2))
+    array([-1., -1.])
     """
 
     n_hyper: int
@@ -153,9 +209,27 @@ class BilevelProblem:
     Parameters
     ----------
     upper : UpperLevel
+        The upper objective ``F(x, y)``.
     lower : LowerLevel
+        The lower-level problem ``min_y f(x, y)`` (s.t. ``A y - b(x) >= 0``).
     x_bounds : tuple of arrays or None
         ``(low, high)`` for the hyperparameters (the set ``X`` of eq. (1.1)).
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the bilevel problem (1.1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import BilevelProblem, TargetUpper, example_2_2
+    >>> lower = example_2_2().lower
+    >>> problem = BilevelProblem(TargetUpper(np.zeros(3)), lower, x_bounds=(-np.ones(3), np.ones(3)))
+    >>> problem.lower.n_hyper, problem.lower.n_var, problem.lower.n_constraints
+    (3, 3, 1)
     """
 
     upper: UpperLevel
@@ -164,7 +238,46 @@ class BilevelProblem:
 
 
 def require(method: str, lower: LowerLevel, needed) -> None:
-    """Raise ``ValueError`` naming what ``lower`` lacks for ``method``."""
+    """Raise ``ValueError`` naming what ``lower`` lacks for ``method``.
+
+    Parameters
+    ----------
+    method : str
+        Name of the method, for the message.
+    lower : LowerLevel
+        The lower level to check.
+    needed : iterable of str
+        Capabilities the method uses (from :data:`CAPABILITIES`).
+
+    Returns
+    -------
+    None
+        Nothing: the check passes silently.
+
+    Raises
+    ------
+    ValueError
+        When ``lower.capabilities`` lacks one of ``needed``.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the LME-MPEC (2.4) needs the lower level's constraints and second
+       derivatives, which is what such a check guards.
+
+    Examples
+    --------
+    >>> from skbilevel.problems import WeightedSquaredHingeSVM, require
+    >>> import numpy as np
+    >>> svm = WeightedSquaredHingeSVM(np.eye(2), np.array([-1.0, 1.0]))
+    >>> require("lme-mpec", svm, ("hvp", "cross_vjp", "constraints"))
+    >>> require("my-method", svm, ("hessian",))
+    Traceback (most recent call last):
+    ...
+    ValueError: method 'my-method' needs the lower-level capabilities ['hessian']; WeightedSquaredHingeSVM does not provide ['hessian'].
+    """
     missing = sorted(set(needed) - set(lower.capabilities))
     if missing:
         raise ValueError(

@@ -46,12 +46,38 @@ class LinearValidationLoss(UpperLevel):
     Parameters
     ----------
     X_val : array or sparse matrix of shape (n_val, n_features)
+        Validation samples.
     y_val : array of shape (n_val,) with values in {-1, +1}
-    loss : {'sigmoid', 'logistic', 'squared_hinge'}
+        Their labels.
+    loss : {'sigmoid', 'logistic', 'squared_hinge'}, default='sigmoid'
+        The loss of the margins ``m_i`` (see the module docstring):
+        ``'sigmoid'`` is paper 000's sigmoid of the negative signed distance.
     n_hyper : int
         Size of the hyperparameter vector ``x`` (the loss does not depend on it).
     n_var : int
         Size of the lower-level variable ``y``.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the upper-level objective of section 4 (``'sigmoid'``, with the
+       signed distance as the text defines it).
+
+    Examples
+    --------
+    Two validation samples at margin ``0.5`` from ``w = 1, b = 0``:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import LinearValidationLoss
+    >>> loss = LinearValidationLoss(np.array([[-0.5], [0.5]]), np.array([-1.0, 1.0]), "squared_hinge",
+    ...                             n_hyper=1, n_var=2)
+    >>> y = np.array([1.0, 0.0])  # (w, b)
+    >>> loss.value(np.zeros(1), y)
+    0.25
+    >>> loss.gradient(np.zeros(1), y)[1]
+    array([-0.5,  0. ])
     """
 
     def __init__(self, X_val, y_val, loss: str = "sigmoid", *, n_hyper: int, n_var: int):

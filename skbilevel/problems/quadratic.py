@@ -15,13 +15,39 @@ class QuadraticLowerLevel(LowerLevel):
     Parameters
     ----------
     Q : array (n_var, n_var)
+        Hessian of ``f`` in ``y``.
     P : array (n_var, n_hyper)
+        Coupling of ``y`` and ``x`` (``grad^2_yx f = P``).
     q : array (n_var,)
+        Linear term in ``y``.
     A : array (n_constraints, n_var)
+        Constraint matrix (``n_constraints = 0`` for an unconstrained lower level).
     B : array (n_constraints, n_hyper)
+        Dependence of the right-hand side ``b(x) = B x + b0`` on ``x``.
     b0 : array (n_constraints,)
+        Constant part of the right-hand side.
     R : array (n_hyper, n_hyper), optional
         Only changes the value of ``f``, not its minimisers.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       a convex lower level with linear constraints ``A y - b(x) >= 0`` as
+       in (1.1); Example 2.2 is one.
+
+    Examples
+    --------
+    ``min 1/2 ||y||^2 - y^T x`` s.t. ``y_1 + y_2 <= 1`` at ``x = (1, 1)``:
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import QuadraticLowerLevel
+    >>> lower = QuadraticLowerLevel(Q=np.eye(2), P=-np.eye(2), q=np.zeros(2), A=[[-1.0, -1.0]],
+    ...                             B=np.zeros((1, 2)), b0=[-1.0])
+    >>> y, converged = lower.solve(np.ones(2))
+    >>> np.round(y, 4), converged
+    (array([0.5, 0.5]), True)
     """
 
     capabilities = frozenset({"grad_x", "hvp", "cross_vjp", "constraints", "solve"})
@@ -80,7 +106,31 @@ class QuadraticLowerLevel(LowerLevel):
 
 
 class TargetUpper(UpperLevel):
-    """``F(x, y) = 1/2 ||y - t||^2 + rho/2 ||x||^2``: fit a target with a ridge on ``x``."""
+    """``F(x, y) = 1/2 ||y - t||^2 + rho/2 ||x||^2``: fit a target with a ridge on ``x``.
+
+    Parameters
+    ----------
+    t : array-like of shape (n_var,)
+        The target of ``y``.
+    rho : float, default=0.0
+        Weight of the ridge on ``x``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``):
+       a smooth upper level ``F`` of the implicit-function model (5.1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import TargetUpper
+    >>> upper = TargetUpper([1.0, 1.0], rho=0.1)
+    >>> upper.value(np.ones(2), np.zeros(2))
+    1.1
+    >>> upper.gradient(np.ones(2), np.zeros(2))
+    (array([0.1, 0.1]), array([-1., -1.]))
+    """
 
     def __init__(self, t, rho: float = 0.0):
         self.t, self.rho = np.asarray(t, dtype=float), float(rho)
@@ -99,6 +149,44 @@ def quadratic_bilevel(Q, M, t, rho, x_bounds=None):
     upper level :class:`TargetUpper`. With ``G = Q^{-1} M`` the solution is
     ``x* = (G^T G + rho I)^{-1} G^T t`` (when inside ``x_bounds``).
     Returns ``(problem, x_star)``.
+
+    Parameters
+    ----------
+    Q : array-like of shape (n_var, n_var)
+        Positive definite Hessian of the lower level.
+    M : array-like of shape (n_var, n_hyper)
+        Coupling: ``y(x) = Q^{-1} M x``.
+    t : array-like of shape (n_var,)
+        Target of the upper level.
+    rho : float
+        Ridge weight on ``x`` in the upper level (``rho > 0``, or ``G`` of
+        full column rank).
+    x_bounds : tuple of 2 arrays, optional
+        Box on ``x``; ``x_star`` ignores it.
+
+    Returns
+    -------
+    problem : BilevelProblem
+        The problem, with a :class:`QuadraticLowerLevel` and a
+        :class:`TargetUpper`.
+    x_star : ndarray of shape (n_hyper,)
+        Its solution when unconstrained.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``):
+       the implicit-function model (5.1); here ``y(x)`` and the
+       hypergradient of section 5.1 are linear, so the solution is in
+       closed form.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import quadratic_bilevel
+    >>> problem, x_star = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    >>> np.round(x_star, 4)
+    array([1.4286, 1.5385])
     """
     Q, M = np.asarray(Q, float), np.asarray(M, float)
     n_var, n_hyper = M.shape
@@ -114,6 +202,20 @@ class Example22Upper(UpperLevel):
 
     ``F = sum_i u_i^2 + 2 (x1^2 y2^2 + x2^2 y3^2 + x3^2 y1^2) - 2 (u1 u2 + u1 u3 + u2 u3)``
     with ``u = x * y``; its minimum value is 0.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       Example 2.2, the upper objective of (2.5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import Example22Upper
+    >>> Example22Upper().value(np.ones(3), np.ones(3))
+    3.0
     """
 
     _SHIFT = np.array([1, 2, 0])  # pairs (x1, y2), (x2, y3), (x3, y1)
@@ -136,6 +238,30 @@ def example_2_2() -> BilevelProblem:
 
     Lower level ``min_y -x^T x + y^T y`` s.t. ``sum(x) - sum(y) >= 0``, i.e. ``Q = 2 I``,
     ``A = -e^T``, ``b(x) = -e^T x``; upper level :class:`Example22Upper`. ``F_min = 0``.
+
+    Returns
+    -------
+    BilevelProblem
+        The problem, without bounds on ``x``.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       Example 2.2, problem (2.5) and its lower level, section 2; the paper
+       reports ``F_min = 0`` at ``x = (0.1125, 0.1125, 0.1125)``,
+       ``y = (-0.0014, -0.0014, -0.0014)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbilevel.problems import example_2_2
+    >>> problem = example_2_2()
+    >>> x = np.full(3, 0.1125)
+    >>> y, converged = problem.lower.solve(x)  # the constraint is inactive: y(x) = 0
+    >>> converged, bool(np.abs(y).max() < 1e-6), round(problem.upper.value(x, y), 6)
+    (True, True, 0.0)
     """
     e = np.ones((1, 3))
     lower = QuadraticLowerLevel(Q=2 * np.eye(3), P=np.zeros((3, 3)), q=np.zeros(3), A=-e, B=-e,

@@ -32,11 +32,38 @@ class WeightedSquaredHingeSVM(LowerLevel):
     Parameters
     ----------
     X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples.
     y : array of shape (n_samples,) with values in {-1, +1}
+        Their labels.
     per_sample : bool, default=True
         One hyperparameter ``c_i`` per sample (True) or a single ``c`` (False).
     sample_weight : array of shape (n_samples,) or None
         Fixed weights ``s_i`` multiplying ``exp(c)``.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
+       ``shared/papers``):
+       the SVM lower level of section 4 with its constraint matrix (4.1),
+       the multiplier expression ``tau = [0, I] grad f`` and the starting
+       point (4.2) (:meth:`feasible_start`).
+
+    Examples
+    --------
+    The variable is ``y = (w, b, xi)``; at ``C = 1`` the two inner samples
+    lie inside the margin (``xi > 0``):
+
+    >>> import numpy as np
+    >>> from skbilevel.problems import WeightedSquaredHingeSVM
+    >>> svm = WeightedSquaredHingeSVM(np.array([[-3.0], [-1.0], [1.0], [3.0]]),
+    ...                               np.array([-1.0, -1.0, 1.0, 1.0]), per_sample=False)
+    >>> svm.n_hyper, svm.n_var, svm.n_constraints
+    (1, 6, 4)
+    >>> y, converged = svm.solve(np.zeros(1))
+    >>> w, b, xi = svm.split(y)
+    >>> np.round(w, 4), bool(abs(b) < 1e-8), np.round(xi, 4)
+    (array([0.6667]), True, array([0.    , 0.3333, 0.3333, 0.    ]))
     """
 
     capabilities = frozenset({"grad_x", "hvp", "cross_vjp", "constraints", "solve", "adjoint"})
