@@ -112,6 +112,17 @@ def _sqp_subproblem(form, program, v, theta, tol, kkt_tol, feas_tol):
 # region where the penalty program is meaningful; its iterate is discarded.
 _DIVERGED = 1e-3
 
+# SLSQP's quasi-Newton steps can run along a flat valley of the penalty objective
+# to a spurious KKT point at a huge scale, where the constraint Jacobians grow with
+# the variables and absorb the objective's gradient (Example 2.2 from one start:
+# x ~ 6e8, F = 1.3, reported stationary). An SLSQP solution this many times farther
+# from the origin than its start is re-solved by the augmented Lagrangian.
+_RUNAWAY = 1e4
+
+
+def _ran_away(z, start):
+    return float(np.linalg.norm(z)) > _RUNAWAY * max(1.0, float(np.linalg.norm(start)))
+
 
 def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r2=2.0,
                        tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
@@ -135,8 +146,9 @@ def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r
         start = time.perf_counter()
         sub = _sqp_subproblem(form, program, v, theta, min(eps, tol), min(eps, tol), feas_tol) if use_sqp else None
         # an SLSQP stop short of stationarity is kept (Algorithm 1 then goes on with a larger
-        # theta and cannot exit on it); an infeasible one is handed to the augmented Lagrangian
-        if sub is None or sub.infeasibility > feas_tol:
+        # theta and cannot exit on it); an infeasible or runaway one is handed to the augmented
+        # Lagrangian
+        if sub is None or sub.infeasibility > feas_tol or _ran_away(sub.z, v):
             nlp = NLP(program.objective(theta), program.eq, program.eq_vjp, program.bounds)
             sub = solve_nlp(nlp, v, tol=min(eps, tol), feas_tol=feas_tol, mult=mult)
         if not np.isfinite(sub.z).all() or sub.infeasibility > _DIVERGED:
