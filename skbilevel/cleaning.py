@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
 
@@ -20,6 +19,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._progress import OuterProgress
 from ._selection import select_method
 from ._validation_split import classes_from_scores, split_validation
+from ._warnings import warn
 from .methods import METHODS
 from .problems import BilevelProblem
 from .problems.classifiers import CrossEntropyValidationLoss, WeightedMLP, WeightedSoftmaxRegression
@@ -248,8 +248,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
                                            verbose=progress.method_verbose, callback=progress.wrap(callback),
                                            **options)
         if not result.converged:
-            warnings.warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning,
-                          stacklevel=2)
+            warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning)
         weights = expit(result.hyperparameters)
         theta = self._refit(X_tr, Y_tr, s_tr * weights, X_v, Y_v, seed, result.model)
         self.sample_weight_ = np.ones(X.shape[0])
@@ -262,9 +261,9 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     # -- fit helpers ------------------------------------------------------------
     def _split(self, X, y, sample_weight, X_val, y_val):
         if X_val is None and y_val is None:
-            warnings.warn("HyperCleaningClassifier: no trusted set given; a stratified validation_fraction of "
-                          "(X, y) is used as trusted set. Its labels must be clean for the weights to mean "
-                          "anything.", UserWarning, stacklevel=3)
+            warn("HyperCleaningClassifier: no trusted set given; a stratified validation_fraction of "
+                 "(X, y) is used as trusted set. Its labels must be clean for the weights to mean "
+                 "anything.", UserWarning)
         return split_validation(self, X, y, sample_weight, X_val, y_val, name="trusted")
 
     def _one_hot(self, y):
@@ -296,8 +295,8 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             if model.value(x_all, fresh) < model.value(x_all, theta):
                 theta, ok = fresh, fresh_ok
         if not ok:
-            warnings.warn("HyperCleaningClassifier: the final refit did not reach its tolerance.",
-                          ConvergenceWarning, stacklevel=3)
+            warn("HyperCleaningClassifier: the final refit did not reach its tolerance.",
+                 ConvergenceWarning)
         return theta
 
     def _store(self, lower, theta):

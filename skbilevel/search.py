@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numbers
 import time
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -42,6 +41,7 @@ from sklearn.utils.validation import (
 from ._fold_model import fold_model
 from ._progress import OuterProgress, emit
 from ._search_space import initial_grid, parse_param_space
+from ._warnings import warn
 from .methods import hypergradient
 from .problems.base import BilevelProblem
 from .problems.cross_validation import CrossValidationProblem
@@ -501,7 +501,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.n_iter_ += result.n_iter
             histories.append(result.history)
             if not result.converged and "callback" not in result.message:
-                warnings.warn(f"BilevelSearchCV start {s}: {result.message}", ConvergenceWarning, stacklevel=3)
+                warn(f"BilevelSearchCV start {s}: {result.message}", ConvergenceWarning)
         self._histories = histories
         n_rows = len(rows)
         self._refine(problem, dims, rows, on_evaluation, state)
@@ -634,8 +634,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         except Exception as exc:
             if self.error_score == "raise":
                 raise
-            warnings.warn(f"Scoring failed; the score on this split is set to {self.error_score}. "
-                          f"Details: {exc!r}", UserWarning, stacklevel=2)
+            warn(f"Scoring failed; the score on this split is set to {self.error_score}. "
+                 f"Details: {exc!r}", UserWarning)
             names = self._named_scorings() if self.multimetric_ else {"score": None}
             return {name: self.error_score for name in names}
 

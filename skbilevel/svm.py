@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,6 +15,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._progress import OuterProgress
 from ._selection import select_method
 from ._validation_split import classes_from_scores, split_validation
+from ._warnings import warn
 from .methods import METHODS
 from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
 from .problems.losses import VALIDATION_LOSSES
@@ -238,10 +238,10 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
                                            verbose=progress.method_verbose, callback=progress.wrap(None))
         y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
         if not result.converged:
-            warnings.warn(f"BilevelSVC ({self.method_}): {result.message}", ConvergenceWarning, stacklevel=3)
+            warn(f"BilevelSVC ({self.method_}): {result.message}", ConvergenceWarning)
         if not ok:
-            warnings.warn("BilevelSVC: the lower-level SVM solve at the learned hyperparameters did not "
-                          "reach its tolerance in 100 Newton steps.", ConvergenceWarning, stacklevel=3)
+            warn("BilevelSVC: the lower-level SVM solve at the learned hyperparameters did not "
+                 "reach its tolerance in 100 Newton steps.", ConvergenceWarning)
         w, b, _ = lower.split(y_exact)
         return w, b, lower.weights(result.hyperparameters), result
 

@@ -1,4 +1,5 @@
-"""``verbose``: 0 silent, 1 a progress bar (log lines without tqdm), 2 also the method's own lines."""
+"""``verbose``: 0 silent, 1 a progress bar (log lines without tqdm), 2 also the method's own lines;
+warnings point at the user's line."""
 
 import re
 import warnings
@@ -100,3 +101,14 @@ def test_user_callback_still_stops_the_run():
     with pytest.warns(ConvergenceWarning, match="stopped by the callback after 2"):
         est.fit(X, y, X_val=X_val, y_val=y_val)
     assert len(seen) == 2 and est.n_iter_ == 2
+
+
+@pytest.mark.parametrize("name", list(_estimators(0)))
+def test_convergence_warning_points_at_the_users_line(name):
+    est = _estimators(0)[name]
+    with pytest.warns(ConvergenceWarning) as record:
+        if isinstance(est, BilevelSearchCV):
+            est.set_params(max_iter=1).fit(X, y.astype(float))
+        else:
+            est.set_params(max_iter=1).fit(X, y, X_val=X_val, y_val=y_val)
+    assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}
