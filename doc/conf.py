@@ -1,0 +1,154 @@
+"""Sphinx configuration of the skbilevel documentation.
+
+Build (from the repository root)::
+
+    python -m sphinx -W -b html doc doc/_build/html
+
+``-D plot_gallery=0`` skips running the gallery examples. Nothing here needs
+the network: no intersphinx, MathJax is loaded by the browser.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import skbilevel  # noqa: E402
+
+# -- project ----------------------------------------------------------------
+project = "skbilevel"
+author = "the skbilevel developers"
+copyright = "2026, the skbilevel developers"
+release = skbilevel.__version__
+version = release
+
+# -- general ----------------------------------------------------------------
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+templates_path = ["_templates"]
+exclude_patterns = [
+    "_build",
+    "Thumbs.db",
+    ".DS_Store",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.zip",
+    "auto_examples/*.md5",
+    "auto_examples/*.codeobj.json",
+    "**.ipynb_checkpoints",
+]
+# benchmarks.md includes the tables of ../benchmarks/results (MyST {include}, headings shifted one level)
+default_role = "literal"
+nitpicky = False
+
+# -- autodoc / autosummary / numpydoc --------------------------------------
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_default_options = {}
+autodoc_typehints = "none"
+# numpydoc renders the class docstrings; autosummary's class template lists
+# the methods, so numpydoc's own member tables would duplicate them.
+numpydoc_show_class_members = False
+numpydoc_show_inherited_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+numpydoc_xref_param_type = False
+
+# autosummary's one-line summaries end at the first ". "; it already skips "e.g." and "i.e.",
+# and the summaries here also use the mathematical "s.t." ("min F s.t. h = 0"), where a cut
+# would break an inline literal (a docutils warning) or leave a formula half written.
+import sphinx.ext.autosummary as _autosummary  # noqa: E402
+
+if hasattr(_autosummary, "WELL_KNOWN_ABBREVIATIONS") and " s.t." not in _autosummary.WELL_KNOWN_ABBREVIATIONS:
+    _autosummary.WELL_KNOWN_ABBREVIATIONS = (*_autosummary.WELL_KNOWN_ABBREVIATIONS, " s.t.")
+
+# -- MyST ---------------------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+
+# -- sphinx-gallery -----------------------------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "ignore_pattern": r"__init__\.py|quickstart\.py",
+    "reference_url": {"skbilevel": None},
+    "backreferences_dir": "generated/backreferences",
+    "doc_module": ("skbilevel",),
+    "abort_on_example_error": True,
+    "matplotlib_animations": False,
+    "image_scrapers": ("matplotlib",),
+    "within_subsection_order": "FileNameSortKey",
+    "remove_config_comments": True,
+    "show_memory": False,
+    "download_all_examples": False,
+}
+
+# -- HTML ---------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"skbilevel {release}"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_show_sourcelink = False
+html_theme_options = {
+    "navbar_align": "left",
+    "header_links_before_dropdown": 7,
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version", "theme-version"],
+    "icon_links": [],
+}
+html_sidebars = {"index": [], "installation": [], "parallel": []}
+html_context = {"default_mode": "light"}
+
+warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
+
+
+def _skip_metadata_requests(app, what, name, obj, skip, options):
+    """Leave out scikit-learn's generated ``set_{method}_request`` methods: their docstrings
+    refer to scikit-learn's glossary, which does not exist here (and skbilevel's estimators
+    route no metadata)."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+_SKLEARN_ROLE = re.compile(r":(?:ref|term):`(?:([^`<]*?)\s*<[^`>]+>|([^`]+))`")
+
+
+def _unlink_sklearn_references(app, what, name, obj, options, lines):
+    """Inherited scikit-learn methods (``score``, ``get_params``, ...) keep their docstrings, but
+    their ``:ref:`` and ``:term:`` roles point into scikit-learn's own documentation: without
+    intersphinx (no network here) they would be unresolved references. Keep their text."""
+    module = getattr(obj, "__module__", None) or ""
+    if not module.startswith("sklearn"):
+        return
+    lines[:] = [_SKLEARN_ROLE.sub(lambda m: m.group(1) or f"``{m.group(2)}``", line) for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_requests)
+    app.connect("autodoc-process-docstring", _unlink_sklearn_references)
