@@ -31,12 +31,11 @@ from sklearn.datasets import load_digits
 from skbilevel import HyperCleaningClassifier
 from skbilevel.plotting import plot_history, plot_sample_weights
 
-try:
-    ROOT = Path(__file__).resolve().parents[1]
-except NameError:  # run interactively
-    ROOT = Path.cwd()
-MNIST = ROOT.parent / "shared" / "data" / "mnist_5k.csv.gz"
-if MNIST.exists():
+# looked up from this script's folder upwards (sphinx-gallery runs it from examples/)
+HERE = Path(globals().get("__file__", Path.cwd() / "script.py")).resolve().parent
+MNIST = next((folder / "shared" / "data" / "mnist_5k.csv.gz" for folder in (HERE, *HERE.parents)
+              if (folder / "shared" / "data" / "mnist_5k.csv.gz").exists()), None)
+if MNIST is not None:
     data = np.loadtxt(MNIST, delimiter=",")
     X, y = data[:, :-1] / 255.0, data[:, -1].astype(int)
     source = "MNIST 5k"

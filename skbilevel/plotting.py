@@ -206,6 +206,10 @@ def plot_history(estimator: Any, keys: str | Sequence[str] = ("objective",), *, 
             ax.plot(abscissa, values, label=name + suffix, **line_kw)
             drawn.append(values)
     ax.set_xlabel("iteration" if x == "iteration" else "time (s)")
+    if x == "iteration":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no tick at iteration 2.5
     ax.set_ylabel(keys[0] if len(keys) == 1 else "value")
     values = np.concatenate(drawn) if drawn else np.array([])
     if log_y is True or (log_y == "auto" and _spans_decades(values)):
