@@ -2,8 +2,11 @@
 
 The public objects are enumerated, not listed: ``skbilevel.__all__``,
 ``skbilevel.problems.__all__``, the public functions and classes defined in
-each module of ``skbilevel.methods.__all__`` and ``skbilevel.plotting.__all__``
-(when that module exists). Each docstring is parsed by numpydoc and must have
+each module of ``skbilevel.methods.__all__``, in every non-underscore module
+of ``skbilevel.problems`` and ``skbilevel.methods`` (the lower-level models
+users build on, such as ``skbilevel.problems.ridge.RidgeLowerLevel``, which
+are not re-exported) and ``skbilevel.plotting.__all__`` (when that module
+exists). Each docstring is parsed by numpydoc and must have
 non-empty Parameters (when the signature has any), Returns (functions) or
 Attributes (estimators), Examples and References sections, and must document
 every parameter of the signature. The estimators' user-facing methods (``fit``,
@@ -16,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 
 import pytest
 
@@ -45,11 +49,20 @@ def _defined_in(module) -> dict:
             if not name.startswith("_") and _documentable(obj) and obj.__module__ == module.__name__}
 
 
+def _public_submodules(package) -> list:
+    """Every non-underscore module of ``package``, imported."""
+    return [importlib.import_module(f"{package.__name__}.{info.name}")
+            for info in pkgutil.iter_modules(package.__path__) if not info.name.startswith("_")]
+
+
 def _public_objects() -> dict:
     objects = {**_from_all(skbilevel), **_from_all(skbilevel.problems)}
     for name in skbilevel.methods.__all__:
         module = getattr(skbilevel.methods, name)
         if inspect.ismodule(module):
+            objects.update(_defined_in(module))
+    for package in (skbilevel.problems, skbilevel.methods):
+        for module in _public_submodules(package):
             objects.update(_defined_in(module))
     try:  # written separately; imported lazily so that its absence skips nothing else
         plotting = importlib.import_module("skbilevel.plotting")
@@ -103,7 +116,11 @@ def test_public_objects_are_enumerated():
     for path in ("skbilevel.BilevelSVC", "skbilevel.HyperCleaningClassifier", "skbilevel.BilevelSearchCV",
                  "skbilevel.BilevelResult", "skbilevel.methods.lme_mpec.solve", "skbilevel.methods.lme.BoxLME",
                  "skbilevel.methods.hypergradient.adjoint", "skbilevel.problems.example_2_2",
-                 "skbilevel.problems.WeightedSquaredHingeSVM"):
+                 "skbilevel.problems.WeightedSquaredHingeSVM",
+                 "skbilevel.problems.ridge.RidgeLowerLevel", "skbilevel.problems.classifiers.WeightedMLP",
+                 "skbilevel.problems.cross_validation.CrossValidationProblem",
+                 "skbilevel.problems.sklearn_estimators.lower_level_class",
+                 "skbilevel.methods.sqcqp.qcqp_direction"):
         assert path in PUBLIC
     assert "skbilevel.BilevelSVC.fit" in ESTIMATOR_METHOD_OBJECTS
     assert "skbilevel.BilevelSearchCV.predict" in ESTIMATOR_METHOD_OBJECTS

@@ -1,6 +1,7 @@
 """A scikit-learn estimator's training problem as a lower level, and its validation loss.
 
-Cross-validation is a bilevel problem (paper 002, section 5): for each fold
+Cross-validation is a bilevel problem (paper 002, section 4.1, eqs.
+(4.1)-(4.2), with one training / validation split per fold): for each fold
 ``k`` the lower level is the training problem of the estimator on the
 training part at hyperparameters ``lambda``,
 
@@ -21,14 +22,17 @@ provide
 
 - ``solve``: scikit-learn's own solver (or an exact closed form), warm
   started from the previous solution where the solver allows;
-- ``adjoint(x, y, g)``: ``v`` with ``(d_y G)^T v = g``;
+- ``adjoint(x, y, g)``: ``(v, mu)`` with ``(d_y G)^T v = g`` (``mu`` empty:
+  these lower levels declare no ``constraints``);
 - ``cross_vjp(x, y, v)``: ``(d_x G)^T v``;
 - ``decision(x, y, X)`` and ``decision_vjp``: the decision values on new
   data and their derivatives (a kernel's ``gamma`` enters here too).
 
 :func:`skbilevel.methods.hypergradient.hypergradient` then gives
 ``grad h = grad_x F - (d_x G)^T v`` with ``(d_y G)^T v = grad_y F``, the
-formula of paper 002, eq. (5.4), for every estimator alike.
+hypergradient of paper 002, section 5.1, obtained by differentiating the
+optimality condition ``G = 0`` as that section differentiates the
+stationarity condition (5.4), for every estimator alike.
 """
 
 from __future__ import annotations
@@ -45,19 +49,32 @@ SCALES = ("log", "linear")
 class EstimatorLowerLevel(LowerLevel):
     """Training problem of one scikit-learn estimator on one training fold.
 
+    The base class of the lower levels of
+    :class:`~skbilevel.BilevelSearchCV`. It maps the vector ``x`` the outer
+    loop moves to the estimator's parameters (:meth:`values`,
+    :meth:`chain`, :meth:`to_x`) and checks the searched names; a subclass
+    sets :attr:`hyperparameters`, :attr:`loss` and ``n_var`` and implements
+    ``solve``, ``adjoint``, ``cross_vjp``, :meth:`decision` and
+    :meth:`decision_vjp` for its optimality map ``G(x, y) = 0`` (see the
+    module docstring). ``value`` and ``grad_y`` raise ``NotImplementedError``
+    here: the hypergradient only needs the methods above.
+
     Parameters
     ----------
     estimator : scikit-learn estimator
         Its parameters other than the searched ones are read once here
         (``fit_intercept``, ``kernel``, ...); unsupported settings raise
         ``ValueError``.
-    X : array of shape (n_samples, n_features)
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold.
     y : array of shape (n_samples,)
+        Training targets (regressors) or labels (classifiers) of the fold.
     names : sequence of str
         The estimator parameters that ``x`` holds, in order; each must be in
         :attr:`hyperparameters`.
     scales : sequence of {'log', 'linear'}
-        How each entry of ``x`` maps to its parameter.
+        How each entry of ``x`` maps to its parameter: ``lambda_j = exp(x_j)``
+        or ``lambda_j = x_j``; one per name.
     sample_weight : array of shape (n_samples,), optional
         Per-sample weights, entering the training objective as in the
         estimator's own ``fit``.
@@ -69,6 +86,48 @@ class EstimatorLowerLevel(LowerLevel):
     loss : str
         Class attribute: the validation loss matched to the estimator
         (see :class:`ValidationLoss`).
+    capabilities : frozenset of str
+        ``{'solve', 'adjoint', 'cross_vjp'}`` (the linear classifiers add
+        ``'hvp'`` and ``'grad_x'``).
+    names, scales : tuple of str
+        The searched parameters and their scales.
+    params : dict
+        ``estimator.get_params(deep=False)``: the fixed settings, and the
+        values of parameters not in ``names``.
+    n_hyper : int
+        ``len(names)``, the size of ``x``.
+    sample_weight : ndarray of shape (n_samples,) or None
+        The per-sample weights as floats.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): hyperparameter optimisation
+       as a bilevel problem, section 4.1, eqs. (4.1)-(4.2) (this class is the
+       training problem (4.2) of one fold); the hypergradient by implicit
+       differentiation of the stationarity condition (5.4), section 5.1.
+
+    Examples
+    --------
+    A subclass declares what it can differentiate; ``x`` holds ``log(alpha)``
+    and ``l1_ratio``:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import ElasticNet
+    >>> from skbilevel.problems.estimator_base import EstimatorLowerLevel
+    >>> class MyLowerLevel(EstimatorLowerLevel):
+    ...     hyperparameters = ("alpha", "l1_ratio")
+    >>> X, y = np.arange(8.0).reshape(4, 2), np.arange(4.0)
+    >>> lower = MyLowerLevel(ElasticNet(), X, y, names=["alpha", "l1_ratio"], scales=["log", "linear"])
+    >>> x = np.array([np.log(2.0), 0.5])
+    >>> lower.n_hyper, lower.values(x), lower.chain(x)
+    (2, {'alpha': 2.0, 'l1_ratio': 0.5}, array([2., 1.]))
+    >>> np.allclose(lower.to_x({"alpha": 2.0, "l1_ratio": 0.5}), x)
+    True
+    >>> MyLowerLevel(ElasticNet(), X, y, names=["tol"], scales=["log"])
+    Traceback (most recent call last):
+    ...
+    ValueError: ElasticNet hyperparameters ['tol'] cannot be differentiated; supported: ['alpha', 'l1_ratio']
     """
 
     hyperparameters: tuple = ()
@@ -137,7 +196,56 @@ class ClassifierLowerLevel(EstimatorLowerLevel):
     ``classes_`` are the sorted training labels. Binary targets are encoded
     as ``-1`` / ``+1`` (``classes_[1]`` is positive, scikit-learn's
     convention); multi-class targets as the index of the class in
-    ``classes_``.
+    ``classes_``. A fold with a single class, and validation labels absent
+    from the training fold, raise ``ValueError``.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier
+        As in :class:`EstimatorLowerLevel`.
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold.
+    y : array of shape (n_samples,)
+        Training labels of the fold (any sortable labels).
+    names : sequence of str
+        The searched parameters, each in :attr:`hyperparameters`.
+    scales : sequence of {'log', 'linear'}
+        The scale of each searched parameter.
+    sample_weight : array of shape (n_samples,), optional
+        Per-sample weights.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The sorted distinct training labels.
+    binary : bool
+        Whether the fold has two classes.
+    loss : str
+        ``'log'`` by default (subclasses may choose ``'squared_hinge'``).
+    n_hyper : int
+        ``len(names)``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): section 4.1, eqs.
+       (4.1)-(4.2), with the cross-entropy as the validation loss of a
+       classifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skbilevel.problems.estimator_base import ClassifierLowerLevel
+    >>> class MyClassifierLowerLevel(ClassifierLowerLevel):
+    ...     hyperparameters = ("C",)
+    >>> X = np.arange(8.0).reshape(4, 2)
+    >>> lower = MyClassifierLowerLevel(LogisticRegression(), X, ["a", "b", "b", "a"], ["C"], ["log"])
+    >>> lower.classes_.tolist(), lower.binary, lower.encode_targets(["b", "a"])
+    (['a', 'b'], True, array([ 1., -1.]))
+    >>> lower = MyClassifierLowerLevel(LogisticRegression(), X, [0, 1, 2, 2], ["C"], ["log"])
+    >>> lower.binary, lower.encode_targets([2, 0])
+    (False, array([2, 0]))
     """
 
     loss = "log"
@@ -204,6 +312,61 @@ class ValidationLoss(UpperLevel):
     ``'squared_hinge'``
         :math:`\\max(0, 1 - t_i d_i)^2`, summed over classes one-vs-rest for a
         multi-class one.
+
+    Parameters
+    ----------
+    lower : EstimatorLowerLevel
+        The training problem of the fold; it gives the decision values and
+        encodes the labels.
+    X_val : array or sparse matrix of shape (n_val, n_features)
+        Held-out samples of the fold.
+    y_val : array of shape (n_val,)
+        Their targets or labels.
+    loss : {'squared', 'log', 'squared_hinge'} or None, default=None
+        The loss ``ell``; None takes ``lower.loss`` (squared for the
+        regressors, log for :class:`LogisticRegression
+        <sklearn.linear_model.LogisticRegression>`, squared hinge for the
+        SVCs).
+
+    Attributes
+    ----------
+    loss : str
+        The loss in use.
+    targets : ndarray of shape (n_val,)
+        ``lower.encode_targets(y_val)``.
+    KINDS : tuple of str
+        The accepted losses.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): the validation objective
+       ``F`` of (4.1), section 4.1 (squared error for regression,
+       cross-entropy for classification).
+
+    Examples
+    --------
+    The validation loss of a ridge fold and its hypergradient in
+    ``log(alpha)``, checked by central differences:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import BilevelProblem
+    >>> from skbilevel.problems.estimator_base import ValidationLoss
+    >>> from skbilevel.problems.ridge import RidgeLowerLevel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 3))
+    >>> t = X @ [1.0, -2.0, 0.0] + 0.1 * rng.normal(size=30)
+    >>> lower = RidgeLowerLevel(Ridge(), X[:20], t[:20], ["alpha"], ["log"])
+    >>> upper = ValidationLoss(lower, X[20:], t[20:])
+    >>> y, _ = lower.solve(np.zeros(1))
+    >>> F, grad, _ = hypergradient(BilevelProblem(upper, lower), np.zeros(1), y)
+    >>> upper.loss, round(F, 4)
+    ('squared', 0.0329)
+    >>> h = lambda x: upper.value(x, lower.solve(x)[0])
+    >>> bool(np.isclose(grad[0], (h([1e-6]) - h([-1e-6])) / 2e-6, rtol=1e-5))
+    True
     """
 
     KINDS = ("squared", "log", "squared_hinge")

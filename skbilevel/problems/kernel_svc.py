@@ -86,6 +86,89 @@ class SVCLowerLevel(ClassifierLowerLevel):
     ``[K_FF 1; 1^T 0] (beta_F, b) = (t_F - K_FU beta_U, -1^T beta_U)`` is solved
     in double precision, so that ``G(x, y) = 0`` to rounding, and the active set
     is corrected where the result violates the KKT conditions (see ``_polish``).
+
+    Parameters
+    ----------
+    estimator : :class:`~sklearn.svm.SVC`
+        The estimator; ``kernel`` ('rbf' or 'linear', ``ValueError``
+        otherwise), ``class_weight``, ``shrinking``, ``cache_size``,
+        ``max_iter`` and the values of the parameters not in ``names`` are
+        read from it (its ``tol`` is not: see ``LIBSVM_TOL``).
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold (densified).
+    y : array of shape (n_samples,)
+        Training labels of the fold, two classes (``ValueError`` otherwise).
+    names : sequence of str
+        The searched parameters, a subset of ``('C', 'gamma')``; ``'gamma'``
+        only with the RBF kernel.
+    scales : sequence of {'log', 'linear'}
+        The scale of each searched parameter (``'log'`` usually).
+    sample_weight : array of shape (n_samples,), optional
+        Per-sample weights, multiplying ``C`` as in ``SVC.fit``.
+
+    Attributes
+    ----------
+    hyperparameters : tuple of str
+        ``('C', 'gamma')``.
+    loss : str
+        ``'squared_hinge'``: the validation loss of the decision values.
+    classes_ : ndarray of shape (2,)
+        The training labels; ``classes_[1]`` is the positive class.
+    gamma : float
+        The kernel's ``gamma`` as resolved on the fold (used when
+        ``'gamma'`` is not searched).
+    n_hyper : int
+        ``len(names)``.
+    n_var : int
+        ``n_samples + 1``: the variable is ``y = (beta, b)``.
+    capabilities : frozenset of str
+        ``{'solve', 'adjoint', 'cross_vjp'}``.
+    polish : bool
+        Class attribute, True: polish libsvm's solution in double precision.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): a lower level with
+       constraints (the box ``0 <= a_i <= C_i`` and ``t^T a = 0`` of the
+       dual) differentiated through its active set under strict
+       complementarity, section 6.1, assumptions (A1)-(A4) and formula
+       (6.3); hyperparameter optimisation as (4.1)-(4.2), section 4.1.
+    .. [2] scikit-learn, :class:`sklearn.svm.SVC` (libsvm's C-SVC): the
+       primal ``1/2 ||w||^2 + sum_i C_i max(0, 1 - t_i (w^T phi(x_i) + b))``
+       and its dual above.
+
+    Examples
+    --------
+    The optimality map vanishes at the polished solution, which has the
+    support vectors of ``SVC.fit``, and the hypergradient of the squared
+    hinge validation loss in ``(log C, log gamma)`` passes a
+    central-difference check:
+
+    >>> import numpy as np
+    >>> from sklearn.svm import SVC
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import BilevelProblem
+    >>> from skbilevel.problems.estimator_base import ValidationLoss
+    >>> from skbilevel.problems.kernel_svc import SVCLowerLevel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3))
+    >>> labels = (X[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(int)
+    >>> estimator = SVC(C=1.0, gamma=0.5)
+    >>> lower = SVCLowerLevel(estimator, X[:30], labels[:30], ["C", "gamma"], ["log", "log"])
+    >>> x = np.log([1.0, 0.5])
+    >>> y, ok = lower.solve(x)
+    >>> lower.n_hyper, lower.n_var, ok, bool(np.abs(lower.grad_y(x, y)).max() < 1e-10)
+    (2, 31, True, True)
+    >>> support = np.flatnonzero(y[:-1])
+    >>> np.array_equal(support, np.sort(estimator.fit(X[:30], labels[:30]).support_))
+    True
+    >>> problem = BilevelProblem(ValidationLoss(lower, X[30:], labels[30:]), lower)
+    >>> F, grad, _ = hypergradient(problem, x, y)
+    >>> h = lambda x: problem.upper.value(x, lower.solve(x)[0])
+    >>> fd = [(h(x + 1e-6 * e) - h(x - 1e-6 * e)) / 2e-6 for e in np.eye(2)]
+    >>> np.allclose(grad, fd, rtol=1e-5)
+    True
     """
 
     hyperparameters = ("C", "gamma")

@@ -247,6 +247,81 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
     constant, so with unpenalised intercepts ``H`` is singular along it; the
     solution is taken with intercepts summing to zero (scikit-learn's own
     convention) and the adjoint is ``H^+ P g`` (see ``_solve_hessian``).
+
+    Parameters
+    ----------
+    estimator : :class:`~sklearn.linear_model.LogisticRegression`
+        The estimator; it needs the L2 penalty (``ValueError``
+        otherwise); ``fit_intercept``, ``solver`` (liblinear or not),
+        ``intercept_scaling``, ``class_weight`` and, when not searched, ``C``
+        are read from it.
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold (kept sparse, as CSR, when sparse).
+    y : array of shape (n_samples,)
+        Training labels of the fold: two classes or more.
+    names : sequence of str
+        ``['C']`` (or empty).
+    scales : sequence of {'log', 'linear'}
+        The scale of ``C`` (``'log'`` usually).
+    sample_weight : array of shape (n_samples,), optional
+        Per-sample weights, as in ``fit``.
+
+    Attributes
+    ----------
+    hyperparameters : tuple of str
+        ``('C',)``.
+    loss : str
+        ``'log'``: the validation loss of the decision values.
+    classes_ : ndarray
+        The sorted training labels.
+    K : int
+        Number of decision functions: 1 for two classes, else the number
+        of classes.
+    n_hyper : int
+        ``len(names)``.
+    n_var : int
+        ``K (n_features + 1)``: the variable is ``y = [W | b].ravel()``.
+    capabilities : frozenset of str
+        ``{'solve', 'adjoint', 'cross_vjp', 'hvp', 'grad_x'}``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       of section 4.1 with the cross-entropy loss; the hypergradient by
+       implicit differentiation of the stationarity condition (5.4),
+       section 5.1 (regularised logistic regression is that section's
+       example of a strongly convex, twice differentiable lower level).
+    .. [2] scikit-learn, :class:`sklearn.linear_model.LogisticRegression`
+       with ``penalty='l2'``: the objective ``1/2 ||W||^2 + C sum_i s_i
+       ell_i`` above.
+
+    Examples
+    --------
+    The solution matches ``LogisticRegression.fit`` (run to a tight tolerance), and
+    the hypergradient of the validation loss in ``log(C)`` passes a
+    central-difference check:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import BilevelProblem
+    >>> from skbilevel.problems.estimator_base import ValidationLoss
+    >>> from skbilevel.problems.linear_classifiers import LogisticRegressionLowerLevel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3))
+    >>> labels = (X[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(int)
+    >>> lower = LogisticRegressionLowerLevel(LogisticRegression(C=1.0), X[:30], labels[:30], names=["C"], scales=["log"])
+    >>> y, ok = lower.solve(np.zeros(1))
+    >>> fitted = LogisticRegression(C=1.0, tol=1e-10).fit(X[:30], labels[:30])
+    >>> coef, intercept = lower.coef_intercept(y)
+    >>> lower.n_hyper, lower.n_var, ok, np.allclose(coef, fitted.coef_, atol=1e-6)
+    (1, 4, True, True)
+    >>> problem = BilevelProblem(ValidationLoss(lower, X[30:], labels[30:]), lower)
+    >>> F, grad, _ = hypergradient(problem, np.zeros(1), y)
+    >>> h = lambda x: problem.upper.value(x, lower.solve(x)[0])
+    >>> bool(np.isclose(grad[0], (h([1e-6]) - h([-1e-6])) / 2e-6, rtol=1e-5))
+    True
     """
 
     loss = "log"
@@ -390,6 +465,80 @@ class LinearSVCLowerLevel(_LinearClassifierLowerLevel):
     generalised Newton steps; with ``y0`` it runs Newton from ``y0`` directly
     (finitely many steps once the violator set settles), and falls back to
     liblinear if that fails.
+
+    Parameters
+    ----------
+    estimator : :class:`~sklearn.svm.LinearSVC`
+        The estimator; it needs ``penalty='l2'``,
+        ``loss='squared_hinge'`` and ``multi_class='ovr'`` (``ValueError``
+        otherwise); ``fit_intercept``, ``intercept_scaling``, ``dual``,
+        ``class_weight`` and, when not searched, ``C`` are read from it.
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold (kept sparse, as CSR, when sparse).
+    y : array of shape (n_samples,)
+        Training labels of the fold: two classes or more.
+    names : sequence of str
+        ``['C']`` (or empty).
+    scales : sequence of {'log', 'linear'}
+        The scale of ``C`` (``'log'`` usually).
+    sample_weight : array of shape (n_samples,), optional
+        Per-sample weights, as in ``fit``.
+
+    Attributes
+    ----------
+    hyperparameters : tuple of str
+        ``('C',)``.
+    loss : str
+        ``'squared_hinge'``: the validation loss of the decision values.
+    classes_ : ndarray
+        The sorted training labels.
+    K : int
+        Number of decision functions: 1 for two classes, else the number
+        of classes.
+    n_hyper : int
+        ``len(names)``.
+    n_var : int
+        ``K (n_features + 1)``: the variable is ``y = [W | b].ravel()``.
+    capabilities : frozenset of str
+        ``{'solve', 'adjoint', 'cross_vjp', 'hvp', 'grad_x'}``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       of section 4.1 (a support vector problem with linear kernel); the
+       hypergradient by implicit differentiation, section 5.1, here with
+       the generalised Jacobian of the piecewise linear ``G``.
+    .. [2] scikit-learn, :class:`sklearn.svm.LinearSVC` (liblinear's
+       L2-regularised L2-loss SVC): the objective ``1/2 ||[w, b]||^2 +
+       C sum_i s_i max(0, 1 - t_i (x_i^T w + beta b))^2`` above.
+
+    Examples
+    --------
+    The solution matches ``LinearSVC.fit`` (run to a tight tolerance), and
+    the hypergradient of the validation loss in ``log(C)`` passes a
+    central-difference check:
+
+    >>> import numpy as np
+    >>> from sklearn.svm import LinearSVC
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import BilevelProblem
+    >>> from skbilevel.problems.estimator_base import ValidationLoss
+    >>> from skbilevel.problems.linear_classifiers import LinearSVCLowerLevel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3))
+    >>> labels = (X[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(int)
+    >>> lower = LinearSVCLowerLevel(LinearSVC(C=1.0), X[:30], labels[:30], names=["C"], scales=["log"])
+    >>> y, ok = lower.solve(np.zeros(1))
+    >>> fitted = LinearSVC(C=1.0, tol=1e-10, max_iter=100_000).fit(X[:30], labels[:30])
+    >>> coef, intercept = lower.coef_intercept(y)
+    >>> lower.n_hyper, lower.n_var, ok, np.allclose(coef, fitted.coef_, atol=1e-5)
+    (1, 4, True, True)
+    >>> problem = BilevelProblem(ValidationLoss(lower, X[30:], labels[30:]), lower)
+    >>> F, grad, _ = hypergradient(problem, np.zeros(1), y)
+    >>> h = lambda x: problem.upper.value(x, lower.solve(x)[0])
+    >>> bool(np.isclose(grad[0], (h([1e-6]) - h([-1e-6])) / 2e-6, rtol=1e-5))
+    True
     """
 
     loss = "squared_hinge"

@@ -31,6 +31,73 @@ class RidgeLowerLevel(EstimatorLowerLevel):
     for every ``alpha`` at the cost of two products, and the optimality map
     ``G = grad f`` has the Jacobian :math:`2 (X_1^T S X_1 + \\alpha\\, \\mathrm{diag}(1, .., 1, 0))`.
     Sparse ``X`` is densified (the SVD needs it). ``y = (w, b)``.
+
+    Parameters
+    ----------
+    estimator : :class:`~sklearn.linear_model.Ridge`
+        The estimator; its parameters not in ``names`` are held fixed (``fit_intercept``; a
+        per-target array ``alpha`` raises ``ValueError``).
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold (densified).
+    y : array of shape (n_samples,)
+        Training targets ``t`` (one target: 1-D).
+    names : sequence of str
+        The searched parameters, a subset of ``('alpha',)``.
+    scales : sequence of {'log', 'linear'}
+        The scale of each searched parameter (``'log'``: ``x_j = log lambda_j``).
+    sample_weight : array of shape (n_samples,), optional
+        The weights ``s_i`` (all 1 when None).
+
+    Attributes
+    ----------
+    hyperparameters : tuple of str
+        ``('alpha',)``.
+    loss : str
+        ``'squared'``: the validation loss :class:`~skbilevel.problems.estimator_base.ValidationLoss` uses.
+    n_hyper : int
+        ``len(names)``.
+    n_var : int
+        ``n_features + 1``: the variable is ``y = (w, b)`` (``b = 0``
+        without an intercept).
+    capabilities : frozenset of str
+        ``{'solve', 'adjoint', 'cross_vjp'}``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       of section 4.1 with an L2 regulariser ``R``; its hypergradient by
+       implicit differentiation of the stationarity condition (5.4),
+       section 5.1.
+    .. [2] scikit-learn, :class:`sklearn.linear_model.Ridge`: the objective
+       ``||t - X w - b||^2_S + alpha ||w||^2`` above.
+
+    Examples
+    --------
+    The exact solution equals ``Ridge.fit``'s, and the hypergradient of the
+    validation loss in ``log(alpha)`` passes a central-difference check:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import BilevelProblem
+    >>> from skbilevel.problems.estimator_base import ValidationLoss
+    >>> from skbilevel.problems.ridge import RidgeLowerLevel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 3))
+    >>> t = X @ [1.0, -2.0, 0.0] + 0.1 * rng.normal(size=30)
+    >>> lower = RidgeLowerLevel(Ridge(alpha=1.0), X[:20], t[:20], names=["alpha"], scales=["log"])
+    >>> lower.n_hyper, lower.n_var
+    (1, 4)
+    >>> y, exact = lower.solve(np.log([1.0]))
+    >>> fitted = Ridge(alpha=1.0).fit(X[:20], t[:20])
+    >>> exact, np.allclose(y, np.append(fitted.coef_, fitted.intercept_))
+    (True, True)
+    >>> problem = BilevelProblem(ValidationLoss(lower, X[20:], t[20:]), lower)
+    >>> F, grad, _ = hypergradient(problem, np.zeros(1), y)
+    >>> h = lambda x: problem.upper.value(x, lower.solve(x)[0])
+    >>> bool(np.isclose(grad[0], (h([1e-6]) - h([-1e-6])) / 2e-6, rtol=1e-5))
+    True
     """
 
     hyperparameters = ("alpha",)
@@ -106,6 +173,79 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
     :math:`\\partial K / \\partial \\gamma = -D \\circ K` (``D`` the squared
     distances). Predictions are :math:`K_\\gamma(X, X_{train})\\, a` (no
     intercept). Kernels: 'rbf' and 'linear'.
+
+    Parameters
+    ----------
+    estimator : :class:`~sklearn.kernel_ridge.KernelRidge`
+        The estimator; its parameters not in ``names`` are held fixed (``kernel`` must be
+        ``'rbf'`` or ``'linear'``; ``gamma=None`` means ``1 / n_features``).
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold (densified).
+    y : array of shape (n_samples,)
+        Training targets ``t`` (one target: 1-D).
+    names : sequence of str
+        The searched parameters, a subset of ``('alpha', 'gamma')``;
+        ``'gamma'`` only with the RBF kernel.
+    scales : sequence of {'log', 'linear'}
+        The scale of each searched parameter (``'log'``: ``x_j = log lambda_j``).
+    sample_weight : array of shape (n_samples,), optional
+        The weights ``s_i`` (all 1 when None).
+
+    Attributes
+    ----------
+    hyperparameters : tuple of str
+        ``('alpha', 'gamma')``.
+    loss : str
+        ``'squared'``.
+    kernel : str
+        ``'rbf'`` or ``'linear'``.
+    n_hyper : int
+        ``len(names)``.
+    n_var : int
+        ``n_samples``: the variable is the dual coefficient vector ``a``
+        (``dual_coef_``).
+    capabilities : frozenset of str
+        ``{'solve', 'adjoint', 'cross_vjp'}``.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): kernel methods as the
+       training problem (4.2) of section 4.1; the hypergradient by implicit
+       differentiation, section 5.1, here of the optimality map ``G`` in
+       place of the stationarity condition (5.4).
+    .. [2] scikit-learn, :class:`sklearn.kernel_ridge.KernelRidge`: the
+       linear system ``(K + alpha S^{-1}) a = t`` of its ``fit``, i.e. the
+       minimiser of ``1/2 ||t - K a||^2_S + alpha/2 a^T K a`` (the
+       ``value`` here is the objective ``1/2 a^T K a + alpha/2 a^T S^{-1} a
+       - t^T a`` whose gradient is ``G``).
+
+    Examples
+    --------
+    The dual coefficients equal ``KernelRidge.fit``'s, and the hypergradient
+    in ``(log alpha, log gamma)`` passes a central-difference check:
+
+    >>> import numpy as np
+    >>> from sklearn.kernel_ridge import KernelRidge
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import BilevelProblem
+    >>> from skbilevel.problems.estimator_base import ValidationLoss
+    >>> from skbilevel.problems.ridge import KernelRidgeLowerLevel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 3))
+    >>> t = X @ [1.0, -2.0, 0.0] + 0.1 * rng.normal(size=30)
+    >>> estimator = KernelRidge(kernel="rbf", alpha=0.1, gamma=0.5)
+    >>> lower = KernelRidgeLowerLevel(estimator, X[:20], t[:20], ["alpha", "gamma"], ["log", "log"])
+    >>> x = np.log([0.1, 0.5])
+    >>> a, _ = lower.solve(x)
+    >>> lower.n_hyper, lower.n_var, np.allclose(a, estimator.fit(X[:20], t[:20]).dual_coef_)
+    (2, 20, True)
+    >>> problem = BilevelProblem(ValidationLoss(lower, X[20:], t[20:]), lower)
+    >>> F, grad, _ = hypergradient(problem, x, a)
+    >>> h = lambda x: problem.upper.value(x, lower.solve(x)[0])
+    >>> fd = [(h(x + 1e-6 * e) - h(x - 1e-6 * e)) / 2e-6 for e in np.eye(2)]
+    >>> np.allclose(grad, fd, rtol=1e-5)
+    True
     """
 
     hyperparameters = ("alpha", "gamma")

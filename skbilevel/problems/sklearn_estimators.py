@@ -30,6 +30,57 @@ def lower_level_class(estimator):
     """Return the :class:`~skbilevel.problems.estimator_base.EstimatorLowerLevel` of ``estimator``.
 
     Raises ``TypeError`` naming the supported estimators otherwise.
+
+    The match is by ``isinstance``, most specific class first (``Lasso``
+    before its base class ``ElasticNet``): :class:`~sklearn.linear_model.Lasso`,
+    :class:`~sklearn.linear_model.ElasticNet`,
+    :class:`~sklearn.linear_model.Ridge`,
+    :class:`~sklearn.kernel_ridge.KernelRidge`,
+    :class:`~sklearn.linear_model.LogisticRegression`,
+    :class:`~sklearn.svm.LinearSVC` and :class:`~sklearn.svm.SVC` (and
+    their subclasses). ``SUPPORTED`` in this module maps each estimator's
+    name to the hyperparameters its lower level differentiates.
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        The estimator whose hyperparameters are to be searched (an instance,
+        not a class).
+
+    Returns
+    -------
+    type
+        The :class:`~skbilevel.problems.estimator_base.EstimatorLowerLevel`
+        subclass to build one fold's lower level with, called as
+        ``cls(estimator, X, y, names, scales, sample_weight)``.
+
+    Raises
+    ------
+    TypeError
+        For an unsupported estimator, and for an estimator that learns its
+        own hyperparameters by a bilevel method inside ``fit`` (such as
+        :class:`~skbilevel.BilevelSVC`): its fitted model is not a
+        differentiable function of its parameters.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): each class returned here is
+       the training problem (4.2) of section 4.1 of one estimator,
+       differentiated as in section 5.1 (section 6.1, formula (6.3), for the
+       active set of the constrained or non-smooth ones).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Lasso, LinearRegression
+    >>> from skbilevel.problems.sklearn_estimators import lower_level_class
+    >>> cls = lower_level_class(Lasso())
+    >>> cls.__name__, cls.hyperparameters
+    ('LassoLowerLevel', ('alpha',))
+    >>> lower_level_class(LinearRegression())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: BilevelSearchCV cannot differentiate LinearRegression: its training problem has no hypergradient here. ...
     """
     for est_type, lower in _LOWER_LEVELS:
         if isinstance(estimator, est_type):

@@ -78,6 +78,85 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     refused. Coordinate descent is warm started from ``y0`` (``ElasticNet``
     with ``warm_start=True`` and ``coef_`` preset); the number of its
     iterations in the last ``solve`` is kept in :attr:`n_iter_`.
+
+    Parameters
+    ----------
+    estimator : :class:`~sklearn.linear_model.ElasticNet`
+        The estimator; ``fit_intercept``, ``positive``, ``max_iter``,
+        ``selection``, ``random_state`` and the values of the parameters
+        not in ``names`` are read from it.
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold (kept sparse, as CSC, when sparse).
+    y : array of shape (n_samples,)
+        Training targets ``t`` (1-D; ``ValueError`` otherwise).
+    names : sequence of str
+        The searched parameters, a subset of ``('alpha', 'l1_ratio')``.
+    scales : sequence of {'log', 'linear'}
+        The scale of each searched parameter (``l1_ratio`` lives in
+        ``[0, 1]``: ``'linear'`` suits it).
+    sample_weight : array of shape (n_samples,), optional
+        The weights ``s_i`` (all 1 when None).
+
+    Attributes
+    ----------
+    hyperparameters : tuple of str
+        ``('alpha', 'l1_ratio')``.
+    loss : str
+        ``'squared'``.
+    n_hyper : int
+        ``len(names)``.
+    n_var : int
+        ``n_features + 1``: the variable is ``y = (w, b)``.
+    capabilities : frozenset of str
+        ``{'solve', 'adjoint', 'cross_vjp'}``.
+    n_iter_ : int or None
+        Coordinate-descent iterations of the last :meth:`solve` (None before
+        the first).
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       of section 4.1 with a non-smooth regulariser ``R``; implicit
+       differentiation (section 5.1) through the active set, as for a
+       constrained lower level in section 6.1, formula (6.3), under the
+       strict complementarity (A4) that keeps the support fixed nearby.
+    .. [2] Q. Bertrand, Q. Klopfenstein, M. Blondel, S. Vaiter, A. Gramfort,
+       J. Salmon, "Implicit differentiation of Lasso-type models for
+       hyperparameter optimization", ICML 2020: the restricted system on
+       the support.
+    .. [3] scikit-learn, :class:`sklearn.linear_model.ElasticNet`: the
+       objective ``1/(2 n) ||t - X w - b||^2 + alpha rho ||w||_1 +
+       alpha (1 - rho)/2 ||w||^2`` above, solved by coordinate descent.
+
+    Examples
+    --------
+    The polished solution has the support of ``ElasticNet.fit`` (run to a
+    tight tolerance), and the hypergradient in ``(log alpha, l1_ratio)``
+    passes a central-difference check:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import ElasticNet
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import BilevelProblem
+    >>> from skbilevel.problems.estimator_base import ValidationLoss
+    >>> from skbilevel.problems.sparse_regression import ElasticNetLowerLevel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 5))
+    >>> t = X @ [1.0, -2.0, 0.0, 0.0, 0.5] + 0.1 * rng.normal(size=40)
+    >>> lower = ElasticNetLowerLevel(ElasticNet(alpha=0.1, l1_ratio=0.5), X[:30], t[:30],
+    ...                              names=["alpha", "l1_ratio"], scales=["log", "linear"])
+    >>> x = np.array([np.log(0.1), 0.5])
+    >>> y, ok = lower.solve(x)
+    >>> fitted = ElasticNet(alpha=0.1, l1_ratio=0.5, tol=1e-12, max_iter=100_000).fit(X[:30], t[:30])
+    >>> lower.n_hyper, lower.n_var, ok, np.flatnonzero(y[:-1]), np.allclose(y[:-1], fitted.coef_)
+    (2, 6, True, array([0, 1, 3, 4]), True)
+    >>> problem = BilevelProblem(ValidationLoss(lower, X[30:], t[30:]), lower)
+    >>> F, grad, _ = hypergradient(problem, x, y)
+    >>> h = lambda x: problem.upper.value(x, lower.solve(x, tol=1e-12)[0])
+    >>> fd = [(h(x + 1e-6 * e) - h(x - 1e-6 * e)) / 2e-6 for e in np.eye(2)]
+    >>> np.allclose(grad, fd, rtol=1e-5)
+    True
     """
 
     hyperparameters = ("alpha", "l1_ratio")
@@ -277,6 +356,68 @@ class LassoLowerLevel(ElasticNetLowerLevel):
     ``ElasticNet(l1_ratio=1)`` in scikit-learn too): the restricted Hessian is
     :math:`X_{c,S}^T U X_{c,S}`, singular when ``|S|`` exceeds the number of
     (centred) samples, where ``solve`` reports ``ok=False``.
+
+    Parameters
+    ----------
+    estimator : :class:`~sklearn.linear_model.Lasso`
+        The estimator; its settings are read as in
+        :class:`ElasticNetLowerLevel`.
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Training samples of the fold.
+    y : array of shape (n_samples,)
+        Training targets (1-D).
+    names : sequence of str
+        ``['alpha']`` (or empty).
+    scales : sequence of {'log', 'linear'}
+        The scale of ``alpha`` (``'log'`` usually).
+    sample_weight : array of shape (n_samples,), optional
+        The weights ``s_i``.
+
+    Attributes
+    ----------
+    hyperparameters : tuple of str
+        ``('alpha',)``.
+    n_hyper : int
+        ``len(names)``.
+    n_var : int
+        ``n_features + 1``.
+    n_iter_ : int or None
+        Coordinate-descent iterations of the last :meth:`solve`.
+
+    References
+    ----------
+    .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       of section 4.1 with an L1 regulariser; implicit differentiation
+       through the active set (section 5.1; section 6.1, formula (6.3)).
+    .. [2] Q. Bertrand, Q. Klopfenstein, M. Blondel, S. Vaiter, A. Gramfort,
+       J. Salmon, "Implicit differentiation of Lasso-type models for
+       hyperparameter optimization", ICML 2020.
+    .. [3] scikit-learn, :class:`sklearn.linear_model.Lasso`: the objective
+       ``1/(2 n) ||t - X w - b||^2 + alpha ||w||_1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Lasso
+    >>> from skbilevel.methods.hypergradient import hypergradient
+    >>> from skbilevel.problems import BilevelProblem
+    >>> from skbilevel.problems.estimator_base import ValidationLoss
+    >>> from skbilevel.problems.sparse_regression import LassoLowerLevel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 5))
+    >>> t = X @ [1.0, -2.0, 0.0, 0.0, 0.5] + 0.1 * rng.normal(size=40)
+    >>> lower = LassoLowerLevel(Lasso(alpha=0.1), X[:30], t[:30], names=["alpha"], scales=["log"])
+    >>> y, ok = lower.solve(np.log([0.1]))
+    >>> fitted = Lasso(alpha=0.1, tol=1e-12, max_iter=100_000).fit(X[:30], t[:30])
+    >>> ok, np.flatnonzero(y[:-1]), np.allclose(y[:-1], fitted.coef_), round(lower.alpha_max(), 4)
+    (True, array([0, 1, 4]), True, 1.8125)
+    >>> problem = BilevelProblem(ValidationLoss(lower, X[30:], t[30:]), lower)
+    >>> F, grad, _ = hypergradient(problem, np.log([0.1]), y)
+    >>> h = lambda x: problem.upper.value(x, lower.solve(x, tol=1e-12)[0])
+    >>> x = np.log([0.1])
+    >>> bool(np.isclose(grad[0], (h(x + 1e-6) - h(x - 1e-6)) / 2e-6, rtol=1e-5))
+    True
     """
 
     hyperparameters = ("alpha",)
