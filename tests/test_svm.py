@@ -184,3 +184,29 @@ def test_bad_weight_bounds():
     X, y = _data()
     with pytest.raises(ValueError, match="weight_bounds"):
         BilevelSVC(weight_bounds=(1.0, 0.5)).fit(X, y)
+
+
+def _flipped_clouds(seed):
+    """Two clouds, 6 of 40 training labels flipped; 2 of the 5 validation labels flipped."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([-1, 1], 20)
+    X = y[:, None] * 1.77 + rng.standard_normal((40, 2))
+    y[rng.choice(40, 6, replace=False)] *= -1
+    y_val = np.array([-1, -1, -1, 1, 1])
+    X_val = y_val[:, None] * 1.77 + rng.standard_normal((5, 2))
+    y_val[[0, 3]] *= -1
+    return X, y, X_val, y_val
+
+
+def test_a_constant_learned_classifier_is_reported():
+    """With two of five validation labels wrong, the paper's validation loss can be lowest for a
+    classifier that puts every point on one side (w -> 0); fit says so instead of returning it silently."""
+    X, y, X_val, y_val = _flipped_clouds(15)
+    with pytest.warns(UserWarning, match="predicts -1 for every training and validation sample"):
+        clf = BilevelSVC().fit(X, y, X_val=X_val, y_val=y_val)
+    assert np.unique(clf.predict(np.vstack([X, X_val]))).tolist() == [-1]
+    X, y, X_val, y_val = _flipped_clouds(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf = BilevelSVC().fit(X, y, X_val=X_val, y_val=y_val)
+    assert np.unique(clf.predict(X)).size == 2
