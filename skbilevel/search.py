@@ -473,9 +473,6 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         def mean_score(row):
             return float(np.mean(row["test"][self._refit_metric()]))
 
-        # the best CV score of the initial grid, shown when its pass is counted
-        state["grid_score"] = lambda: max((v for v in map(mean_score, rows) if not np.isnan(v)), default=np.nan)
-
         def per_iteration(info):
             row = rows[-1]
             cv_score = mean_score(row)
@@ -492,6 +489,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             return False
 
         starts = self._starting_points(problem, dims, rng, on_evaluation, state)
+        grid = [row for row in rows if row["start"] == -1]
+        if grid:  # the initial grid is one outer pass: its best loss and CV score
+            progress.update(min(row["loss"] for row in grid),
+                            score=max((v for v in map(mean_score, grid) if not np.isnan(v)), default=np.nan))
         self.n_iter_ = int(self._grid_size(len(dims)) > 0)  # the initial grid is one pass
         for s, (x0, y0) in enumerate(starts):
             state["start"] = s
@@ -519,7 +520,6 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             values = hypergradient.evaluate(problem, points, n_jobs=self.n_jobs, on_evaluation=on_evaluation,
                                             gradient=False, lower_tol=_COMPARE_TOL)
             order = np.argsort([F for F, _, _ in values], kind="stable")
-            state["progress"].update(values[order[0]][0], score=state["grid_score"]())
             starts = [(points[i], values[i][2]) for i in order[: self.n_starts]]
         elif self.n_starts:
             starts = [(np.array([d.start() for d in dims]), None)]
