@@ -135,3 +135,16 @@ def test_missing_capability_is_refused():
 def test_constrained_lower_level_is_refused():
     with pytest.raises(ValueError, match="unconstrained"):
         sqcqp.solve(example_2_2(), np.ones(3))
+
+
+def test_truncated_newton_steps_restore_feasibility():
+    """One MINRES iteration per Newton step (a scaled gradient step) still decreases h, so enough steps
+    restore ||grad_y f|| <= eps; one step does not, and the run says so."""
+    problem, _ = quadratic_bilevel(Q, M, T, rho=0.1)
+    x0 = np.array([-2.0, 1.0])
+    result = sqcqp.solve(problem, x0, np.zeros(2), epsilon=1e-2, max_iter=50, restore_steps=200,
+                         newton_max_iter=1)
+    assert result.n_iter == 50
+    assert max(result.history["lower_residual"]) <= 1e-2 * (1 + 1e-9)
+    failed = sqcqp.solve(problem, x0, np.zeros(2), epsilon=1e-2, max_iter=50, restore_steps=1, newton_max_iter=1)
+    assert failed.n_iter == 0 and not failed.converged and "feasible" in failed.message

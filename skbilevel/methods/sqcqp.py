@@ -250,14 +250,15 @@ def _line_search(problem, x, y, dx, dy, F, grad_F, h, bounds, opts):
     return None
 
 
-def _newton_y(lower, x, y, g):
-    """Newton direction ``-(grad^2_yy f)^{-1} grad_y f`` by MINRES on ``hvp`` (least squares if singular)."""
+def _newton_y(lower, x, y, g, max_iter=None):
+    """Newton direction ``-(grad^2_yy f)^{-1} grad_y f`` by MINRES on ``hvp`` (least squares if singular),
+    truncated after ``max_iter`` MINRES iterations (default ``10 n``)."""
     op = LinearOperator((y.size, y.size), matvec=lower.hvp_operator(x, y), dtype=float)
-    d, _ = minres(op, -g, rtol=1e-10, maxiter=10 * y.size)
+    d, _ = minres(op, -g, rtol=1e-10, maxiter=10 * y.size if max_iter is None else max_iter)
     return d
 
 
-def _restore(lower, x, y, epsilon, max_steps):
+def _restore(lower, x, y, epsilon, max_steps, newton_max_iter=None):
     """Reduce ``h(x, .)`` below ``eps^2`` in ``y`` (step 1 of Algorithm 1); return ``(y, h)``."""
     g = lower.grad_y(x, y)
     h = float(g @ g)
@@ -265,7 +266,7 @@ def _restore(lower, x, y, epsilon, max_steps):
     for _ in range(max_steps):
         if h <= target:
             break
-        d, grad_h_y = _newton_y(lower, x, y, g), 2.0 * lower.hvp(x, y, g)
+        d, grad_h_y = _newton_y(lower, x, y, g, newton_max_iter), 2.0 * lower.hvp(x, y, g)
         if not np.all(np.isfinite(d)) or grad_h_y @ d >= 0:
             d = -grad_h_y  # steepest descent on h when Newton fails
         t = 1.0
@@ -294,6 +295,7 @@ def _start(problem, x0, y0, lower_tol):
 def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: int = 50000,
           epsilon: float = 1e-3, w: float = 1e-2, alpha_b: float = 0.1, alpha_ls: float = 0.1,
           gamma: float = 0.1, beta: float = 0.5, t_max: float = 1.0, lower_tol: float = 1e-10,
+          restore_steps: int | None = None, newton_max_iter: int | None = None,
           verbose: int = 0, callback=None, **ignored) -> BilevelResult:
     """Solve the relaxation (2) of ``problem`` by Algorithm 1 of paper 004.
 
@@ -324,6 +326,15 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
         of (8), backtracking factor and initial step (the paper's defaults).
     lower_tol : float
         Tolerance of the starting ``lower.solve``.
+    restore_steps : int, optional
+        Newton steps allowed to make the start feasible (default ``max_iter``).
+    newton_max_iter : int, optional
+        MINRES iterations per restoring Newton step (default ``10 n_var``,
+        the exact Newton direction). A cap gives a truncated Newton step, still
+        a descent direction of ``h`` when MINRES starts from zero (else the
+        step falls back to ``-grad_y h``); on a network, whose Hessian is
+        indefinite and ill conditioned, the exact direction costs up to
+        ``10 n_var`` Hessian-vector products per step.
     verbose : int, default=0
         Print the method's line per outer iteration (through
         ``skbilevel._progress.emit``, above an active progress bar) when positive.
@@ -377,7 +388,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
         bounds = tuple(np.broadcast_to(np.asarray(b, float), (lower.n_hyper,)) for b in problem.x_bounds)
     x = _project(np.asarray(x0, dtype=float).copy(), bounds)
     y, solved = _start(problem, x, y0, lower_tol)
-    y, h = _restore(lower, x, y, epsilon, max_iter)
+    y, h = _restore(lower, x, y, epsilon, max_iter if restore_steps is None else restore_steps, newton_max_iter)
     history = {"objective": [], "complementarity": [], "time": [], "lower_residual": [], "step": []}
     if h > epsilon**2:
         return BilevelResult(x, y, history, False, "could not make the start feasible: "
