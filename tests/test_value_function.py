@@ -189,3 +189,21 @@ def test_constrained_lower_level_is_refused():
 def test_bad_options_are_refused(options):
     with pytest.raises(ValueError):
         vf.solve(toy(0.0), np.zeros(1), **options)
+
+
+def test_armijo_search_gives_up_when_varphi_does_not_decrease(monkeypatch):
+    """Sub-problems solved to a budget leave varphi_k known only to their accuracy: where no trial
+    decreases it, Algorithm 1 stops after MAX_HALVINGS halvings instead of halving the step to nothing."""
+    # varphi = 0 everywhere: no trial satisfies Armijo's strict decrease, at any step size
+    point = vf._Point(np.zeros(3), np.zeros(1), np.zeros(1), 0.0, np.full(3, 1e-4), 1.0, True)
+    calls = []
+
+    def flat(problem, x, z0, y0, params, **sub):
+        calls.append(x)
+        return point._replace(x=np.asarray(x))
+
+    monkeypatch.setattr(vf, "evaluate", flat)
+    out, n_steps, stationary = vf.algorithm_1(None, point, (1.0, 1.0, 1.0, 1.0), step=None, inner_iter=5,
+                                              tol=1e-12, bounds=None, sub={})
+    assert stationary and n_steps == 0 and out is point
+    assert len(calls) == vf.MAX_HALVINGS + 1
