@@ -25,7 +25,14 @@ Usage::
         perturbed-gd:mlp=300 ...
 
 ``--records DIR`` keeps one JSON file per (setting, p, model, seed), so that a run can be resumed or
-split over processes, and ``--from-records`` writes the table from them without fitting.
+split over processes (one folder per process: two processes on the same seed overwrite each other's
+record), and ``--from-records`` writes the table from them without fitting. The records of the runs
+behind the committed table since 2026-12-02 are in ``benchmarks/results/hyper_cleaning_records``.
+``--merge TABLE`` keeps the cells of an earlier table for what this run does not measure (the
+records of the runs before that date are lost), and ``--no-baselines`` fits our methods only::
+
+    PYTHONPATH=. python benchmarks/hyper_cleaning.py --models mlp --methods sqcqp --no-baselines \
+        --records benchmarks/results/hyper_cleaning_records --merge benchmarks/results/hyper_cleaning.md
 """
 
 from __future__ import annotations
@@ -119,13 +126,14 @@ def iterations(opts, method, model):
 
 def run_row(X, y, setting, p, model, methods, seeds, opts):
     recs = []
-    for seed in range(seeds):
+    for seed in seeds:
         cache = record_path(opts, setting, p, model, seed) if opts.records else None
         rec = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
         done = [m for m in methods
                 if m in rec and rec[m].get("max_iter", opts.max_iter) == iterations(opts, m, model)]
-        if opts.from_records or (len(done) == len(methods) and all(b in rec for b in BASELINES)):
-            if all(b in rec for b in BASELINES):
+        if opts.from_records or (len(done) == len(methods) and (opts.no_baselines
+                                                                or all(b in rec for b in BASELINES))):
+            if rec:
                 recs.append(current(rec, opts, model))
             continue
         X_tr, y_noisy, bad, X_v, y_v, X_te, y_te, y_clean = task(X, y, setting, p, seed)
@@ -144,6 +152,9 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
             if opts.verbose:
                 print(f"  ({setting}) p={p} {model} {method} seed {seed}: acc {rec[method]['acc']:.4f} "
                       f"F1 {f1:.3f} {seconds:.1f} s", file=sys.stderr, flush=True)
+        if opts.no_baselines:
+            recs.append(current(rec, opts, model))
+            continue
         clean = ~bad
         data = {"noisy": (X_tr, y_noisy), "trusted only": (X_v, y_v),
                 "noisy + trusted": (np.vstack([X_tr, X_v]), np.concatenate([y_noisy, y_v])),
@@ -166,15 +177,46 @@ def current(rec, opts, model):
             if k not in METHODS or v.get("max_iter", opts.max_iter) == iterations(opts, k, model)}
 
 
-def pm(values, scale=100.0, digits=2):
-    values = scale * np.asarray(values, dtype=float)
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+def mean_std(values):
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std())
 
 
-def method_cell(recs):
-    """``acc / F1 / s`` of one method: mean ± std over the records given."""
-    return (f"{pm([r['acc'] for r in recs])} / {pm([r['f1'] for r in recs])} / "
-            f"{pm([r['seconds'] for r in recs], 1.0, 1)}")
+def summarise(recs, methods):
+    """One row's summary: for each method and baseline the seeds that hold it and the mean and
+    std of its columns over them (accuracy and F1 as fractions, seconds), and the mean time of
+    one LogisticRegression fit."""
+    out = {"seeds": 0, "methods": {}, "baselines": {}, "lr_seconds": None}
+    for m in methods:
+        runs = [r[m] for r in recs if m in r]
+        if runs:
+            out["methods"][m] = {"n": len(runs), **{k: mean_std([v[k] for v in runs])
+                                                   for k in ("acc", "f1", "seconds")}}
+    for b in BASELINES:
+        runs = [r[b]["acc"] for r in recs if b in r]
+        if runs:
+            out["baselines"][b] = {"n": len(runs), "acc": mean_std(runs)}
+    lr = [r["lr_seconds"] for r in recs if "lr_seconds" in r]
+    if lr:
+        out["lr_seconds"] = float(np.mean(lr))
+    out["seeds"] = max([v["n"] for v in (*out["methods"].values(), *out["baselines"].values())], default=0)
+    return out
+
+
+def pm(stat, scale=100.0, digits=2):
+    mean, std = stat
+    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
+
+
+def method_cell(summary):
+    """``acc / F1 / s`` of one method: mean ± std over its seeds."""
+    return f"{pm(summary['acc'])} / {pm(summary['f1'])} / {pm(summary['seconds'], 1.0, 1)}"
+
+
+def verdict_methods(row):
+    """The methods the verdict columns compare: those run on every seed of the row, when there are any."""
+    ours = row["methods"]
+    return {m: v for m, v in ours.items() if v["n"] == row["seeds"]} or ours
 
 
 def table(rows, methods):
@@ -183,33 +225,76 @@ def table(rows, methods):
             + ["best ours beats every non-oracle baseline", "best ours − oracle (points)",
                "best F1 (p = 0.5: target >= 90)", "fastest ours / one LogisticRegression fit"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for (setting, p, model), recs in rows:
-        if not recs:
+    for (setting, p, model), row in rows:
+        if not row["methods"] or len(row["baselines"]) < len(BASELINES):
             continue
-        cells = [f"({setting})", f"{p}", model, str(len(recs))]
-        # a method missing from some seeds (a run cut short, --from-records) is averaged over the
-        # seeds that hold it, and the cell says over how many
-        ours = {m: [r[m] for r in recs if m in r] for m in methods}
-        ours = {m: v for m, v in ours.items() if v}
+        cells = [f"({setting})", f"{p}", model, str(row["seeds"])]
         for m in methods:
-            if m not in ours:
-                cells.append("not run")
-            else:
-                n = len(ours[m])
-                cells.append(method_cell(ours[m]) + ("" if n == len(recs) else f" ({n} seeds)"))
-        cells += [pm([r[b]["acc"] for r in recs]) for b in BASELINES]
-        # the verdicts compare means over the same seeds: methods run on all of them, when there are any
-        ours = {m: v for m, v in ours.items() if len(v) == len(recs)} or ours
-        best = max(np.mean([v["acc"] for v in ours[m]]) for m in ours)
-        others = max(np.mean([r[b]["acc"] for r in recs]) for b in BASELINES[:3])
-        oracle = np.mean([r["oracle"]["acc"] for r in recs])
-        fastest = min(np.mean([v["seconds"] for v in ours[m]]) for m in ours)
-        best_f1 = 100 * max(np.mean([v["f1"] for v in ours[m]]) for m in ours)
+            # a method missing from some seeds (a run cut short) is averaged over the seeds that
+            # hold it, and the cell says over how many
+            summary = row["methods"].get(m)
+            cells.append("not run" if summary is None else method_cell(summary)
+                         + ("" if summary["n"] == row["seeds"] else f" ({summary['n']} seeds)"))
+        cells += [pm(row["baselines"][b]["acc"]) for b in BASELINES]
+        ours = verdict_methods(row)
+        best = max(v["acc"][0] for v in ours.values())
+        others = max(row["baselines"][b]["acc"][0] for b in BASELINES[:3])
+        oracle = row["baselines"]["oracle"]["acc"][0]
+        fastest = min(v["seconds"][0] for v in ours.values())
+        best_f1 = 100 * max(v["f1"][0] for v in ours.values())
         f1_cell = f"{best_f1:.2f}" + ("" if p != 0.5 else (" (met)" if best_f1 >= 90 else " (missed)"))
-        cells += ["yes" if best > others else "no", f"{100 * (best - oracle):+.2f}", f1_cell,
-                  f"{fastest / np.mean([r['lr_seconds'] for r in recs]):.1f}x"]
+        ratio = "n/a" if not row["lr_seconds"] else f"{fastest / row['lr_seconds']:.1f}x"
+        cells += ["yes" if best > others else "no", f"{100 * (best - oracle):+.2f}", f1_cell, ratio]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _parse_stat(text):
+    mean, std = (float(t) for t in text.split("±"))
+    return mean / 100, std / 100
+
+
+def parse_table(path, methods):
+    """The row summaries of a table this script wrote (the inverse of :func:`table`), so that a run
+    of some methods can update its cells and keep the others (``--merge``)."""
+    rows, head = {}, None
+    for line in Path(path).read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "setting":
+            head = cells
+        if head is None or not cells[0].startswith("("):
+            continue
+        cell = dict(zip(head, cells))
+        seeds = int(cell["seeds"])
+        row = {"seeds": seeds, "methods": {}, "baselines": {}, "lr_seconds": None}
+        for m in methods:
+            text = cell.get(f"{m} acc / F1 / s", "not run")
+            if text == "not run":
+                continue
+            n = int(text.split("(")[1].split()[0]) if "seeds)" in text else seeds
+            acc, f1, sec = text.split(" (")[0].split(" / ")
+            sec = tuple(float(t) for t in sec.split("±"))
+            row["methods"][m] = {"n": n, "acc": _parse_stat(acc), "f1": _parse_stat(f1), "seconds": sec}
+        for b in BASELINES:
+            row["baselines"][b] = {"n": seeds, "acc": _parse_stat(cell[f"{b} acc"])}
+        ratio = cell["fastest ours / one LogisticRegression fit"].rstrip("x")
+        if row["methods"] and ratio != "n/a":
+            fastest = min(v["seconds"][0] for v in verdict_methods(row).values())
+            row["lr_seconds"] = fastest / float(ratio)
+        rows[(cell["setting"].strip("()"), float(cell["p"]), cell["model"])] = row
+    return rows
+
+
+def merge(old, new):
+    """``new`` row summary over ``old``: each method and baseline measured in ``new`` replaces its
+    cell; the rest is kept."""
+    if old is None:
+        return new
+    out = {"methods": {**old["methods"], **new["methods"]},
+           "baselines": {**old["baselines"], **new["baselines"]},
+           "lr_seconds": new["lr_seconds"] if new["lr_seconds"] else old["lr_seconds"]}
+    out["seeds"] = max(v["n"] for v in (*out["methods"].values(), *out["baselines"].values()))
+    return out
 
 
 def parse_method_iter(ap, items):
@@ -233,7 +318,9 @@ def command_line(argv):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 0, ..., SEEDS - 1 (default 5)")
+    ap.add_argument("--seed-list", type=int, nargs="+", default=None, metavar="SEED",
+                    help="these seeds instead (e.g. to spread a row's seeds over processes)")
     ap.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     ap.add_argument("--ps", nargs="+", type=float, default=[0.25, 0.5])
     ap.add_argument("--models", nargs="+", choices=["logistic", "mlp"], default=["logistic", "mlp"])
@@ -249,6 +336,11 @@ def main(argv=None):
                     help="folder caching one JSON record per (setting, p, model, seed); reused when present")
     ap.add_argument("--from-records", action="store_true",
                     help="fit nothing: write the table from the records in --records (seeds with baselines)")
+    ap.add_argument("--no-baselines", action="store_true",
+                    help="fit only our methods (the baselines' cells then come from --merge)")
+    ap.add_argument("--merge", type=Path, default=None, metavar="TABLE",
+                    help="a table written by this script: its cells for what this run did not measure are "
+                         "kept (records of an earlier run that are no longer at hand)")
     ap.add_argument("--note", action="append", default=[],
                     help="a line on how the run was made (e.g. processes sharing the cores), added to the header")
     ap.add_argument("--verbose", "-v", action="store_true")
@@ -260,8 +352,13 @@ def main(argv=None):
     if not DATA.is_file():
         sys.exit(f"data file {DATA} not found")
     X, y = load()
-    rows = [((s, p, m), run_row(X, y, s, p, m, opts.methods, opts.seeds, opts))
-            for s in opts.settings for p in opts.ps for m in opts.models]
+    merged = parse_table(opts.merge, METHODS) if opts.merge else {}
+    seeds = range(opts.seeds) if opts.seed_list is None else opts.seed_list
+    measured = {(s, p, m): summarise(run_row(X, y, s, p, m, opts.methods, seeds, opts), opts.methods)
+                for s in opts.settings for p in opts.ps for m in opts.models}
+    rows = [(key, merge(merged.get(key), measured[key]) if key in measured else merged[key])
+            for key in sorted(set(measured) | set(merged))]
+    shown = [m for m in METHODS if m in opts.methods or any(m in row["methods"] for _, row in rows)]
     lines = ["# Data hyper-cleaning on MNIST 5k", "",
              f"- Date: {datetime.datetime.now():%Y-%m-%d %H:%M}; machine: {platform.machine()}, {os.cpu_count()} "
              f"cores; numpy {np.__version__}, scikit-learn {sklearn.__version__}.",
@@ -273,7 +370,7 @@ def main(argv=None):
              "- Accuracy and F1 in percent, mean ± std over seeds; times in seconds. The last four columns use the "
              "methods run on every seed of the row.",
              *(f"- {note}" for note in opts.note), "",
-             *table(rows, opts.methods), "", ANCHORS, ""]
+             *table(rows, shown), "", ANCHORS, ""]
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
