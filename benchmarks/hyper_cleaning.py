@@ -234,7 +234,7 @@ def table(rows, methods):
             # hold it, and the cell says over how many
             summary = row["methods"].get(m)
             cells.append("not run" if summary is None else method_cell(summary)
-                         + ("" if summary["n"] == row["seeds"] else f" ({summary['n']} seeds)"))
+                         + ("" if summary["n"] == row["seeds"] else f" ({_seeds(summary['n'])})"))
         cells += [pm(row["baselines"][b]["acc"]) for b in BASELINES]
         ours = verdict_methods(row)
         best = max(v["acc"][0] for v in ours.values())
@@ -247,6 +247,10 @@ def table(rows, methods):
         cells += ["yes" if best > others else "no", f"{100 * (best - oracle):+.2f}", f1_cell, ratio]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _seeds(n):
+    return f"{n} seed" + ("s" if n != 1 else "")
 
 
 def _parse_stat(text):
@@ -271,7 +275,7 @@ def parse_table(path, methods):
             text = cell.get(f"{m} acc / F1 / s", "not run")
             if text == "not run":
                 continue
-            n = int(text.split("(")[1].split()[0]) if "seeds)" in text else seeds
+            n = int(text.split("(")[1].split()[0]) if " seed" in text else seeds
             acc, f1, sec = text.split(" (")[0].split(" / ")
             sec = tuple(float(t) for t in sec.split("±"))
             row["methods"][m] = {"n": n, "acc": _parse_stat(acc), "f1": _parse_stat(f1), "seconds": sec}

@@ -30,11 +30,13 @@ def records(rng, methods, seeds=5):
 
 
 def test_summary_is_the_mean_and_std_over_the_seeds_that_hold_a_method(bench):
-    recs = records(np.random.default_rng(0), ["hypergradient", "sqcqp"])
+    recs = records(np.random.default_rng(0), ["hypergradient", "sqcqp", "value-function"])
     del recs[4]["sqcqp"]
+    for rec in recs[1:]:
+        del rec["value-function"]
     row = bench.summarise(recs, bench.METHODS)
-    assert row["seeds"] == 5 and set(row["methods"]) == {"hypergradient", "sqcqp"}
-    assert row["methods"]["sqcqp"]["n"] == 4
+    assert row["seeds"] == 5 and set(row["methods"]) == {"hypergradient", "sqcqp", "value-function"}
+    assert row["methods"]["sqcqp"]["n"] == 4 and row["methods"]["value-function"]["n"] == 1
     acc = [r["sqcqp"]["acc"] for r in recs[:4]]
     assert row["methods"]["sqcqp"]["acc"] == pytest.approx((np.mean(acc), np.std(acc)))
     # the verdicts compare the methods run on every seed
@@ -43,10 +45,16 @@ def test_summary_is_the_mean_and_std_over_the_seeds_that_hold_a_method(bench):
 
 def test_a_table_reads_back_to_its_summaries(bench, tmp_path):
     rng = np.random.default_rng(1)
-    rows = [(("a", 0.25, "logistic"), bench.summarise(records(rng, bench.METHODS), bench.METHODS)),
+    partial = records(rng, bench.METHODS)
+    for rec in partial[1:]:
+        del rec["sqcqp"]  # one seed: the cell says "(1 seed)"
+    for rec in partial[3:]:
+        del rec["value-function"]
+    rows = [(("a", 0.25, "logistic"), bench.summarise(partial, bench.METHODS)),
             (("b", 0.5, "mlp"), bench.summarise(records(rng, ["perturbed-gd"], seeds=3), bench.METHODS))]
     path = tmp_path / "table.md"
     path.write_text("\n".join(bench.table(rows, bench.METHODS)) + "\n")
+    assert "(1 seed)" in path.read_text() and "(3 seeds)" in path.read_text()
     back = bench.parse_table(path, bench.METHODS)
     assert set(back) == {key for key, _ in rows}
     for key, row in rows:
