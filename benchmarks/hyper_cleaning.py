@@ -199,8 +199,13 @@ def summarise(recs, methods):
     lr = [r["lr_seconds"] for r in recs if "lr_seconds" in r]
     if lr:
         out["lr_seconds"] = float(np.mean(lr))
-    out["seeds"] = max([v["n"] for v in (*out["methods"].values(), *out["baselines"].values())], default=0)
+    out["seeds"] = _row_seeds(out)
     return out
+
+
+def _row_seeds(row):
+    """A row's seeds: the most held by any of its methods or baselines."""
+    return max([v["n"] for v in (*row["methods"].values(), *row["baselines"].values())], default=0)
 
 
 def pm(stat, scale=100.0, digits=2):
@@ -291,13 +296,13 @@ def parse_table(path, methods):
 
 def merge(old, new):
     """``new`` row summary over ``old``: each method and baseline measured in ``new`` replaces its
-    cell; the rest is kept."""
-    if old is None:
-        return new
+    cell; the rest is kept. Either may be None (a row only one of them has)."""
+    if old is None or new is None:
+        return new if old is None else old
     out = {"methods": {**old["methods"], **new["methods"]},
            "baselines": {**old["baselines"], **new["baselines"]},
            "lr_seconds": new["lr_seconds"] if new["lr_seconds"] else old["lr_seconds"]}
-    out["seeds"] = max(v["n"] for v in (*out["methods"].values(), *out["baselines"].values()))
+    out["seeds"] = _row_seeds(out)
     return out
 
 
@@ -339,7 +344,7 @@ def main(argv=None):
     ap.add_argument("--records", type=Path, default=None,
                     help="folder caching one JSON record per (setting, p, model, seed); reused when present")
     ap.add_argument("--from-records", action="store_true",
-                    help="fit nothing: write the table from the records in --records (seeds with baselines)")
+                    help="fit nothing: write the table from the records in --records")
     ap.add_argument("--no-baselines", action="store_true",
                     help="fit only our methods (the baselines' cells then come from --merge)")
     ap.add_argument("--merge", type=Path, default=None, metavar="TABLE",
@@ -360,14 +365,13 @@ def main(argv=None):
     seeds = range(opts.seeds) if opts.seed_list is None else opts.seed_list
     measured = {(s, p, m): summarise(run_row(X, y, s, p, m, opts.methods, seeds, opts), opts.methods)
                 for s in opts.settings for p in opts.ps for m in opts.models}
-    rows = [(key, merge(merged.get(key), measured[key]) if key in measured else merged[key])
-            for key in sorted(set(measured) | set(merged))]
+    rows = [(key, merge(merged.get(key), measured.get(key))) for key in sorted(set(measured) | set(merged))]
     shown = [m for m in METHODS if m in opts.methods or any(m in row["methods"] for _, row in rows)]
     lines = ["# Data hyper-cleaning on MNIST 5k", "",
              f"- Date: {datetime.datetime.now():%Y-%m-%d %H:%M}; machine: {platform.machine()}, {os.cpu_count()} "
              f"cores; numpy {np.__version__}, scikit-learn {sklearn.__version__}.",
              f"- Command: `PYTHONPATH=. python benchmarks/hyper_cleaning.py {command_line(argv)}` "
-             f"({opts.seeds} seed(s) per row; `HyperCleaningClassifier(max_iter={opts.max_iter}, "
+             f"({len(seeds)} seed(s) per row; `HyperCleaningClassifier(max_iter={opts.max_iter}, "
              f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden})`"
              + "".join(f", `max_iter={n}` for {m}" + (f" on the {model} rows" if model else "")
                        for (m, model), n in opts.method_iter.items()) + ").",

@@ -388,7 +388,8 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
         bounds = tuple(np.broadcast_to(np.asarray(b, float), (lower.n_hyper,)) for b in problem.x_bounds)
     x = _project(np.asarray(x0, dtype=float).copy(), bounds)
     y, solved = _start(problem, x, y0, lower_tol)
-    y, h = _restore(lower, x, y, epsilon, max_iter if restore_steps is None else restore_steps, newton_max_iter)
+    restore_steps = max_iter if restore_steps is None else restore_steps
+    y, h = _restore(lower, x, y, epsilon, restore_steps, newton_max_iter)
     history = {"objective": [], "complementarity": [], "time": [], "lower_residual": [], "step": []}
     if h > epsilon**2:
         return BilevelResult(x, y, history, False, "could not make the start feasible: "
