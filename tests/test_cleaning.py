@@ -145,6 +145,21 @@ def test_lower_max_iter_bounds_each_lower_level_solve():
     assert len(steps) == 2 and HyperCleaningClassifier().get_params()["lower_max_iter"] == "auto"
 
 
+def test_mlp_solve_polishes_only_where_lbfgs_met_its_tolerance(monkeypatch):
+    """Newton polish costs Hessian products; after L-BFGS stopped at its budget on the network it is skipped."""
+    rng, X, Y = _data(1, n=25)  # a problem whose minimiser is off the ReLU kinks (see above)
+    products = []
+    original = WeightedMLP.hvp_operator
+    monkeypatch.setattr(WeightedMLP, "hvp_operator",
+                        lambda self, x, t: products.append(1) or original(self, x, t))
+    mlp = WeightedMLP(X, Y, n_hidden=6, alpha=0.1, random_state=1)
+    x = rng.normal(size=mlp.n_hyper)
+    theta, ok = mlp.solve(x, max_iter=3)
+    assert not ok and not products
+    theta, ok = mlp.solve(x, tol=1e-12)  # L-BFGS reaches 1e-8, the Newton steps the rest
+    assert ok and products and np.linalg.norm(mlp.grad_y(x, theta)) < 1e-8
+
+
 def test_binary_problem_and_held_out_trusted_set_warns():
     X, y = load_digits(n_class=2, return_X_y=True)
     labels = np.array(["zero", "one"])[y]
