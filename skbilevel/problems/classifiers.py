@@ -169,7 +169,8 @@ class _WeightedSoftmaxModel(LowerLevel):
         objective values reach rounding level. Plain Newton steps (CG on Hessian-vector
         products) then polish the point, each accepted while the gradient norm
         falls; for a non-convex model only when L-BFGS met its tolerance (where
-        it stops short, on the ReLU network's kinks, the Newton steps fail too). The target is ``tol`` times the gradient norm at the start, at
+        it stops short, on the ReLU network's kinks, the Newton steps fail
+        too). The target is ``tol`` times the gradient norm at the start, at
         least ``1e-14``. ``y0`` defaults to :meth:`initial_parameters`;
         ``max_iter`` (default: the model's ``max_iter``) bounds the first
         solver's iterations. Returns ``(theta, converged)``.
