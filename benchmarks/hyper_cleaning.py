@@ -98,6 +98,11 @@ def baseline(model, alpha, n_hidden, seed, n_samples):
     return LogisticRegression(C=1.0 / (n_samples * alpha), max_iter=2000)
 
 
+def detection_f1(detected, corrupted):
+    """F1 of the samples ``detected`` as corrupted against the truly ``corrupted`` ones."""
+    return 2 * np.sum(detected & corrupted) / max(detected.sum() + corrupted.sum(), 1)
+
+
 def timed(fn):
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -144,8 +149,7 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
                                           alpha=opts.alpha,
                                           n_hidden=opts.n_hidden, random_state=seed)
             _, seconds = timed(lambda: clf.fit(X_tr, y_noisy, X_val=X_v, y_val=y_v))
-            detected = clf.sample_weight_ < 0.5
-            f1 = 2 * np.sum(detected & bad) / max(detected.sum() + bad.sum(), 1)
+            f1 = detection_f1(clf.sample_weight_ < 0.5, bad)
             rec[method] = {"acc": float(clf.score(X_te, y_te)), "f1": float(f1), "seconds": seconds,
                            "max_iter": iterations(opts, method, model)}
             save(cache, rec)

@@ -36,7 +36,7 @@ def order_f1(grad, corrupted):
     """F1 of calling corrupted the samples with the largest hypergradient (their weight would go down)."""
     detected = np.zeros(corrupted.size, dtype=bool)
     detected[np.argsort(grad)[-corrupted.sum():]] = True
-    return 2 * np.sum(detected & corrupted) / (detected.sum() + corrupted.sum())
+    return hc.detection_f1(detected, corrupted)
 
 
 def main(model="mlp", setting="a", p=0.5, seed=0, alpha=0.01, n_hidden=64):
