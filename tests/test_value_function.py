@@ -107,6 +107,18 @@ def test_quadratic_respects_x_bounds():
     assert np.linalg.norm(result.hyperparameters - reference) <= 1e-3
 
 
+def test_warm_step_reaches_x_star_where_unit_start_steps_stall():
+    # a flat varphi (curvature 1e-4): each round's unit start step moves x so little that the
+    # default run stops 2e-3 from x*; starting each round from the spectral step the previous
+    # one ended with reaches x*
+    problem, x_star = quadratic_bilevel(1e-4 * Q, M, T, RHO)
+    cold = vf.solve(problem, np.zeros(2))
+    warm = vf.solve(problem, np.zeros(2), warm_step=True)
+    assert warm.converged, warm.message
+    assert np.linalg.norm(warm.hyperparameters - x_star) <= 1e-4
+    assert np.linalg.norm(cold.hyperparameters - x_star) > 10 * np.linalg.norm(warm.hyperparameters - x_star)
+
+
 @pytest.mark.parametrize("a", [0.0, 2.0])
 @pytest.mark.parametrize("start", [0.0, 3.0, -3.0])
 def test_toy_problem_30_reaches_the_global_solution(a, start):
@@ -203,7 +215,8 @@ def test_armijo_search_gives_up_when_varphi_does_not_decrease(monkeypatch):
         return point._replace(x=np.asarray(x))
 
     monkeypatch.setattr(vf, "evaluate", flat)
-    out, n_steps, stationary = vf.algorithm_1(None, point, (1.0, 1.0, 1.0, 1.0), step=None, inner_iter=5,
-                                              tol=1e-12, bounds=None, sub={})
+    out, n_steps, stationary, alpha = vf.algorithm_1(None, point, (1.0, 1.0, 1.0, 1.0), step=None,
+                                                     inner_iter=5, tol=1e-12, bounds=None, sub={})
     assert stationary and n_steps == 0 and out is point
+    assert alpha == 1.0  # no accepted step: the halved trials are not carried to the next round
     assert len(calls) == vf.MAX_HALVINGS + 1

@@ -54,8 +54,10 @@ supplementary material, which we do not have):
 * Algorithm 1's step ``x_{l+1} = x_l - alpha g_l`` (line 5) is projected on
   ``problem.x_bounds``. With ``step=None`` (default) ``alpha`` is the
   spectral (Barzilai-Borwein) step safeguarded by an Armijo search on
-  ``varphi_k``, whose value the ``y`` solve provides; with ``step=alpha``
-  the paper's fixed step is used. Algorithm 1's ``L`` steps become a limit
+  ``varphi_k``, whose value the ``y`` solve provides, each round starting
+  at 1 (or, ``warm_step=True``, at the step the previous round ended with,
+  as the paper's fixed step carries over); with ``step=alpha`` the paper's
+  fixed step is used. Algorithm 1's ``L`` steps become a limit
   (``inner_iter``) with an early exit once ``varphi_k`` is stationary.
 * For a non-convex lower level the ``z`` solve returns a local minimiser; its
   value still bounds ``f*`` from above, so the barrier problem stays well posed.
@@ -396,8 +398,8 @@ def _stationarity(point, bounds):
     return float(np.max(np.abs(_project(point.x - point.grad, bounds) - point.x), initial=0.0))
 
 
-def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub):
-    """Run Algorithm 1 on ``varphi_k`` from ``point``; return ``(point, n_steps, stationary)``.
+def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub, alpha0=1.0):
+    """Run Algorithm 1 on ``varphi_k`` from ``point``; return ``(point, n_steps, stationary, alpha)``.
 
     Line 5 is the projected step ``x <- P_X(x - alpha g)``: with a float
     ``step`` the paper's fixed ``alpha``; with ``step=None`` the spectral
@@ -430,6 +432,8 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub):
         Box on ``x`` (the projection ``P_X``).
     sub : dict
         ``tol`` and ``max_iter`` of the sub-problem solves.
+    alpha0 : float, default=1.0
+        First trial step when ``step`` is None.
 
     Returns
     -------
@@ -439,6 +443,9 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub):
         Steps taken.
     stationary : bool
         Whether the loop ended on the stationarity test.
+    alpha : float
+        The spectral step proposed after the last accepted step (``alpha0``
+        when none was accepted): the start a following round may reuse.
 
     References
     ----------
@@ -456,15 +463,16 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub):
     >>> from skbilevel.methods.value_function import algorithm_1, evaluate
     >>> params, sub = (1.0, 1.0, 1.0, 1.0), {"tol": 1e-10, "max_iter": 100}
     >>> point = evaluate(problem, np.ones(2), np.zeros(2), None, params, **sub)
-    >>> point, n_steps, stationary = algorithm_1(problem, point, params, step=None, inner_iter=100,
-    ...                                          tol=1e-8, bounds=None, sub=sub)
+    >>> point, n_steps, stationary, _ = algorithm_1(problem, point, params, step=None, inner_iter=100,
+    ...                                             tol=1e-8, bounds=None, sub=sub)
     >>> np.round(point.x, 2), stationary
     (array([1.24, 1.17]), True)
     """
-    alpha = 1.0 if step is None else step
+    alpha = alpha0 if step is None else step
+    spectral = alpha
     for n in range(inner_iter):
         if _stationarity(point, bounds) <= tol:
-            return point, n, True
+            return point, n, True, spectral
         for _ in range(MAX_HALVINGS + 1):
             x_new = _project(point.x - alpha * point.grad, bounds)
             trial = evaluate(problem, x_new, point.z, point.y, params, **sub)
@@ -472,16 +480,17 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub):
                 break
             alpha *= 0.5
             if np.max(np.abs(x_new - point.x)) <= 1e-15 * (1.0 + np.max(np.abs(point.x))):
-                return point, n, True  # stationary to working precision
+                return point, n, True, spectral  # stationary to working precision
         else:
             # no measurable decrease over MAX_HALVINGS halvings: with sub-problems solved to a
             # budget (a network) varphi_k is known only to their accuracy
-            return point, n, True
+            return point, n, True, spectral
         if step is None:
             s, r = trial.x - point.x, trial.grad - point.grad
             alpha = float(np.clip((s @ s) / (s @ r), 1e-10, 1e10)) if s @ r > 0 else 2.0 * alpha
+            spectral = alpha
         point = trial
-    return point, inner_iter, _stationarity(point, bounds) <= tol
+    return point, inner_iter, _stationarity(point, bounds) <= tol, spectral
 
 
 def _schedule(k, start, decay, floor):
@@ -523,8 +532,8 @@ def _start(lower, x0, y0):
 
 def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: int = 50,
           schedule=SCHEDULE, decay: float = 0.1, floor: float = 1e-10, inner_iter: int = 100,
-          step=None, sub_tol: float = 1e-10, sub_iter: int = 1000, verbose: int = 0, callback=None,
-          **ignored) -> BilevelResult:
+          step=None, warm_step: bool = False, sub_tol: float = 1e-10, sub_iter: int = 1000,
+          verbose: int = 0, callback=None, **ignored) -> BilevelResult:
     """Solve ``problem`` by BVFIM: Algorithm 1 on ``varphi_k`` for a decreasing ``(mu, theta, tau)``.
 
     Outer iteration ``k`` (a "round") sets ``(mu1, mu2, theta, tau)_k`` (see
@@ -573,6 +582,15 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     step : float or None
         Fixed step ``alpha`` of Algorithm 1; ``None`` (default) for the
         spectral step with an Armijo search on ``varphi_k`` (see :func:`algorithm_1`).
+    warm_step : bool, default=False
+        With ``step=None``, start each round's spectral step from the one the
+        previous round ended with instead of 1. Where the gradient of
+        ``varphi_k`` is small (hyper-cleaning: each entry is ``O(1/n)``) a
+        unit start moves ``x`` little, and with sub-problems solved to a
+        budget the Armijo search may then find no measurable decrease and end
+        the round; a warm step moves ``x`` much further per round (see
+        ``benchmarks/hyper_cleaning_overfit.py`` for what that does to data
+        hyper-cleaning with a network).
     sub_tol, sub_iter : float, int
         Relative gradient tolerance and iteration limit of the ``z`` and ``y``
         sub-problem solves (``T_z``, ``T_y`` of the paper are upper bounds here).
@@ -632,13 +650,16 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
             "inner_iterations", "mu1", "mu2", "theta", "tau")
     history = {key: [] for key in keys}
     point, converged, message = None, False, f"no convergence in max_iter={max_iter} rounds"
+    alpha = 1.0
     for k in range(max_iter):
         start = time.perf_counter()
         params = _schedule(k, schedule, decay, floor)
         # varphi_k differs from varphi_{k-1}: re-evaluate it at x before stepping
         point = evaluate(problem, x, z, None if point is None else point.y, params, **sub)
-        point, n_steps, stationary = algorithm_1(problem, point, params, step=step, inner_iter=inner_iter,
-                                                 tol=tol, bounds=bounds, sub=sub)
+        point, n_steps, stationary, last = algorithm_1(problem, point, params, step=step, inner_iter=inner_iter,
+                                                       tol=tol, bounds=bounds, sub=sub, alpha0=alpha)
+        if warm_step:
+            alpha = last
         moved = float(np.max(np.abs(point.x - x), initial=0.0))
         x, z = point.x, point.z
         row = _record(history, problem, point, params, n_steps, moved, time.perf_counter() - start, bounds)
