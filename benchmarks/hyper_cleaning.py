@@ -52,6 +52,7 @@ import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
+from sklearn.utils import check_random_state
 
 from skbilevel import HyperCleaningClassifier
 
@@ -101,6 +102,17 @@ def baseline(model, alpha, n_hidden, seed, n_samples):
 def detection_f1(detected, corrupted):
     """F1 of the samples ``detected`` as corrupted against the truly ``corrupted`` ones."""
     return 2 * np.sum(detected & corrupted) / max(detected.sum() + corrupted.sum(), 1)
+
+
+def fit_setup(clf, X_tr, y_noisy, y_v):
+    """What ``clf.fit`` sets up before its method runs, for the diagnostics that replay its steps.
+
+    Returns the one-hot training and trusted targets, the network's seed as ``fit`` draws it from
+    ``clf.random_state``, and the lower level with every training weight 1."""
+    clf.classes_, clf.n_features_in_ = np.arange(10), X_tr.shape[1]
+    Y_tr, Y_v = clf._one_hot(y_noisy), clf._one_hot(y_v)
+    seed = int(check_random_state(clf.random_state).randint(np.iinfo(np.int32).max))
+    return Y_tr, Y_v, seed, clf._lower(X_tr, Y_tr, np.ones(len(y_noisy)), seed)
 
 
 def timed(fn):

@@ -29,10 +29,7 @@ def main(setting, p, seeds, model="mlp"):
     for seed in seeds:
         X_tr, y_noisy, bad, X_v, y_v, X_te, y_te, _ = hc.task(X, y, setting, p, seed)
         clf = HyperCleaningClassifier(model=model, random_state=seed)
-        clf.classes_, clf.n_features_in_ = np.arange(10), X.shape[1]
-        Y_tr, Y_v = clf._one_hot(y_noisy), clf._one_hot(y_v)
-        init = int(np.random.RandomState(seed).randint(np.iinfo(np.int32).max))  # as fit draws it
-        lower = clf._lower(X_tr, Y_tr, np.ones(len(y_noisy)), init)
+        Y_tr, Y_v, init, lower = hc.fit_setup(clf, X_tr, y_noisy, y_v)
         out = {}
         for name, weights in (("ones", np.ones(len(y_noisy))), ("true", (~bad).astype(float))):
             clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, init, None))

@@ -24,10 +24,10 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from scipy.special import expit
-from sklearn.utils import check_random_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hyper_cleaning as hc  # noqa: E402
@@ -38,13 +38,15 @@ from skbilevel.methods import value_function  # noqa: E402
 from skbilevel.problems import BilevelProblem  # noqa: E402
 from skbilevel.problems.classifiers import CrossEntropyValidationLoss  # noqa: E402
 
-RECORDS = Path(__file__).resolve().parent / "results" / "hyper_cleaning_records"
-ROUNDS = 10  # the table's value-function:mlp=10
+# the table's run: its records, the default max_iter, alpha and n_hidden, and value-function:mlp=10
+TABLE = SimpleNamespace(records=Path(__file__).resolve().parent / "results" / "hyper_cleaning_records",
+                        max_iter=30, alpha=0.01, n_hidden=64)
+ROUNDS = 10
 
 
 def table_record(setting, p, seed):
     """The table's value-function cell for this seed (default options), or None."""
-    path = RECORDS / f"{setting}_p{p:g}_mlp_seed{seed}_it30_alpha0.01_h64.json"
+    path = hc.record_path(TABLE, setting, p, "mlp", seed)
     rec = json.loads(path.read_text()).get("value-function") if path.exists() else None
     return None if rec is None else {"acc": rec["acc"], "f1": rec["f1"]}
 
@@ -52,11 +54,9 @@ def table_record(setting, p, seed):
 def run(X, y, setting, p, seed, warm_step):
     """HyperCleaningClassifier.fit's steps for the table's MLP value-function cell, with ``warm_step``."""
     X_tr, y_noisy, bad, X_v, y_v, X_te, y_te, _ = hc.task(X, y, setting, p, seed)
-    clf = HyperCleaningClassifier(model="mlp", method="value-function", max_iter=ROUNDS, random_state=seed)
-    clf.classes_, clf.n_features_in_ = np.arange(10), X.shape[1]
-    Y_tr, Y_v = clf._one_hot(y_noisy), clf._one_hot(y_v)
-    init = int(check_random_state(seed).randint(np.iinfo(np.int32).max))  # as fit draws it
-    lower = clf._lower(X_tr, Y_tr, np.ones(len(y_noisy)), init)
+    clf = HyperCleaningClassifier(model="mlp", method="value-function", alpha=TABLE.alpha, n_hidden=TABLE.n_hidden,
+                                  max_iter=ROUNDS, random_state=seed)
+    Y_tr, Y_v, init, lower = hc.fit_setup(clf, X_tr, y_noisy, y_v)
     problem = BilevelProblem(CrossEntropyValidationLoss(lower, X_v, Y_v), lower)
     start = time.perf_counter()
     result = value_function.solve(problem, np.zeros(lower.n_hyper), tol=clf.tol, max_iter=ROUNDS,
