@@ -67,7 +67,10 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         Multinomial logistic regression or a one-hidden-layer ReLU network.
     method : {'auto', 'hypergradient', 'value-function', 'perturbed-gd', 'sqcqp'}, default='auto'
         Bilevel method; ``'auto'`` picks one from the problem's structure
-        (see :func:`skbilevel._selection.select_method`).
+        (see :func:`skbilevel._selection.select_method`): ``'hypergradient'``
+        for ``model='logistic'``, ``'perturbed-gd'`` for the non-convex
+        ``model='mlp'``, whose fixed steps move the weights slowly (the
+        benchmark ran it for ``max_iter=600``).
     alpha : float, default=1e-2
         L2 penalty on the weight matrices of the lower level (the loss is the
         mean weighted cross-entropy). A model that can fit the wrong labels

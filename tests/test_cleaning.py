@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from skbilevel import HyperCleaningClassifier
+from skbilevel._selection import select_method
 from skbilevel.methods import hypergradient as hg
 from skbilevel.problems import BilevelProblem
 from skbilevel.problems.classifiers import CrossEntropyValidationLoss, WeightedMLP, WeightedSoftmaxRegression
@@ -125,7 +126,18 @@ def test_mlp_model_and_sparse_input():
         sparse = HyperCleaningClassifier(max_iter=5, random_state=0).fit(sp.csr_matrix(X), y_noisy,
                                                                          X_val=sp.csr_matrix(X_val), y_val=y_val)
     assert [W.shape for W in mlp.coef_] == [(64, 16), (16, 10)] and mlp.score(X_te, y_te) > 0.7
+    assert mlp.method_ == "perturbed-gd" and dense.method_ == "hypergradient"
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("model, expected", [("logistic", "hypergradient"), ("mlp", "perturbed-gd")])
+def test_auto_method_follows_convexity_of_the_lower_level(model, expected):
+    _, X, Y = _data(0)
+    lower = MODELS[model](X, Y)
+    assert select_method(BilevelProblem(CrossEntropyValidationLoss(lower, X, Y), lower)) == expected
+    # a non-convex lower level without the products perturbed-gd needs falls through to the other rules
+    lower.capabilities = frozenset({"solve", "adjoint", "cross_vjp"})
+    assert select_method(BilevelProblem(CrossEntropyValidationLoss(lower, X, Y), lower)) == "hypergradient"
 
 
 def test_lower_max_iter_bounds_each_lower_level_solve():
@@ -139,8 +151,8 @@ def test_lower_max_iter_bounds_each_lower_level_solve():
     assert mlp.value(x, longer) < mlp.value(x, theta)
     steps = []  # the estimator hands its budget to the lower level: an MLP solve ends early, and says so
     with pytest.warns(ConvergenceWarning, match="lower-level solve did not reach its tolerance"):
-        HyperCleaningClassifier(model="mlp", n_hidden=16, lower_max_iter=3, max_iter=2, random_state=0,
-                                callback=lambda info: steps.append(info["objective"])).fit(
+        HyperCleaningClassifier(model="mlp", method="hypergradient", n_hidden=16, lower_max_iter=3, max_iter=2,
+                                random_state=0, callback=lambda info: steps.append(info["objective"])).fit(
             X, y_noisy, X_val=X_val, y_val=y_val)
     assert len(steps) == 2 and HyperCleaningClassifier().get_params()["lower_max_iter"] == "auto"
 

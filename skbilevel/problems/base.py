@@ -74,12 +74,13 @@ class UpperLevel(ABC):
 
 
 class LowerLevel(ABC):
-    """Lower-level objective ``f(x, y)``, convex in ``y``.
+    """Lower-level objective ``f(x, y)``, convex in ``y`` unless :attr:`convex` says otherwise.
 
     Subclasses set :attr:`n_hyper` (size of ``x``), :attr:`n_var` (size of
     ``y``) and :attr:`capabilities`, and implement the methods matching the
     capabilities they declare. A constrained lower level additionally sets
-    :attr:`n_constraints`.
+    :attr:`n_constraints`; a non-convex one (a neural network) sets
+    :attr:`convex` to False, which ``method='auto'`` takes into account.
 
     References
     ----------
@@ -118,6 +119,10 @@ class LowerLevel(ABC):
     n_var: int
     n_constraints: int = 0
     capabilities: frozenset = frozenset()
+    #: Whether ``f(x, .)`` is convex for every ``x``. If not, ``solve`` returns a
+    #: local minimiser and the implicit-function formula of the hypergradient
+    #: holds only where one is reached exactly (see :func:`skbilevel._selection.select_method`).
+    convex: bool = True
 
     @abstractmethod
     def value(self, x: np.ndarray, y: np.ndarray) -> float:

@@ -57,8 +57,6 @@ class _WeightedSoftmaxModel(LowerLevel):
     """Weighted cross-entropy of a softmax classifier; subclasses define the logits."""
 
     capabilities = frozenset({"grad_x", "hvp", "cross_vjp", "solve"})
-    #: Whether ``f(x, .)`` is convex (chooses the solver in :meth:`solve`).
-    convex = True
 
     def __init__(self, X, Y, *, alpha: float = 1e-3, sample_weight=None, max_iter: int = 2000):
         self.X = X
