@@ -6,12 +6,15 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import validate_data
 
+from ._warnings import warn
+
 
 def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str = "validation"):
     """Return ``(X_tr, y_tr, s_tr, X_v, y_v)`` and set ``train_indices_``, ``validation_indices_``.
 
     With ``X_val, y_val`` given they are validated like ``X`` (their labels must
-    occur in ``estimator.classes_``) and all of ``(X, y)`` trains. Otherwise a
+    occur in ``estimator.classes_``; a class of ``y`` missing from ``y_val`` is
+    warned about) and all of ``(X, y)`` trains. Otherwise a
     stratified ``estimator.validation_fraction`` of ``(X, y)``, at least one
     sample per class, is held out, chosen by ``estimator.random_state``.
     ``name`` ('validation', 'trusted') words the error messages.
@@ -25,6 +28,12 @@ def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str 
         if unseen.size:
             raise ValueError(f"y_val has labels {unseen.tolist()} not present in y (absent from the training "
                              f"labels {classes.tolist()}).")
+        absent = np.setdiff1d(classes, y_v)
+        if absent.size:
+            warn(f"{type(estimator).__name__}: the classes {absent.tolist()} of y do not occur in y_val. Nothing "
+                 f"in the {name} loss rewards predicting them, so the learned hyperparameters may sacrifice them "
+                 f"(per-sample weights of their training samples are pushed to 0): pass a {name} set holding "
+                 "every class.", UserWarning)
         estimator.train_indices_, estimator.validation_indices_ = np.arange(X.shape[0]), np.arange(0)
         return X, y, sample_weight, X_v, y_v
     counts = np.unique(y, return_counts=True)[1]

@@ -242,7 +242,9 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         0``) costs the minority's loss and nothing else (paper 000's Table 1
         with 8 or 12 flipped labels, on 4 of 40 draws).
         """
-        seen = [np.unique(self.predict(part)) for part in (X_tr, X_v) if part.shape[0]]
+        # on the validated arrays, not through predict: they no longer carry the feature names of fit's X
+        seen = [np.unique(classes_from_scores(self.classes_, self._scores(part))) for part in (X_tr, X_v)
+                if part.shape[0]]
         classes = np.unique(np.concatenate(seen)).tolist()
         if len(classes) == 1:
             warn(f"BilevelSVC: the learned weights give a classifier that predicts {classes[0]!r} for every "
@@ -326,7 +328,9 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
             Positive for ``classes_[1]`` in the binary case.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+        return self._scores(validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False))
+
+    def _scores(self, X):
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 

@@ -198,3 +198,13 @@ def test_bad_input_raises_a_clear_error(kwargs, match):
     X, y = args.pop("X"), args.pop("y")
     with pytest.raises(ValueError, match=match):
         HyperCleaningClassifier(max_iter=2).fit(X, y, **args)
+
+
+def test_a_class_missing_from_the_trusted_set_is_warned_about():
+    """Its training samples would lose their weights unnoticed: nothing in the trusted loss asks for them."""
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.0, n_train=200, n_val=60)
+    keep = y_val != 9
+    with pytest.warns(UserWarning, match=r"classes \[9\] of y do not occur in y_val"):
+        clf = HyperCleaningClassifier(max_iter=20, random_state=0).fit(X, y_noisy, X_val=X_val[keep],
+                                                                      y_val=y_val[keep])
+    assert clf.sample_weight_[y_noisy == 9].mean() < clf.sample_weight_[y_noisy != 9].mean()

@@ -210,3 +210,21 @@ def test_a_constant_learned_classifier_is_reported():
         warnings.simplefilter("error", UserWarning)
         clf = BilevelSVC().fit(X, y, X_val=X_val, y_val=y_val)
     assert np.unique(clf.predict(X)).size == 2
+
+
+def test_a_class_missing_from_the_validation_set_is_warned_about():
+    X, y = make_classification(n_samples=90, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
+                               random_state=0)
+    X_val, y_val = X[:20][y[:20] != 2], y[:20][y[:20] != 2]
+    with pytest.warns(UserWarning, match=r"classes \[2\] of y do not occur in y_val"):
+        BilevelSVC(learn="C", random_state=0).fit(X[20:], y[20:], X_val=X_val, y_val=y_val)
+
+
+def test_fit_on_a_dataframe_raises_no_feature_name_warning():
+    pd = pytest.importorskip("pandas")
+    X, y = make_classification(n_samples=60, n_features=5, random_state=0)
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf = BilevelSVC(learn="C", random_state=0).fit(df, y)
+    assert clf.feature_names_in_.tolist() == list(df.columns)
