@@ -243,10 +243,14 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     refit_time_ : float
         Seconds spent refitting ``best_estimator_``.
     multimetric_ : bool
-        Whether ``scoring`` names several metrics.
+        Whether ``scoring`` names several metrics (or is a callable returning
+        a dict of them).
     n_features_in_ : int
         Number of features seen by ``best_estimator_`` (when it has the
         attribute).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen by ``best_estimator_``, when ``X`` had
+        them (a DataFrame).
     n_iter_ : int
         Outer iterations over all starts, plus one for the initial grid and one for the score
         refinement when they run.
@@ -336,20 +340,26 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     # -- set-up ---------------------------------------------------------------
     def _scorers(self):
-        """Return ``(scorer, multimetric, names)``; ``scorer`` maps to a dict of scores."""
-        scoring = self.scoring
-        multimetric = isinstance(scoring, (list, tuple, set, dict))
-        if multimetric:
-            scorer = check_scoring(self.estimator, scoring=scoring)
-            names = sorted(scoring) if not isinstance(scoring, dict) else sorted(scoring.keys())
-            if self.refit is not False and not callable(self.refit) and self.refit not in names:
-                raise ValueError(
-                    f"For multi-metric scoring, refit must be False, a callable or one of the scorer names "
-                    f"{names}; got refit={self.refit!r}"
-                )
-            return scorer, True, names
-        single = check_scoring(self.estimator, scoring=scoring)
-        return (lambda est, X, y: {"score": single(est, X, y)}), False, ["score"]
+        """Set ``multimetric_`` and ``_metric_names``; return the scorer.
+
+        A callable ``scoring`` may return a dict of scores, as in GridSearchCV:
+        the search is then multi-metric, which shows at its first score
+        (see :meth:`_safe_score`).
+        """
+        self.multimetric_ = isinstance(self.scoring, (list, tuple, set, dict))
+        if self.multimetric_:
+            self._set_metric_names(sorted(self.scoring))
+        else:
+            self._metric_names = ["score"]
+        return check_scoring(self.estimator, scoring=self.scoring)
+
+    def _set_metric_names(self, names):
+        if self.refit is not False and not callable(self.refit) and self.refit not in names:
+            raise ValueError(
+                f"For multi-metric scoring, refit must be False, a callable or one of the scorer names "
+                f"{names}; got refit={self.refit!r}"
+            )
+        self._metric_names = names
 
     def _build_folds(self, X, y, groups, sample_weight, dims):
         pre, final, prefix = _split_pipeline(self.estimator)
@@ -411,20 +421,21 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, np.ones(len(y)))
         dims = parse_param_space(self.param_space)
-        scorer, self.multimetric_, metric_names = self._scorers()
+        scorer = self._scorers()
         problem, data = self._build_folds(X, y, groups, sample_weight, dims)
         self.n_splits_ = len(problem.folds)
         rows = self._search(problem, data, dims, scorer)
-        self.cv_results_ = self._results(rows, dims, metric_names)
-        self._set_best(metric_names)
+        self.cv_results_ = self._results(rows, dims, self._metric_names)
+        self._set_best(self._metric_names)
         self.scorer_ = self._public_scorer()
         if self.refit:
             fit_params = {} if sample_weight is None else {self._sample_weight_key(): sample_weight}
             start = time.perf_counter()
             self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **fit_params)
             self.refit_time_ = time.perf_counter() - start
-            if hasattr(self.best_estimator_, "n_features_in_"):
-                self.n_features_in_ = self.best_estimator_.n_features_in_
+            for name in ("n_features_in_", "feature_names_in_"):
+                if hasattr(self.best_estimator_, name):
+                    setattr(self, name, getattr(self.best_estimator_, name))
         return self
 
     def _check_targets(self, y):
@@ -443,14 +454,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         return f"{prefix}sample_weight"
 
     def _public_scorer(self):
-        if self.multimetric_:
-            return {name: check_scoring(self.estimator, scoring=s) for name, s in self._named_scorings().items()}
+        if self.multimetric_ and not callable(self.scoring):
+            named = self.scoring if isinstance(self.scoring, dict) else {name: name for name in self.scoring}
+            return {name: check_scoring(self.estimator, scoring=s) for name, s in named.items()}
         return check_scoring(self.estimator, scoring=self.scoring)
-
-    def _named_scorings(self):
-        if isinstance(self.scoring, dict):
-            return dict(self.scoring)
-        return {name: name for name in self.scoring}
 
     def _search(self, problem, data, dims, scorer):
         """Run the outer loop from each start; return one row per evaluated point."""
@@ -608,7 +615,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         """The metric reported by ``verbose`` and ``callback``: the refit one, else the first."""
         if not self.multimetric_:
             return "score"
-        return self.refit if isinstance(self.refit, str) else sorted(self._named_scorings())[0]
+        return self.refit if isinstance(self.refit, str) else self._metric_names[0]
 
     def _score_point(self, info, problem, data, dims, scorer, start):
         """Score every fold's solution at one evaluated point."""
@@ -629,15 +636,21 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         return row
 
     def _safe_score(self, scorer, model, X, y):
+        """The scores of ``model`` on ``(X, y)`` as a dict by metric name (``'score'`` for one metric)."""
         try:
-            return scorer(model, X, y)
+            scores = scorer(model, X, y)
         except Exception as exc:
             if self.error_score == "raise":
                 raise
             warn(f"Scoring failed; the score on this split is set to {self.error_score}. "
                  f"Details: {exc!r}", UserWarning)
-            names = self._named_scorings() if self.multimetric_ else {"score": None}
-            return {name: self.error_score for name in names}
+            return {name: self.error_score for name in self._metric_names}
+        if not isinstance(scores, dict):
+            return {"score": scores}
+        if not self.multimetric_:  # the first score of a callable returning several
+            self.multimetric_ = True
+            self._set_metric_names(sorted(scores))
+        return scores
 
     def _results(self, rows, dims, metric_names):
         res = {"params": [r["params"] for r in rows], "start": np.array([r["start"] for r in rows]),
@@ -656,6 +669,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
                 res[f"mean_{part}_{name}"] = scores.mean(axis=1)
                 res[f"std_{part}_{name}"] = scores.std(axis=1)
             mean = res[f"mean_test_{name}"]
+            bad = ~np.isfinite(mean)
+            if bad.any():
+                arbitrary = " (all of them: best_index_ is then the first point)" if bad.all() else ""
+                warn(f"One or more of the test scores are non-finite: {int(bad.sum())} of the {mean.size} "
+                     f"evaluated points have no mean {name!r} score{arbitrary}.", UserWarning)
             # GridSearchCV's ranking: best first, ties share the lowest rank, NaN scores last
             filled = np.where(np.isnan(mean), -np.inf, mean)
             res[f"rank_test_{name}"] = rankdata(-filled, method="min").astype(np.int32)
@@ -667,7 +685,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         if callable(self.refit):
             self.best_index_ = int(self.refit(self.cv_results_))
         else:
-            name = self.refit if isinstance(self.refit, str) else metric_names[0]
+            name = self.refit if isinstance(self.refit, str) and self.multimetric_ else metric_names[0]
             self.best_index_ = int(np.argmin(self.cv_results_[f"rank_test_{name}"]))
             self.best_score_ = float(self.cv_results_[f"mean_test_{name}"][self.best_index_])
         self.best_params_ = dict(self.cv_results_["params"][self.best_index_])
@@ -716,5 +734,6 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             The score of ``best_estimator_`` on ``(X, y)``.
         """
         self._check_refit("score")
-        scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
-        return scorer(self.best_estimator_, X, y)
+        scorer = self.scorer_[self.refit] if isinstance(self.scorer_, dict) else self.scorer_
+        score = scorer(self.best_estimator_, X, y)
+        return score[self.refit] if self.multimetric_ and isinstance(score, dict) else score

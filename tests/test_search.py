@@ -1,6 +1,7 @@
 """BilevelSearchCV: the GridSearchCV contract, the CV hypergradient and the search against a dense grid."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -174,6 +175,46 @@ def test_refit_false_and_multimetric(cancer):
     assert pick_last.best_index_ == len(pick_last.cv_results_["params"]) - 1
 
 
+def test_scoring_forms_accepted_by_grid_search(cancer):
+    """A metric name as refit of a single metric, and a callable returning a dict of metrics."""
+    X, y = cancer
+    space = {"C": (1e-2, 1e2)}
+    named = BilevelSearchCV(LogisticRegression(), space, cv=3, scoring="accuracy", refit="accuracy",
+                            max_iter=3).fit(X, y)
+    assert not named.multimetric_ and named.best_score_ == named.cv_results_["mean_test_score"].max()
+
+    def two_metrics(estimator, X, y):
+        correct = estimator.predict(X) == y
+        return {"acc": correct.mean(), "errors": -float((~correct).sum())}
+    multi = BilevelSearchCV(LogisticRegression(), space, cv=3, scoring=two_metrics, refit="acc",
+                            max_iter=3).fit(X, y)
+    assert multi.multimetric_ and {"mean_test_acc", "rank_test_errors"} <= set(multi.cv_results_)
+    assert multi.best_score_ == multi.cv_results_["mean_test_acc"].max()
+    assert multi.score(X, y) == two_metrics(multi.best_estimator_, X, y)["acc"]
+    with pytest.raises(ValueError, match="refit must be False"):
+        BilevelSearchCV(LogisticRegression(), space, cv=3, scoring=two_metrics, max_iter=3).fit(X, y)
+
+
+def test_non_finite_scores_are_warned_about(cancer):
+    X, y = cancer
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=3, max_iter=2,
+                                 scoring=lambda e, X, y: 1 / 0).fit(X, y)
+    n = len(search.cv_results_["params"])
+    assert any("Scoring failed" in str(w.message) for w in caught)
+    assert any(f"non-finite: {n} of the {n} evaluated points" in str(w.message)
+               and "best_index_ is then the first" in str(w.message) for w in caught)
+
+
+def test_feature_names_are_those_of_the_refit_estimator(cancer):
+    pd = pytest.importorskip("pandas")
+    X, y = cancer
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    search = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=3, max_iter=2).fit(df, y)
+    np.testing.assert_array_equal(search.feature_names_in_, df.columns)
+
+
 def test_distributions_starts_and_random_state(diabetes):
     X, y = diabetes
     space = {"alpha": loguniform(1e-3, 1e3)}
@@ -293,6 +334,8 @@ def test_clear_errors(cancer):
     with pytest.raises(ValueError, match="binary-only"):
         Xm, ym = make_classification(90, 5, n_informative=3, n_classes=3, random_state=0)
         BilevelSearchCV(SVC(), {"C": (0.1, 10)}).fit(Xm, ym)
+    with pytest.raises(ValueError, match=r"Ridge\(positive=True\) is not supported"):
+        BilevelSearchCV(Ridge(positive=True), {"alpha": (0.1, 10)}).fit(X, y)
     with pytest.raises(ValueError, match="requires y"):
         BilevelSearchCV(Ridge(), {"alpha": (0.1, 10)}).fit(X)
     with pytest.raises(ValueError, match="NaN"):

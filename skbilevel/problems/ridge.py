@@ -107,6 +107,10 @@ class RidgeLowerLevel(EstimatorLowerLevel):
         super().__init__(estimator, X, y, names, scales, sample_weight)
         if np.ndim(self.params["alpha"]) != 0:
             raise ValueError("Ridge with one alpha per target is not supported; use a single alpha.")
+        if self.params.get("positive", False):
+            # the solution map below is the unconstrained one: it would tune a different model
+            raise ValueError("Ridge(positive=True) is not supported (its coefficients solve a bound-constrained "
+                             "problem); use positive=False, or ElasticNet(positive=True).")
         X = _dense(X)
         n, p = X.shape
         s = np.ones(n) if self.sample_weight is None else self.sample_weight
