@@ -84,3 +84,16 @@ def test_methods_refuse_a_problem_without_constraints(solve):
 def test_bad_penalty_factors_are_refused():
     with pytest.raises(ValueError, match="r1"):
         lme_mpec.solve(example_2_2(), STARTS[0], r1=1.5)
+
+
+@pytest.mark.parametrize("name", ["hypergradient", "value-function", "perturbed-gd", "sqcqp"])
+def test_unconstrained_methods_without_iterations_and_without_aliasing(name):
+    """max_iter=0 returns the (non-converged) start; the result never shares memory with x0."""
+    from skbilevel.methods import METHODS
+    from skbilevel.problems.quadratic import quadratic_bilevel
+    problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
+    x0 = np.zeros(2)
+    result = METHODS[name](problem, x0, max_iter=0)
+    assert not result.converged and result.message
+    x0[:] = 7.0
+    assert not np.shares_memory(result.hyperparameters, x0) and np.all(result.hyperparameters != 7.0)

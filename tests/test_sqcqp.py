@@ -86,6 +86,56 @@ def test_closed_form_direction_matches_cvxpy(seed, active):
                                rtol=1e-7, atol=1e-8 * np.linalg.norm(dz))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_direction_in_the_tangent_cone_of_the_box_matches_cvxpy(seed):
+    """Components on a bound of x get dz_i >= 0 (lower) or <= 0 (upper): the exact bounded QCQP."""
+    rng = np.random.default_rng(seed)
+    n = 6
+    epsilon, w, alpha_b = 1.0, 10.0 ** rng.uniform(-2, 0), rng.uniform(0.05, 1)
+    h = epsilon**2 * rng.uniform(0, 1)
+    grad_F, grad_h = rng.normal(size=n), rng.normal(size=n)
+    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    lo[:2], hi[2:4] = 0.0, 0.0
+    dz = sqcqp.cone_qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b, lo, hi)
+    d = cp.Variable(n)
+    constraints = [grad_h @ d + alpha_b * (h - epsilon**2) + w * cp.sum_squares(d) <= 0, d[:2] >= 0, d[2:4] <= 0]
+    cp.Problem(cp.Minimize(0.5 * cp.sum_squares(d + grad_F)), constraints).solve(
+        solver=cp.SCS, eps_abs=1e-12, eps_rel=1e-12, max_iters=200000)
+    np.testing.assert_allclose(dz, d.value, atol=1e-7 * max(1.0, np.linalg.norm(dz)))
+
+
+def test_box_bound_is_left_when_the_multiplier_says_so():
+    """A run that reaches a face of the box may not stop there while moving off it lowers F.
+
+    Upper level F = a^T x + b^T y (linear), lower level quadratic, x in [0, 1]^2, started on the face
+    x = 0 where the direction first points out of the box in x_1 but, once the ball constraint is
+    taken into account, into it: the exact solution of the relaxed problem (2) on the box (cvxpy)
+    is x = (1, 0), F = -0.5410.
+    """
+    from skbilevel.problems import QuadraticLowerLevel, UpperLevel
+    a, b = np.array([0.39, 11.897]), np.array([-1.911, 1.399])
+    gh = np.array([-0.49, 0.674, 1.006, -0.736])  # grad h at x = 0, y = 0
+    eps, w = 0.1, 0.01
+    s = np.linalg.norm(gh[2:]) / (2 * eps)
+    g = gh[2:] / (2 * s)  # grad_y f at x = 0, y = 0, of norm eps
+    P = np.outer(g, gh[:2] / 2) / (g @ g)
+
+    class Linear(UpperLevel):
+        def value(self, x, y):
+            return float(a @ x + b @ y)
+
+        def gradient(self, x, y):
+            return a.copy(), b.copy()
+
+    lower = QuadraticLowerLevel(Q=s * np.eye(2), P=P, q=g, A=np.zeros((0, 2)), B=np.zeros((0, 2)),
+                                b0=np.zeros(0))
+    problem = BilevelProblem(Linear(), lower, (np.zeros(2), np.ones(2)))
+    result = sqcqp.solve(problem, np.zeros(2), -g / s, epsilon=eps, w=w, tol=1e-6, max_iter=5000)
+    assert result.converged, result.message
+    np.testing.assert_allclose(result.hyperparameters, [1.0, 0.0], atol=1e-9)
+    assert problem.upper.value(result.hyperparameters, result.model) == pytest.approx(-0.541012364, abs=1e-6)
+
+
 def test_callback_stops_the_run_and_history_matches_n_iter():
     problem, x_star = quadratic_bilevel(Q, M, T, rho=0.1)
     calls = []

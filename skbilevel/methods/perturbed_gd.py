@@ -369,7 +369,9 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
             break
         state = new
     n_iter = len(history["objective"])
-    if message is None:
+    if message is None and not n_iter:
+        message = f"no iteration run (max_iter={max_iter})"
+    elif message is None:
         message = (f"no eps-KKT point within tol={tol:g} in max_iter={max_iter} iterations: ||Delta|| = "
                    f"{history['kkt_residual'][-1]:.3g}, ||grad_y f|| = {np.sqrt(history['complementarity'][-1]):.3g} (with a fixed step "
                    "the iterates settle within O(step) of a KKT point)")

@@ -71,20 +71,20 @@ Notes on the paper's text:
   two-dimensional quadratic, hence the large default ``max_iter``.
 
 Bounds on ``x`` (``problem.x_bounds``), which the paper does not have, are
-handled by an active set and a projection. A component of ``x`` that lies on
-its bound and along which ``dx`` points outwards is frozen: its components of
-``grad F`` and ``grad h`` are zeroed, which is exactly (QCQP) restricted to the
-free components (the frozen term decouples as ``1/2 d_i^2 + w d_i^2``), so the
-direction is still a ball projection and still satisfies (5) and (6). This is
-repeated until no free component on a bound points outwards. Trial points are
+handled by a constraint on the direction and a projection. (QCQP) gets the
+constraints that ``dx`` stays in the tangent cone of the box (``dx_i >= 0``
+where ``x_i`` is on its lower bound, ``<= 0`` on its upper one); its exact
+solution is a clipped point of the segment from ``-grad F`` to the ball's
+centre (see :func:`cone_qcqp_direction`), and still satisfies (5) and (6),
+since ``d = 0`` is feasible for the added constraints. Trial points are
 projected on the box, ``x(t) = clip(x + t dx)``, and the Armijo test (7) is
 taken along the projected arc, ``F(z(t)) <= F(z) + alpha_ls grad F^T (z(t) - z)``
 (Bertsekas' projected Armijo rule), with (8) evaluated at ``z(t)``. For small
 ``t`` the projection is inactive (no free component leaves the box at once),
-``z(t) - z = t dz``, and the step-size bound of Lemma 1 still applies; at a
-point where ``dz`` vanishes on the free components, ``grad F + lambda grad h``
-vanishes there (a KKT point of (2) on the face of the box, up to the signs of
-the bound multipliers, which are not checked).
+``z(t) - z = t dz``, and the step-size bound of Lemma 1 still applies.
+``dz = 0`` is then a KKT point of (2) on the box, bound multipliers of the
+right sign included: if ``-(grad F + lambda grad h)`` pointed into the box
+along a bound, the direction would move along it.
 """
 
 from __future__ import annotations
@@ -208,21 +208,63 @@ def qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b):
 
 
 def _direction(grad_F, grad_h, h, x, bounds, opts):
-    """(QCQP) on the components of ``z`` not frozen on a bound of ``x``; return ``dz``."""
+    """(QCQP) with ``dx`` kept in the tangent cone of the box at ``x``; return ``dz``."""
+    if bounds is None:
+        return qcqp_direction(grad_F, grad_h, h, opts["epsilon"], opts["w"], opts["alpha_b"])
     n = x.size
-    frozen = np.zeros(grad_F.size, dtype=bool)
-    while True:
-        dz = qcqp_direction(np.where(frozen, 0.0, grad_F), np.where(frozen, 0.0, grad_h), h,
-                            opts["epsilon"], opts["w"], opts["alpha_b"])
-        if bounds is None:
-            return dz
-        dx = dz[:n]
-        outward = ((x <= bounds[0]) & (dx < 0)) | ((x >= bounds[1]) & (dx > 0))
-        new = outward & ~frozen[:n]
-        if not new.any():
-            return dz
-        # freezing can only grow, so this loop runs at most n + 1 times
-        frozen[:n] |= new
+    lo, hi = np.full(grad_F.size, -np.inf), np.full(grad_F.size, np.inf)
+    lo[:n][x <= bounds[0]] = 0.0  # on a lower bound dx_i >= 0, on an upper one dx_i <= 0
+    hi[:n][x >= bounds[1]] = 0.0
+    return cone_qcqp_direction(grad_F, grad_h, h, opts["epsilon"], opts["w"], opts["alpha_b"], lo, hi)
+
+
+def cone_qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b, lo, hi):
+    """(QCQP) with the box constraints ``lo <= dz <= hi`` added (entries 0 or infinite).
+
+    The ball constraint of :func:`qcqp_direction` (centre ``c``, radius ``r``)
+    is dualised: for its multiplier ``lambda >= 0`` the Lagrangian
+    ``1/2 ||d + grad F||^2 + lambda/2 (||d - c||^2 - r^2)`` separates over the
+    components, and its minimiser on the box is
+    ``d(t) = clip((1 - t) (-grad F) + t c, lo, hi)`` with ``t = lambda / (1 +
+    lambda)`` in ``[0, 1)``. ``||d(t) - c||`` does not increase with ``t``
+    (each component moves monotonically towards ``clip(c_i)``), so the
+    smallest ``t`` with ``||d(t) - c|| <= r``, found by bisection, gives the
+    exact solution (KKT of the convex problem). Where the box and the ball do
+    not meet (an infeasible ``z``, ``h > eps^2``), ``d(1) = clip(c)`` is the
+    least infeasible direction, as in :func:`qcqp_direction`.
+
+    Parameters
+    ----------
+    grad_F, grad_h : ndarray of shape (n,)
+        Gradients of the upper objective and of ``h`` at ``z``.
+    h, epsilon, w, alpha_b : float
+        As in :func:`qcqp_direction`.
+    lo, hi : ndarray of shape (n,)
+        Bounds on the direction: ``0`` for a component of ``x`` on its lower
+        (``lo``) or upper (``hi``) bound, ``-inf`` / ``inf`` otherwise.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        The direction ``dz``.
+    """
+    c = -grad_h / (2.0 * w)
+    r2 = max(float(c @ c) - alpha_b * (h - epsilon**2) / w, 0.0)
+    p = -grad_F
+
+    def direction(t):
+        return np.clip((1.0 - t) * p + t * c, lo, hi)
+
+    def inside(d):
+        return float((d - c) @ (d - c)) <= r2
+
+    if inside(direction(0.0)):
+        return direction(0.0)
+    low, high = 0.0, 1.0
+    for _ in range(60):  # to machine precision in t
+        mid = 0.5 * (low + high)
+        low, high = (low, mid) if inside(direction(mid)) else (mid, high)
+    return direction(high)
 
 
 def _project(x, bounds):

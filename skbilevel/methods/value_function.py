@@ -643,7 +643,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     require("value-function", lower, REQUIRES)
     _check_options(problem, schedule, decay, floor)
     bounds = None if problem.x_bounds is None else tuple(np.asarray(b, float) for b in problem.x_bounds)
-    x = _project(np.asarray(x0, dtype=float), bounds)
+    x = _project(np.array(x0, dtype=float), bounds)  # a copy: the result must not alias the caller's x0
     z = _start(lower, x, y0)
     sub = {"tol": sub_tol, "max_iter": sub_iter}
     keys = ("objective", "complementarity", "relaxation", "lower_value", "time", "stationarity", "step",
