@@ -64,6 +64,21 @@ def test_kernel_ridge_rbf(data, weighted):
         check_hypergradient(problem, x, rtol=1e-6)
 
 
+def test_kernel_ridge_zero_sample_weights(data):
+    """Samples of weight 0 have dual coefficient 0 in KernelRidge.fit; they are dropped, not divided by."""
+    X, y, X_val, y_val, sw = data
+    sw = sw.copy()
+    sw[::5] = 0.0
+    problem = fold_problem(KernelRidgeLowerLevel, KernelRidge(kernel="rbf"), X, y, X_val, y_val,
+                           ["alpha", "gamma"], ["log", "log"], sw)
+    x = np.log([0.3, 0.1])
+    sol, _ = problem.lower.solve(x)
+    ref = KernelRidge(kernel="rbf", alpha=0.3, gamma=0.1).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(sol, ref.dual_coef_[sw > 0], rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(problem.lower.decision(x, sol, X_val), ref.predict(X_val), rtol=1e-8)
+    check_hypergradient(problem, x, rtol=1e-6)
+
+
 def test_kernel_ridge_linear_and_default_gamma(data):
     X, y, X_val, y_val, _ = data
     linear = fold_problem(KernelRidgeLowerLevel, KernelRidge(kernel="linear"), X, y, X_val, y_val,

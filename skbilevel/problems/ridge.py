@@ -206,8 +206,9 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
     n_hyper : int
         ``len(names)``.
     n_var : int
-        ``n_samples``: the variable is the dual coefficient vector ``a``
-        (``dual_coef_``).
+        ``n_samples`` with a nonzero weight: the variable is the dual
+        coefficient vector ``a`` (``dual_coef_``, which is 0 at the samples
+        of weight 0, so they are dropped).
     capabilities : frozenset of str
         ``{'solve', 'adjoint', 'cross_vjp'}``.
 
@@ -264,6 +265,10 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
             raise ValueError("KernelRidge(kernel='linear') has no gamma to search")
         self.kernel = kernel
         self.X = _dense(X)
+        if self.sample_weight is not None and np.any(self.sample_weight == 0):
+            # the term alpha / (2 s_i) a_i^2 pins a_i = 0 (KernelRidge.fit's dual_coef_ is 0 there): drop the rows
+            keep = self.sample_weight > 0
+            self.X, self.y, self.sample_weight = self.X[keep], self.y[keep], self.sample_weight[keep]
         self.D = euclidean_distances(self.X, squared=True) if kernel == "rbf" else None
         self.inv_s = np.ones(len(self.y)) if self.sample_weight is None else 1.0 / self.sample_weight
         self.n_var = self.X.shape[0]
