@@ -134,6 +134,7 @@ def test_class_weight_zero_weights_gamma_scale_sparse():
     for data in (X, sparse.csr_matrix(X)):
         problem = fold_problem(SVCLowerLevel, est, data, y, X_val, y_val, ("C",), ("log",), sample_weight=w)
         lower = problem.lower
+        assert sparse.issparse(lower.X) == sparse.issparse(data)  # libsvm fits sparse rows as they are
         assert lower.gamma == pytest.approx(ref._gamma, rel=1e-12)
         lower.polish = False
         raw, _ = lower.solve(x, None, 1e-12)

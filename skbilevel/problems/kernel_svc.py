@@ -67,8 +67,10 @@ KKT_RTOL = 1e-9
 POLISH_STEPS = 10
 
 
-def _dense(X):
-    return X.toarray() if issparse(X) else np.asarray(X, dtype=float)
+def _gram(A, B):
+    """``A @ B.T`` as a dense array, for dense or sparse rows (the kernel blocks are dense)."""
+    P = A @ B.T
+    return P.toarray() if issparse(P) else np.asarray(P)
 
 
 class SVCLowerLevel(ClassifierLowerLevel):
@@ -95,7 +97,7 @@ class SVCLowerLevel(ClassifierLowerLevel):
         ``max_iter`` and the values of the parameters not in ``names`` are
         read from it (its ``tol`` is not: see ``LIBSVM_TOL``).
     X : array or sparse matrix of shape (n_samples, n_features)
-        Training samples of the fold (densified).
+        Training samples of the fold (a sparse matrix is kept sparse: libsvm fits it as such).
     y : array of shape (n_samples,)
         Training labels of the fold, two classes (``ValueError`` otherwise).
     names : sequence of str
@@ -198,7 +200,8 @@ class SVCLowerLevel(ClassifierLowerLevel):
             else:
                 raise ValueError(f"unknown gamma {gamma!r}")
         self.gamma = float(gamma)
-        self.X = _dense(X)
+        # sparse rows stay sparse: libsvm fits them as such, and only the kernel blocks are dense
+        self.X = X.tocsr() if issparse(X) else np.asarray(X, dtype=float)
         n = self.X.shape[0]
         self.t = self.encode_targets(self.y)
         # C_i = C * r_i: sample weight times class weight, as libsvm's weighted C.
@@ -217,7 +220,7 @@ class SVCLowerLevel(ClassifierLowerLevel):
     def _K(self, gamma, rows, cols, derivative=False):
         """Training-kernel block ``K[rows][:, cols]`` (and ``dK/dgamma`` on it)."""
         if self.kernel == "linear":
-            K = self.X[rows] @ self.X[cols].T
+            K = _gram(self.X[rows], self.X[cols])
             return (K, np.zeros_like(K)) if derivative else K
         D = self.D[np.ix_(rows, cols)]
         K = np.exp(-gamma * D)
@@ -225,9 +228,9 @@ class SVCLowerLevel(ClassifierLowerLevel):
 
     def _cross(self, gamma, X, cols):
         """Kernel ``K(X, x_cols)`` between new data and training samples, and ``D`` (rbf)."""
-        X = _dense(X)
+        X = X if issparse(X) else np.asarray(X, dtype=float)
         if self.kernel == "linear":
-            return X @ self.X[cols].T, None
+            return _gram(X, self.X[cols]), None
         D = euclidean_distances(X, self.X[cols], squared=True)
         return np.exp(-gamma * D), D
 
@@ -278,7 +281,8 @@ class SVCLowerLevel(ClassifierLowerLevel):
                   shrinking=self.params["shrinking"], cache_size=cache, max_iter=self.params["max_iter"])
         svc.fit(self.X[idx], self.t[idx], sample_weight=self.r[idx])
         beta = np.zeros(n)
-        beta[idx[svc.support_]] = svc.dual_coef_[0]
+        dual = svc.dual_coef_  # a sparse matrix after a sparse fit
+        beta[idx[svc.support_]] = (dual.toarray() if issparse(dual) else dual)[0]
         y = np.append(beta, svc.intercept_[0])
         if self.polish:
             y = self._polish(C, gamma, y)

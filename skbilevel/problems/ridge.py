@@ -18,6 +18,10 @@ def _dense(X):
     return X.toarray() if issparse(X) else np.asarray(X, dtype=float)
 
 
+def _matrix(X):
+    return X if issparse(X) else np.asarray(X, dtype=float)
+
+
 class RidgeLowerLevel(EstimatorLowerLevel):
     """Training problem of :class:`sklearn.linear_model.Ridge` (hyperparameter ``alpha``).
 
@@ -30,7 +34,8 @@ class RidgeLowerLevel(EstimatorLowerLevel):
     (one SVD per fold, computed here), :math:`w = V (\\Sigma^2 + \\alpha)^{-1}\\Sigma U^T t_s`
     for every ``alpha`` at the cost of two products, and the optimality map
     ``G = grad f`` has the Jacobian :math:`2 (X_1^T S X_1 + \\alpha\\, \\mathrm{diag}(1, .., 1, 0))`.
-    Sparse ``X`` is densified (the SVD needs it). ``y = (w, b)``.
+    A sparse training ``X`` is densified (the SVD needs it; validation rows
+    stay sparse). ``y = (w, b)``.
 
     Parameters
     ----------
@@ -155,10 +160,10 @@ class RidgeLowerLevel(EstimatorLowerLevel):
         return self._per_x(x, {"alpha": 2.0 * y[:-1] @ v[:-1]})
 
     def decision(self, x, y, X):
-        return _dense(X) @ y[:-1] + y[-1]
+        return _matrix(X) @ y[:-1] + y[-1]  # sparse validation rows stay sparse
 
     def decision_vjp(self, x, y, X, g):
-        gy = np.append(_dense(X).T @ g, g.sum() if self.fit_intercept else 0.0)
+        gy = np.append(_matrix(X).T @ g, g.sum() if self.fit_intercept else 0.0)
         return np.zeros(self.n_hyper), gy
 
     def value(self, x, y):
