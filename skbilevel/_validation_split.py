@@ -1,10 +1,10 @@
-"""What the estimators share: the validation (or trusted) set and predictions from decision scores."""
+"""What the estimators share: sample weights, the validation (or trusted) set and predictions from scores."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._warnings import warn
 
@@ -45,6 +45,18 @@ def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str 
     tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y, random_state=estimator.random_state)
     estimator.train_indices_, estimator.validation_indices_ = tr, va
     return X[tr], y[tr], sample_weight[tr], X[va], y[va]
+
+
+def check_sample_weight(sample_weight, X):
+    """``_check_sample_weight`` with negative weights refused (their lower levels are not convex).
+
+    (scikit-learn's own ``ensure_non_negative`` option is not in every supported release.)
+    """
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if np.any(sample_weight < 0):
+        raise ValueError("Negative values in data passed to sample_weight: the weighted training problem "
+                         "must stay convex.")
+    return sample_weight
 
 
 def classes_from_scores(classes, scores):

@@ -14,11 +14,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._progress import OuterProgress
 from ._selection import select_method
-from ._validation_split import classes_from_scores, split_validation
+from ._validation_split import check_sample_weight, classes_from_scores, split_validation
 from ._warnings import warn
 from .methods import METHODS
 from .problems import BilevelProblem
@@ -243,7 +243,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
         check_classification_targets(y)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = check_sample_weight(sample_weight, X)
         self.classes_ = np.unique(y)
         if self.classes_.size < 2:
             raise ValueError(f"HyperCleaningClassifier needs at least 2 classes; got one class, "
@@ -261,7 +261,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             result = METHODS[self.method_](problem, np.zeros(lower.n_hyper), tol=self.tol, max_iter=self.max_iter,
                                            verbose=progress.method_verbose, callback=progress.wrap(callback),
                                            **options)
-        if not result.converged:
+        if not result.converged and "callback" not in result.message:  # a stop the user asked for is no failure
             warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning)
         weights = expit(result.hyperparameters)
         theta = self._refit(X_tr, Y_tr, s_tr * weights, X_v, Y_v, seed, result.model)

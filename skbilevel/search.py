@@ -35,12 +35,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight, assert_all_finite, check_array, check_is_fitted, column_or_1d,
+    assert_all_finite, check_array, check_is_fitted, column_or_1d,
 )
 
 from ._fold_model import fold_model
 from ._progress import OuterProgress, emit
 from ._search_space import initial_grid, parse_param_space
+from ._validation_split import check_sample_weight
 from ._warnings import warn
 from .methods import hypergradient
 from .problems.base import BilevelProblem
@@ -419,7 +420,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, groups = indexable(X, y, groups)
         y = self._check_targets(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, np.ones(len(y)))
+            sample_weight = check_sample_weight(sample_weight, np.ones(len(y)))
         dims = parse_param_space(self.param_space)
         scorer = self._scorers()
         problem, data = self._build_folds(X, y, groups, sample_weight, dims)

@@ -10,11 +10,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._progress import OuterProgress
 from ._selection import select_method
-from ._validation_split import classes_from_scores, split_validation
+from ._validation_split import check_sample_weight, classes_from_scores, split_validation
 from ._warnings import warn
 from .methods import METHODS
 from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
@@ -217,7 +217,7 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         low, high = self._check_bounds()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
         check_classification_targets(y)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = check_sample_weight(sample_weight, X)
         self.classes_ = np.unique(y)
         if self.classes_.size < 2:
             raise ValueError(f"BilevelSVC needs samples of at least 2 classes; got one class, {self.classes_[0]!r}.")

@@ -104,7 +104,7 @@ def test_fitted_attributes_callback_and_proba():
     clf = HyperCleaningClassifier(max_iter=50, random_state=0,
                                   callback=lambda info: seen.append(info) or len(seen) == 3)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", ConvergenceWarning)  # the stop was asked for: no warning
         clf.fit(X, y_noisy, X_val=X_val, y_val=y_val)
     assert clf.n_iter_ == 3 and len(seen) == 3 and clf.method_ == "hypergradient"
     assert {"iteration", "objective", "time", "weights"} <= set(seen[0])
@@ -191,7 +191,8 @@ def test_binary_problem_and_held_out_trusted_set_warns():
      ({"X_val": np.ones((4, 2))}, "X_val and y_val"),
      ({"X_val": np.ones((4, 2)), "y_val": np.array([0, 1, 2, 2])}, "absent from the training"),
      ({"X_val": np.ones((4, 3)), "y_val": np.array([0, 1, 1, 0])}, "features"),
-     ({"X_val": np.array([[np.inf, 0.0]] * 4), "y_val": np.array([0, 1, 1, 0])}, "infinity")],
+     ({"X_val": np.array([[np.inf, 0.0]] * 4), "y_val": np.array([0, 1, 1, 0])}, "infinity"),
+     ({"sample_weight": -np.ones(10)}, "Negative values in data passed to sample_weight")],
 )
 def test_bad_input_raises_a_clear_error(kwargs, match):
     args = {"X": np.arange(20.0).reshape(10, 2), "y": np.arange(10) % 2, **kwargs}

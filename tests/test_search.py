@@ -336,6 +336,8 @@ def test_clear_errors(cancer):
         BilevelSearchCV(SVC(), {"C": (0.1, 10)}).fit(Xm, ym)
     with pytest.raises(ValueError, match=r"Ridge\(positive=True\) is not supported"):
         BilevelSearchCV(Ridge(positive=True), {"alpha": (0.1, 10)}).fit(X, y)
+    with pytest.raises(ValueError, match="Negative values in data passed to sample_weight"):
+        BilevelSearchCV(Ridge(), {"alpha": (0.1, 10)}).fit(X, y, sample_weight=np.r_[-1.0, np.ones(len(y) - 1)])
     with pytest.raises(ValueError, match="requires y"):
         BilevelSearchCV(Ridge(), {"alpha": (0.1, 10)}).fit(X)
     with pytest.raises(ValueError, match="NaN"):

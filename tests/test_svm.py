@@ -173,6 +173,7 @@ def test_verbose_2_prints_the_methods_line_per_iteration(capsys):
         (np.ones((10, 2)), np.arange(10) % 2, {"X_val": np.ones((4, 2)), "y_val": np.array([0, 1, 2, 1])},
          "not present in y"),
         (np.ones((4, 2)), np.array([0, 1, 1, 1]), {}, "validation set"),
+        (np.ones((10, 2)), np.arange(10) % 2, {"sample_weight": np.r_[-1.0, np.ones(9)]}, "Negative values"),
     ],
 )
 def test_bad_input_raises_a_clear_error(X, y, kwargs, match):
