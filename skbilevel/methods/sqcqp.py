@@ -247,6 +247,28 @@ def cone_qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b, lo, hi):
     -------
     ndarray of shape (n,)
         The direction ``dz``.
+
+    References
+    ----------
+    .. [1] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP for
+       Bilevel Optimization with Line Search" (paper 004 of ``shared/papers``):
+       (QCQP) of section II-B, whose ball form (Remark 3, appendix V-A) is
+       kept here with the bounds added (the paper has none).
+
+    Examples
+    --------
+    Without bounds this is :func:`qcqp_direction`; with the first component
+    on a lower bound (``dz_0 >= 0``) the projected direction ``(-0.71, -0.29)``
+    of its example is cut to 0:
+
+    >>> import numpy as np
+    >>> from skbilevel.methods.sqcqp import cone_qcqp_direction
+    >>> args = np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0.0, 0.1, 0.5, 0.1
+    >>> free = np.full(2, np.inf)
+    >>> np.round(cone_qcqp_direction(*args, -free, free), 4)
+    array([-0.7078, -0.2922])
+    >>> np.round(cone_qcqp_direction(*args, np.array([0.0, -np.inf]), free), 4) + 0.0
+    array([0., 0.])
     """
     c = -grad_h / (2.0 * w)
     r2 = max(float(c @ c) - alpha_b * (h - epsilon**2) / w, 0.0)
