@@ -249,7 +249,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     n_features_in_ : int
         Number of features seen by ``best_estimator_`` (when it has the
         attribute).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features seen by ``best_estimator_``, when ``X`` had
         them (a DataFrame).
     n_iter_ : int
