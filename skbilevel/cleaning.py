@@ -231,7 +231,8 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels, possibly wrong.
         sample_weight : array-like of shape (n_samples,), default=None
-            Fixed weights ``s_i`` multiplying the learned ``sigma(x_i)``.
+            Fixed non-negative weights ``s_i`` multiplying the learned
+            ``sigma(x_i)`` (a negative one raises ``ValueError``).
         X_val, y_val : array-like, default=None
             Trusted (clean) set. If omitted, a stratified ``validation_fraction``
             of ``(X, y)`` is held out as trusted set, with a warning.
@@ -240,6 +241,16 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : HyperCleaningClassifier
             The fitted estimator.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the method stops before its tolerance (not when ``callback``
+            stopped it), or the final refit does not reach its tolerance.
+        UserWarning
+            When no trusted set is given (the held-out part must be clean), or
+            a class of ``y`` does not occur in ``y_val`` (the weights of its
+            samples are then pushed to 0).
         """
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
         check_classification_targets(y)

@@ -192,7 +192,8 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Fixed weights ``s_i`` multiplying the learned ``e^{c_i}``.
+            Fixed non-negative weights ``s_i`` multiplying the learned
+            ``e^{c_i}`` (a negative one raises ``ValueError``).
         X_val, y_val : array-like, default=None
             Validation set. If omitted, a stratified ``validation_fraction`` of
             ``(X, y)`` is held out, chosen by ``random_state``.
@@ -212,7 +213,8 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
             When, for two classes, the learned classifier predicts one class
             for every training and validation sample: the validation loss was
             lowest for a constant classifier (a small or mislabelled
-            validation set).
+            validation set); or when a class of ``y`` does not occur in
+            ``y_val`` (nothing in the validation loss asks for it).
         """
         low, high = self._check_bounds()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
