@@ -72,6 +72,8 @@ precision, recall = hits / max(flagged.sum(), 1), hits / corrupted.sum()
 print(f"{clf.n_iter_} iterations; test accuracy {clf.score(X[test], y[test]):.3f}")
 print(f"weight < 0.5: {flagged.sum()} digits, precision {precision:.2f}, recall {recall:.2f} "
       f"for the corrupted ones")
+print(f"median weight: {np.median(weights[corrupted]):.1e} for the corrupted digits, "
+      f"{np.median(weights[~corrupted]):.3f} for the others")
 
 # %%
 # The learned weights
@@ -92,8 +94,9 @@ fig.tight_layout()
 
 # %%
 # The weight axis is logarithmic (the weights span many decades, the rule of
-# ``log_scale='auto'``): most wrongly labelled digits end up with weights of
-# 1e-6 or below, most correctly labelled ones keep a weight near 1. The
+# ``log_scale='auto'``): most wrongly labelled digits end up with weights
+# decades below 1 (the median printed above: about 1e-5 on MNIST 5k, 2e-3
+# on the 8x8 digits), most correctly labelled ones keep a weight near 1. The
 # overlap goes both ways. Some correct digits are pushed down too: with 40%
 # of the labels wrong, the trusted-set loss gains as much from silencing an
 # atypical or ambiguous correct digit as it loses, there being many others of
@@ -115,7 +118,8 @@ fig.suptitle("lowest learned weights (red: corrupted label, green: correct label
 fig.tight_layout()
 
 # %%
-# Most of these are plainly mislabelled: the image is unambiguous and the
+# On the 8x8 digits all fifteen are red, on MNIST 5k about half. The red
+# ones are plainly mislabelled: the image is unambiguous and the
 # trusted set, which has seen that shape with its right label, disagrees
 # with the given one. Those in green are correctly labelled digits the
 # weights also switched off, often thick or slanted renderings: the price of

@@ -87,6 +87,29 @@ def _from_distribution(name, dist) -> Dimension:
     return Dimension(name, scale, float(low), float(high), dist)
 
 
+def within_valid_values(dim: Dimension, is_valid) -> Dimension:
+    """``dim`` with box edges the estimator accepts (``is_valid(value) -> error message or None``).
+
+    The box is closed, so the descent may reach its edges. A distribution
+    whose support ends at an invalid value (``expon`` for ``C``: ``C = 0``,
+    as in scikit-learn's RandomizedSearchCV examples) is cut at its
+    ``_TAIL`` quantile there instead; an invalid edge given by the user
+    raises ``ValueError`` with the estimator's own message.
+    """
+    low, high = dim.low, dim.high
+    for end, quantile in (("low", _TAIL), ("high", 1 - _TAIL)):
+        edge = low if end == "low" else high
+        error = is_valid(dim.to_value(edge))
+        if error is not None and dim.distribution is not None:
+            edge = dim._to_x(dim.distribution.ppf(quantile))
+            error = is_valid(dim.to_value(edge))
+        if error is not None:
+            raise ValueError(f"param_space[{dim.name!r}]: the {end} end of the range, "
+                             f"{dim.to_value(edge):g}, is not a valid value: {error}")
+        low, high = (edge, high) if end == "low" else (low, edge)
+    return Dimension(dim.name, dim.scale, float(low), float(high), dim.distribution)
+
+
 def parse_param_space(param_space) -> list[Dimension]:
     """Return one :class:`Dimension` per entry of ``param_space``, in sorted name order."""
     if not isinstance(param_space, dict) or not param_space:

@@ -6,9 +6,11 @@ import os
 import sys
 import warnings
 
+import joblib
 import sklearn
 
-_INTERNAL = tuple(os.path.dirname(m.__file__) + os.sep for m in (sys.modules[__package__], sklearn))
+# joblib too: scikit-learn runs the fits of cross_val_score and GridSearchCV through joblib.Parallel
+_INTERNAL = tuple(os.path.dirname(m.__file__) + os.sep for m in (sys.modules[__package__], sklearn, joblib))
 
 
 def warn(message: str, category: type[Warning]) -> None:

@@ -30,6 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._result import BilevelResult
+from .search import BilevelSearchCV
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -89,6 +90,10 @@ def _histories(estimator):
                         f"or a history dict; got {type(estimator).__name__}.")
     if not hasattr(final, "history_"):
         check_is_fitted(final)  # a fitted estimator without history_ passes here
+        if isinstance(final, BilevelSearchCV) and final.refit is False:
+            raise ValueError(f"This {type(final).__name__} has no history_: with several metrics and "
+                             "refit=False it picks no best point, whose descent history_ would be; pass "
+                             "refit='<metric name>'.")
         raise NotFittedError(f"This {type(final).__name__} has no history_ attribute: fit a skbilevel estimator "
                              "before calling plot_history.")
     history = final.history_
@@ -455,8 +460,8 @@ def _hist_weights(ax, y, weights, mask, mask_labels, bins, log_scale):
     if log and not np.all(weights > 0):
         raise ValueError("log_scale=True needs positive weights.")
     lo, hi = (weights.min(), weights.max()) if weights.size else (0.0, 1.0)
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
+    if hi <= lo:  # one weight (BilevelSVC(learn='C')): a bin around it, by a factor on a log axis
+        lo, hi = (lo / 2, hi * 2) if log else (lo - 0.5, hi + 0.5)
     edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
     for rows, label in groups:
         if rows.any():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numbers
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -40,7 +41,7 @@ from sklearn.utils.validation import (
 
 from ._fold_model import fold_model
 from ._progress import OuterProgress, emit
-from ._search_space import initial_grid, parse_param_space
+from ._search_space import initial_grid, parse_param_space, within_valid_values
 from ._validation_split import check_sample_weight
 from ._warnings import warn
 from .methods import hypergradient
@@ -98,6 +99,16 @@ def _delegate(name, summary, returns):
     return available_if(_estimator_has(name))(method)
 
 
+def _parameter_error(estimator, name, value):
+    """scikit-learn's message when ``estimator`` refuses ``name=value``, else None."""
+    trial = clone(estimator).set_params(**{name: value})
+    try:
+        trial._validate_params()
+    except (ValueError, TypeError) as exc:  # InvalidParameterError is both
+        return str(exc)
+    return None
+
+
 def _split_pipeline(estimator):
     """Return ``(preprocessing, final, prefix)``: a Pipeline's earlier steps, its last step and
     the parameter prefix of the last step (``'svc__'``)."""
@@ -141,7 +152,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         ``{name: (low, high)}`` searched on a log scale, ``(low, high,
         'linear')`` on a linear one, or a scipy.stats frozen distribution
         (``loguniform(1e-3, 1e3)`` is searched on a log scale between its
-        bounds; its draws give the extra starting points). Names may be
+        bounds; its draws give the extra starting points; an unbounded tail
+        is cut at its 1e-3 quantile, and so is an end of the support that
+        the estimator refuses, such as ``C = 0`` of ``expon()``). The
+        descent may reach the ends of the range, so they must be values the
+        estimator accepts (``ValueError`` otherwise). Names may be
         Pipeline paths (``'svc__C'``) of the last step.
     scoring : str, callable, list, tuple, dict or None, default=None
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
@@ -362,16 +377,23 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             )
         self._metric_names = names
 
-    def _build_folds(self, X, y, groups, sample_weight, dims):
-        pre, final, prefix = _split_pipeline(self.estimator)
-        names = []
-        for d in dims:
+    def _dimensions(self):
+        """The parsed ``param_space``: last-step names only, box edges the estimator accepts."""
+        _, final, prefix = _split_pipeline(self.estimator)
+        lower_level_class(final)  # an estimator we cannot differentiate is refused first
+        dims = []
+        for d in parse_param_space(self.param_space):
             if not d.name.startswith(prefix) or "__" in d.name[len(prefix):]:
                 raise ValueError(
                     f"param_space name {d.name!r}: only the last step's parameters can be searched "
                     f"(names starting with {prefix!r}); earlier Pipeline steps are fitted once per fold"
                 )
-            names.append(d.name[len(prefix):])
+            dims.append(within_valid_values(d, partial(_parameter_error, final, d.name[len(prefix):])))
+        return dims
+
+    def _build_folds(self, X, y, groups, sample_weight, dims):
+        pre, final, prefix = _split_pipeline(self.estimator)
+        names = [d.name[len(prefix):] for d in dims]
         lower_cls = lower_level_class(final)
         cv = check_cv(self.cv, y, classifier=is_classifier(final))
         folds, data = [], []
@@ -421,7 +443,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         y = self._check_targets(y)
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, np.ones(len(y)))
-        dims = parse_param_space(self.param_space)
+        dims = self._dimensions()
         scorer = self._scorers()
         problem, data = self._build_folds(X, y, groups, sample_weight, dims)
         self.n_splits_ = len(problem.folds)

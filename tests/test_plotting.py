@@ -120,6 +120,11 @@ def test_history_errors(svc):
         plot_history(svc, x="epoch")
     with pytest.raises(TypeError):
         plot_history(42)
+    X, y = load_diabetes(return_X_y=True)
+    no_best = BilevelSearchCV(Ridge(), {"alpha": (1e-3, 1e3)}, scoring=["r2", "neg_mean_squared_error"],
+                              refit=False, cv=3, max_iter=2).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match="refit=False it picks no best point"):
+        plot_history(no_best)
 
 
 # -- plot_sample_weights ---------------------------------------------------------------------------
@@ -170,6 +175,18 @@ def test_weights_hist_log_scale_for_svm(blobs):
     ax = plot_sample_weights(svc, X, y, kind="hist")
     assert ax.get_xscale() == "log" and len(ax.patches) == 2
     assert plot_sample_weights(svc, X, y, kind="hist", log_scale=False).get_xscale() == "linear"
+
+
+def test_weights_hist_of_one_weight_on_a_log_axis(blobs):
+    """learn='C' gives every sample the same weight: its bin must contain it on a log axis too."""
+    X, y, _ = blobs
+    svc = BilevelSVC(learn="C", random_state=0).fit(X, y)
+    w = float(svc.sample_weight_[0])
+    ax = plot_sample_weights(svc, X, y, kind="hist", log_scale=True)
+    lo, hi = ax.get_xlim()
+    assert ax.get_xscale() == "log" and lo < w < hi
+    edges = [p.get_path().vertices[:, 0] for p in ax.patches]
+    assert all(np.all(np.isfinite(e)) and e.min() < w < e.max() for e in edges)
 
 
 def test_weights_cleaning_held_out_rows_and_line():

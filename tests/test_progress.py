@@ -113,3 +113,11 @@ def test_convergence_warning_points_at_the_users_line(name):
         else:
             est.set_params(max_iter=1).fit(X, y, X_val=X_val, y_val=y_val)
     assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}
+
+
+def test_warnings_inside_cross_validation_point_at_the_users_line():
+    """scikit-learn's cross_val_score runs the fits through joblib, whose frames are skipped too."""
+    from sklearn.model_selection import cross_val_score
+    with pytest.warns(ConvergenceWarning) as record:
+        cross_val_score(BilevelSVC(max_iter=1), X, y, cv=2)
+    assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}

@@ -215,6 +215,18 @@ def test_feature_names_are_those_of_the_refit_estimator(cancer):
     np.testing.assert_array_equal(search.feature_names_in_, df.columns)
 
 
+def test_box_edges_are_values_the_estimator_accepts(cancer):
+    """expon's support starts at C = 0, which LogisticRegression refuses: the box starts at its 1e-3 quantile;
+    an invalid edge the user gave is an error naming the estimator's rule."""
+    from scipy.stats import expon
+    X, y = cancer
+    search = BilevelSearchCV(LogisticRegression(), {"C": expon(scale=0.1)}, cv=3, max_iter=5).fit(X, y)
+    C = np.asarray(search.cv_results_["param_C"], dtype=float)
+    assert C.min() >= expon(scale=0.1).ppf(1e-3) * (1 - 1e-9)
+    with pytest.raises(ValueError, match=r"param_space\['C'\]: the low end of the range, 0, is not a valid value"):
+        BilevelSearchCV(LogisticRegression(), {"C": (0.0, 1.0, "linear")}, cv=3).fit(X, y)
+
+
 def test_distributions_starts_and_random_state(diabetes):
     X, y = diabetes
     space = {"alpha": loguniform(1e-3, 1e3)}
