@@ -13,7 +13,7 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
 
     - ``'perturbed-gd'`` for a non-convex lower level (``lower.convex`` is
       False, e.g. the ReLU network of ``HyperCleaningClassifier(model='mlp')``)
-      offering ``'hvp'`` and ``'cross_vjp'``. Implicit differentiation needs a
+      offering ``'hvp'`` and ``'cross_vjp'``, without constraints. Implicit differentiation needs a
       lower-level minimiser reached exactly, with a nonsingular Hessian; a
       network trained to a budget is neither, and there its hypergradient
       was mostly noise (after 200 to 1,000 L-BFGS iterations, cosine 0.01-0.44
@@ -25,9 +25,9 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
       2.7-3.4 times slower ``'value-function'``, with the highest detection
       F1 on three of the rows;
     - ``'hypergradient'`` otherwise, when the lower level can be solved and
-      differentiated (``'solve'``, ``'hvp'``, ``'cross_vjp'``): its cost per
-      iteration is one warm-started lower-level solve and one adjoint solve,
-      whatever the number of hyperparameters. On the Ionosphere rows of paper
+      differentiated (``'solve'``, ``'cross_vjp'``, and ``'hvp'`` or
+      ``'adjoint'``): its cost per iteration is one warm-started lower-level
+      solve and one adjoint solve, whatever the number of hyperparameters. On the Ionosphere rows of paper
       000 it runs 20-500x faster than LME-MPEC and lowers the validation loss
       where LME-MPEC's first penalty subproblem diverges and it returns its
       start ``c = 0``, the plain SVM (whose test accuracy is then the higher
@@ -35,9 +35,10 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
       single-``C`` problems it matched brute force where Algorithm 1 stopped at
       a worse stationary point (``tests/test_svm.py``);
     - ``'lme-mpec'`` for a linearly constrained convex lower level (it offers
-      ``'constraints'``) without a solver: paper 000 shows that eliminating
-      the multipliers through an LME solves the same program as the classical
-      MPEC with fewer variables.
+      ``'constraints'``) that the hypergradient cannot use (no ``'solve'`` or
+      ``'cross_vjp'``, or neither ``'hvp'`` nor ``'adjoint'``): paper 000
+      shows that eliminating the multipliers through an LME solves the same
+      program as the classical MPEC with fewer variables.
 
     A named method is returned unchanged after checking that it exists.
     """
@@ -46,13 +47,14 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
             raise ValueError(f"unknown method {method!r}; expected 'auto' or one of {sorted(METHODS)}")
         return method
     lower = problem.lower
-    if not lower.convex and set(perturbed_gd.REQUIRES) <= lower.capabilities:
+    caps = lower.capabilities
+    if not lower.convex and set(perturbed_gd.REQUIRES) <= caps and "constraints" not in caps:
         return "perturbed-gd"
     if hypergradient.usable(lower):
         return "hypergradient"
-    if "constraints" in lower.capabilities:
+    if "constraints" in caps:
         return "lme-mpec"
     raise ValueError(
         f"no method available for the lower level {type(lower).__name__} with "
-        f"capabilities {sorted(lower.capabilities)}; available: {sorted(METHODS)}"
+        f"capabilities {sorted(caps)}; available: {sorted(METHODS)}"
     )

@@ -145,7 +145,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator or Pipeline
-        One of Ridge, KernelRidge, LogisticRegression (l2), LinearSVC
+        One of Ridge (``positive=False``), KernelRidge, LogisticRegression (l2), LinearSVC
         (squared hinge), SVC (binary; rbf or linear), Lasso, ElasticNet, or a
         Pipeline ending in one; earlier steps are fitted once per fold.
     param_space : dict
@@ -253,7 +253,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     best_index_ : int
         Row of ``cv_results_`` of the best point.
     scorer_ : callable or dict
-        The scorer (a dict of them when multi-metric).
+        The scorer (a dict of them when ``scoring`` names several metrics;
+        a callable ``scoring`` returning a dict is kept as it is).
     n_splits_ : int
         Number of cross-validation folds.
     refit_time_ : float
