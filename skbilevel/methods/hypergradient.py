@@ -446,7 +446,8 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
           max_iter: int = 100, lower_tol: float = 1e-10, adjoint_tol: float = 1e-10,
           adjoint_max_iter: int | None = None, verbose: int = 0,
           callback=None, n_jobs: int | None = None, on_evaluation=None, ftol: float | None = None,
-          max_line_search: int = 20, xtol: float | None = None, **ignored) -> BilevelResult:
+          max_line_search: int = 20, xtol: float | None = None, first_step: float | None = None,
+          **ignored) -> BilevelResult:
     """Minimise ``F(x, y(x))`` over the box ``problem.x_bounds`` by L-BFGS-B on hypergradients.
 
     Parameters
@@ -477,6 +478,15 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         search probes the same spot again and again (each probe a full set of
         lower-level solves) before it gives up; for a hyperparameter search a
         change of ``1e-3`` in ``log C`` is no change at all. None: off.
+    first_step : float, optional
+        Length (max-norm, in the scaled hyperparameters) of the first trial
+        step. On a box L-BFGS-B's first trial point is ``x0 - grad F`` (from
+        then on its own quasi-Newton scaling takes over): from a small
+        hypergradient that step lowers ``F`` by about ``|grad F|^2``, less
+        than ``ftol``, and ends the run at its start. With ``first_step``
+        L-BFGS-B minimises ``F / c``, ``c = max|grad F(x0)| / first_step``;
+        ``tol`` (scaled back by ``c``), ``history`` and the result are in
+        units of ``F``. None: ``c = 1``.
     max_iter : int
         Maximum number of L-BFGS-B iterations.
     lower_tol : float
@@ -566,10 +576,12 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
                 raise StopIteration
 
         guarded = fun if xtol is None else _stall_guard(fun, state, xtol)
+        c = _objective_scale(fun, x0, first_step)
         try:
-            res = minimize(guarded, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
-                           options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol if ftol is None else ftol,
-                                    "maxls": max_line_search})
+            res = minimize(lambda x: tuple(v / c for v in guarded(x)), x0, jac=True, method="L-BFGS-B",
+                           bounds=bounds, callback=record,
+                           options={"maxiter": max_iter, "gtol": tol / c, "maxls": max_line_search,
+                                    "ftol": 1e-3 * tol if ftol is None else ftol})
             x = res.x
             fun(x)  # the returned point's fold solutions (cached when it was the last evaluation)
             ys = state["y"]
@@ -592,6 +604,17 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         converged = False
         message += "; a lower-level solve did not reach its tolerance"
     return BilevelResult(x, model, history, converged, message, n_iter)
+
+
+def _objective_scale(fun, x0, first_step):
+    """``c`` such that the first L-BFGS-B step on ``F / c``, ``-grad F(x0) / c``, is ``first_step`` long.
+
+    ``fun(x0)`` is evaluated here (``fun`` caches it for the solver's first call).
+    """
+    if first_step is None:
+        return 1.0
+    size = float(np.max(np.abs(fun(x0)[1]), initial=0.0))
+    return size / first_step if size > 0 else 1.0
 
 
 class _Stalled(Exception):
