@@ -314,3 +314,20 @@ def test_matrix_lme_vjp_example_2_2(seed):
     assert_close(gx, fx)
     assert_close(gy, np.full(3, -2 / 3 * 1.7))  # d(-1/3 sum(2y)) / dy, times u
     assert_close(gy, fy)
+
+
+def test_no_convergence_claimed_where_the_pseudo_inverse_lme_loses_rank():
+    """A simplex lower level: at an active constraint the Jacobian of the pseudo-inverse LME (2.3) loses
+    rank, the constraint qualification of Theorem 3.5 fails, and multipliers of 1e11 made the KKT residual
+    vanish at x = 0.26, where dF/dx = -0.62 (the optimum is x = 2/3, which SimplexLME finds)."""
+    from skbilevel.methods import lme_mpec
+    from skbilevel.methods.lme import SimplexLME
+    from skbilevel.problems import BilevelProblem, QuadraticLowerLevel, TargetUpper
+    M = np.array([[1.0], [0.5], [-0.3]])
+    A = np.vstack([np.eye(3), -np.ones((1, 3))])
+    lower = QuadraticLowerLevel(np.eye(3), -M, np.zeros(3), A, np.zeros((4, 1)), np.r_[np.zeros(3), -1.0])
+    problem = BilevelProblem(TargetUpper([0.7, 0.5, 0.0]), lower)
+    default = lme_mpec.solve(problem, np.array([2.0]))
+    assert not default.converged or abs(default.hyperparameters[0] - 2 / 3) < 1e-3
+    simplex = lme_mpec.solve(problem, np.array([2.0]), lme=SimplexLME())
+    assert simplex.converged and simplex.hyperparameters[0] == pytest.approx(2 / 3, abs=1e-3)

@@ -97,3 +97,9 @@ def test_unconstrained_methods_without_iterations_and_without_aliasing(name):
     assert not result.converged and result.message
     x0[:] = 7.0
     assert not np.shares_memory(result.hyperparameters, x0) and np.all(result.hyperparameters != 7.0)
+
+
+@pytest.mark.parametrize("solve", [lme_mpec.solve, mpec.solve])
+def test_penalty_methods_without_iterations(solve):
+    result = solve(example_2_2(), STARTS[0], max_iter=0)
+    assert not result.converged and result.n_iter == 0 and "max_iter=0" in result.message
