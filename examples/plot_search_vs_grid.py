@@ -94,9 +94,9 @@ ax.legend(loc="lower left", fontsize="small")
 # it descends (the squared hinge loss on the validation folds, the
 # ``validation_loss`` column of ``cv_results_``); the refinement then
 # probes the piecewise constant accuracy around the best-scoring point on
-# a shrinking cross. Both searches reach the same CV accuracy, at
-# different points of the flat top; the bilevel search with a third of the
-# evaluations. The contour comes from the grid search: the bilevel search
+# a shrinking cross. Both searches end on the flat top, at different
+# points and within a sample or two of each other in CV accuracy (the
+# titles); the bilevel search with a third of the evaluations. The contour comes from the grid search: the bilevel search
 # knows only the points it evaluated, which is why its ``cv_results_`` has
 # one row per evaluated point rather than a full grid.
 plt.show()
