@@ -331,3 +331,13 @@ def test_no_convergence_claimed_where_the_pseudo_inverse_lme_loses_rank():
     assert not default.converged or abs(default.hyperparameters[0] - 2 / 3) < 1e-3
     simplex = lme_mpec.solve(problem, np.array([2.0]), lme=SimplexLME())
     assert simplex.converged and simplex.hyperparameters[0] == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_lme_mpec_refuses_an_lme_of_the_wrong_size():
+    """EqualityLME gives one multiplier per equality; the lower level writes each as two inequalities."""
+    from skbilevel.methods import lme_mpec
+    from skbilevel.problems import BilevelProblem, TargetUpper
+    lower, A_eq, _, _, x = equality_qp(np.random.default_rng(0), 3, 1)
+    problem = BilevelProblem(TargetUpper(np.zeros(3)), lower)
+    with pytest.raises(ValueError, match=r"EqualityLME gives 1 multiplier\(s\) but the lower level has 2"):
+        lme_mpec.solve(problem, x, lme=EqualityLME(A_eq))

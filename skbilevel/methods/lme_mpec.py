@@ -173,6 +173,12 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
     lme = lme or lower.default_lme() or PseudoInverseLME()
     x0 = np.asarray(x0, dtype=float)
     y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
+    n_tau = np.size(lme.value(lower, x0, y0))
+    if n_tau != lower.n_constraints:
+        raise ValueError(
+            f"{type(lme).__name__} gives {n_tau} multiplier(s) but the lower level has {lower.n_constraints} "
+            "constraints A y - b(x) >= 0, one multiplier each (EqualityLME gives one per equality, which the "
+            "lower level writes as two inequalities): use method 'mpec' for equality constraints.")
     form = _LMEMPECForm(problem, lme)
     return run_penalty_method(form, np.concatenate([x0, y0]), theta=theta, eps=eps, eps_star=eps_star,
                               r1=r1, r2=r2, tol=tol, feas_tol=feas_tol, max_iter=max_iter, solver=solver, verbose=verbose,
