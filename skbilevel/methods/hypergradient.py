@@ -486,7 +486,8 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         than ``ftol``, and ends the run at its start. With ``first_step``
         L-BFGS-B minimises ``F / c``, ``c = max|grad F(x0)| / first_step``;
         ``tol`` (scaled back by ``c``), ``history`` and the result are in
-        units of ``F``. None: ``c = 1``.
+        units of ``F``, and ``ftol`` is rescaled so that its test reads as for
+        ``F`` at ``x0``. None: ``c = 1``.
     max_iter : int
         Maximum number of L-BFGS-B iterations.
     lower_tol : float
@@ -576,12 +577,15 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
                 raise StopIteration
 
         guarded = fun if xtol is None else _stall_guard(fun, state, xtol)
-        c = _objective_scale(fun, x0, first_step)
+        c, ftol = _objective_scale(fun, x0, first_step), 1e-3 * tol if ftol is None else ftol
+        if c != 1.0:  # L-BFGS-B's test is decrease / max(|F / c|, 1): keep it decrease / max(|F|, 1) at x0
+            F0 = abs(fun(x0)[0])
+            ftol *= max(F0, 1.0) / max(F0, c)
         try:
             res = minimize(lambda x: tuple(v / c for v in guarded(x)), x0, jac=True, method="L-BFGS-B",
                            bounds=bounds, callback=record,
                            options={"maxiter": max_iter, "gtol": tol / c, "maxls": max_line_search,
-                                    "ftol": 1e-3 * tol if ftol is None else ftol})
+                                    "ftol": ftol})
             x = res.x
             fun(x)  # the returned point's fold solutions (cached when it was the last evaluation)
             ys = state["y"]
