@@ -144,6 +144,29 @@ def test_fold_scores_equal_scikit_learn_fits(cancer):
     np.testing.assert_allclose(got, ref, rtol=3e-5)  # a log-loss of folds solved to a relative 1e-6
 
 
+def test_fold_models_default_score_is_scikit_learns(cancer, diabetes):
+    """The fold models compute accuracy and R^2 without scikit-learn's input checks; the values are its own."""
+    from sklearn.metrics import accuracy_score, r2_score
+    from skbilevel._fold_model import fold_model
+    X, y = cancer
+    labels = np.array(["benign", "malignant"])[y]
+    search = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=3, max_iter=1)
+    problem = _cv_problem(search, X, labels)
+    fold = problem.folds[0]
+    x = np.zeros(1)
+    model = fold_model(fold.lower, x, fold.lower.solve(x)[0])
+    assert model.score(X, labels) == accuracy_score(labels, model.predict(X))
+    w = np.linspace(0.5, 2.0, len(y))
+    assert model.score(X, labels, sample_weight=w) == accuracy_score(labels, model.predict(X), sample_weight=w)
+    X, y = diabetes
+    fold = _cv_problem(BilevelSearchCV(Ridge(), {"alpha": (1e-2, 1e2)}, cv=3), X, y).folds[0]
+    model = fold_model(fold.lower, x, fold.lower.solve(x)[0])
+    assert model.score(X, y) == pytest.approx(r2_score(y, model.predict(X)), rel=1e-12)
+    same = np.repeat(X[:1], 5, axis=0)  # r2_score's convention for a constant target: 1 if predicted exactly
+    for target in (model.predict(same), np.full(5, 3.0)):
+        assert model.score(same, target) == r2_score(target, model.predict(same)) in (0.0, 1.0)
+
+
 def test_pipeline_nested_cv_clone_pickle(cancer):
     X, y = cancer
     search = BilevelSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": (1e-1, 1e2)}, cv=3, max_iter=5)
