@@ -695,7 +695,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         parts = ("test", "train") if self.return_train_score else ("test",)
         for name in metric_names:
             for part in parts:
-                scores = np.array([r[part][name] for r in rows])
+                # a row scored before a callable scoring showed its metrics (its scorer failed) has none
+                missing = np.full(self.n_splits_, np.nan if self.error_score == "raise" else self.error_score)
+                scores = np.array([r[part].get(name, missing) for r in rows], dtype=float)
                 for k in range(self.n_splits_):
                     res[f"split{k}_{part}_{name}"] = scores[:, k]
                 res[f"mean_{part}_{name}"] = scores.mean(axis=1)

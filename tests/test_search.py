@@ -216,6 +216,17 @@ def test_scoring_forms_accepted_by_grid_search(cancer):
     assert multi.score(X, y) == two_metrics(multi.best_estimator_, X, y)["acc"]
     with pytest.raises(ValueError, match="refit must be False"):
         BilevelSearchCV(LogisticRegression(), space, cv=3, scoring=two_metrics, max_iter=3).fit(X, y)
+    calls = []
+
+    def fails_first(estimator, X, y):  # the metrics show only after a failed first score
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first call")
+        return two_metrics(estimator, X, y)
+    with pytest.warns(UserWarning, match="Scoring failed"):
+        late = BilevelSearchCV(LogisticRegression(), space, cv=3, scoring=fails_first, refit="acc",
+                               max_iter=2).fit(X, y)
+    assert np.isnan(late.cv_results_["split0_test_acc"][0]) and late.cv_results_["split1_test_acc"][0] > 0.5
 
 
 def test_non_finite_scores_are_warned_about(cancer):
