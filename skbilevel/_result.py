@@ -56,3 +56,8 @@ class BilevelResult:
     converged: bool = False
     message: str = ""
     n_iter: int = 0
+
+    @property
+    def stopped_by_callback(self) -> bool:
+        """Whether the caller's ``callback`` stopped the run (every method's message says so)."""
+        return self.message.startswith("stopped by the callback")

@@ -272,7 +272,7 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             result = METHODS[self.method_](problem, np.zeros(lower.n_hyper), tol=self.tol, max_iter=self.max_iter,
                                            verbose=progress.method_verbose, callback=progress.wrap(callback),
                                            **options)
-        if not result.converged and "callback" not in result.message:  # a stop the user asked for is no failure
+        if not result.converged and not result.stopped_by_callback:  # a stop the user asked for is no failure
             warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning)
         weights = expit(result.hyperparameters)
         theta = self._refit(X_tr, Y_tr, s_tr * weights, X_v, Y_v, seed, result.model)

@@ -533,7 +533,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
                                          on_evaluation=on_evaluation, callback=per_iteration)
             self.n_iter_ += result.n_iter
             histories.append(result.history)
-            if not result.converged and "callback" not in result.message:
+            if not result.converged and not result.stopped_by_callback:
                 warn(f"BilevelSearchCV start {s}: {result.message}", ConvergenceWarning)
         self._histories = histories
         n_rows = len(rows)

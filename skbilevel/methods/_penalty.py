@@ -180,11 +180,9 @@ def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r
             message = f"complementarity {comp:.3g} <= eps_star = {eps_star:g} after {it} iterations"
             break
         theta, eps = r2 * theta, r1 * eps
-    else:  # no break: max_iter reached
-        if not history["objective"]:
-            x, y = form.split(program.parts(v)[0])
-            return BilevelResult(x, y, history, False, f"no iteration run (max_iter={max_iter})", 0)
-        message = (f"no convergence in max_iter={max_iter} penalty iterations: complementarity "
+    else:  # no break: max_iter reached (possibly 0)
+        message = f"no iteration run (max_iter={max_iter})" if not history["objective"] else (
+                   f"no convergence in max_iter={max_iter} penalty iterations: complementarity "
                    f"{comp:.3g} (eps_star = {eps_star:g}), last subproblem KKT residual "
                    f"{sub.stationarity:.2g}, infeasibility {sub.infeasibility:.2g}")
     x, y = form.split(program.parts(v)[0])

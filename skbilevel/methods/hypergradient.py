@@ -577,10 +577,7 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
                 raise StopIteration
 
         guarded = fun if xtol is None else _stall_guard(fun, state, xtol)
-        c, ftol = _objective_scale(fun, x0, first_step), 1e-3 * tol if ftol is None else ftol
-        if c != 1.0:  # L-BFGS-B's test is decrease / max(|F / c|, 1): keep it decrease / max(|F|, 1) at x0
-            F0 = abs(fun(x0)[0])
-            ftol *= max(F0, 1.0) / max(F0, c)
+        c, ftol = _objective_scale(fun, x0, first_step, 1e-3 * tol if ftol is None else ftol)
         try:
             res = minimize(lambda x: tuple(v / c for v in guarded(x)), x0, jac=True, method="L-BFGS-B",
                            bounds=bounds, callback=record,
@@ -610,15 +607,20 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     return BilevelResult(x, model, history, converged, message, n_iter)
 
 
-def _objective_scale(fun, x0, first_step):
-    """``c`` such that the first L-BFGS-B step on ``F / c``, ``-grad F(x0) / c``, is ``first_step`` long.
+def _objective_scale(fun, x0, first_step, ftol):
+    """``(c, ftol)``: the first L-BFGS-B step on ``F / c``, ``-grad F(x0) / c``, is ``first_step`` long,
+    and L-BFGS-B's test ``decrease / max(|F / c|, 1) <= ftol`` reads as ``decrease / max(|F|, 1)`` at ``x0``.
 
     ``fun(x0)`` is evaluated here (``fun`` caches it for the solver's first call).
     """
     if first_step is None:
-        return 1.0
-    size = float(np.max(np.abs(fun(x0)[1]), initial=0.0))
-    return size / first_step if size > 0 else 1.0
+        return 1.0, ftol
+    F0, grad0 = fun(x0)
+    size = float(np.max(np.abs(grad0), initial=0.0))
+    if not size > 0:
+        return 1.0, ftol
+    c, F0 = size / first_step, abs(F0)
+    return c, ftol * max(F0, 1.0) / max(F0, c)
 
 
 class _Stalled(Exception):

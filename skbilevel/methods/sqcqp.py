@@ -198,13 +198,19 @@ def qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b):
     >>> np.round(d, 4)
     array([-0.7078, -0.2922])
     """
-    c = -grad_h / (2.0 * w)
-    r = np.sqrt(max(float(c @ c) - alpha_b * (h - epsilon**2) / w, 0.0))
+    c, r2 = _ball(grad_h, h, epsilon, w, alpha_b)
+    r = np.sqrt(r2)
     p = -grad_F
     dist = float(np.linalg.norm(p - c))
     if dist <= r:  # the steepest descent step is admissible: the constraint is inactive
         return p
     return c + (r / dist) * (p - c)
+
+
+def _ball(grad_h, h, epsilon, w, alpha_b):
+    """Centre ``c`` and squared radius of the ball that the constraint of (QCQP) describes (Remark 3)."""
+    c = -grad_h / (2.0 * w)
+    return c, max(float(c @ c) - alpha_b * (h - epsilon**2) / w, 0.0)
 
 
 def _direction(grad_F, grad_h, h, x, bounds, opts):
@@ -270,8 +276,7 @@ def cone_qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b, lo, hi):
     >>> np.round(cone_qcqp_direction(*args, np.array([0.0, -np.inf]), free), 4) + 0.0
     array([0., 0.])
     """
-    c = -grad_h / (2.0 * w)
-    r2 = max(float(c @ c) - alpha_b * (h - epsilon**2) / w, 0.0)
+    c, r2 = _ball(grad_h, h, epsilon, w, alpha_b)
     p = -grad_F
 
     def direction(t):

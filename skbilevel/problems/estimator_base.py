@@ -38,12 +38,18 @@ stationarity condition (5.4), for every estimator alike.
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import issparse
 from scipy.special import log_softmax, log_expit, expit, softmax
 
 from .base import LowerLevel, UpperLevel
 
 #: Scales a hyperparameter may be searched on.
 SCALES = ("log", "linear")
+
+
+def _matrix(X):
+    """CSR or a float array: products ``X @ W`` then never densify a sparse ``X``."""
+    return X.tocsr().astype(float, copy=False) if issparse(X) else np.asarray(X, dtype=float)
 
 
 class EstimatorLowerLevel(LowerLevel):

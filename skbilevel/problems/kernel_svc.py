@@ -45,7 +45,7 @@ from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.svm import SVC
 from sklearn.utils.class_weight import compute_class_weight
 
-from .estimator_base import ClassifierLowerLevel
+from .estimator_base import ClassifierLowerLevel, _matrix
 
 #: ``a_i`` within this fraction of ``C_i`` of a bound is at the bound. libsvm clips the
 #: multipliers exactly onto the bounds and :meth:`SVCLowerLevel.solve` keeps them there, so
@@ -201,7 +201,7 @@ class SVCLowerLevel(ClassifierLowerLevel):
                 raise ValueError(f"unknown gamma {gamma!r}")
         self.gamma = float(gamma)
         # sparse rows stay sparse: libsvm fits them as such, and only the kernel blocks are dense
-        self.X = X.tocsr() if issparse(X) else np.asarray(X, dtype=float)
+        self.X = _matrix(X)
         n = self.X.shape[0]
         self.t = self.encode_targets(self.y)
         # C_i = C * r_i: sample weight times class weight, as libsvm's weighted C.
@@ -228,7 +228,7 @@ class SVCLowerLevel(ClassifierLowerLevel):
 
     def _cross(self, gamma, X, cols):
         """Kernel ``K(X, x_cols)`` between new data and training samples, and ``D`` (rbf)."""
-        X = X if issparse(X) else np.asarray(X, dtype=float)
+        X = _matrix(X)
         if self.kernel == "linear":
             return _gram(X, self.X[cols]), None
         D = euclidean_distances(X, self.X[cols], squared=True)

@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_class_weight
 
-from .estimator_base import ClassifierLowerLevel
+from .estimator_base import ClassifierLowerLevel, _matrix
 
 #: Largest number of variables ``K (p + 1)`` for which the Hessian is formed and factorised;
 #: above it, CG on Hessian-vector products. Forming the Hessian costs ``n (p + 1)^2`` per
@@ -47,11 +47,6 @@ NEWTON_FIRST_TOL = 1e-6
 
 # Below this relative gradient norm double precision cannot resolve the objective further.
 _ROUNDOFF = 1e3 * np.finfo(float).eps
-
-
-def _matrix(X):
-    """CSR or a float array: products ``X @ W`` then never densify a sparse ``X``."""
-    return X.tocsr().astype(float, copy=False) if issparse(X) else np.asarray(X, dtype=float)
 
 
 class _LinearClassifierLowerLevel(ClassifierLowerLevel):

@@ -11,15 +11,11 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import issparse
 from sklearn.metrics.pairwise import euclidean_distances, linear_kernel
 
-from .estimator_base import EstimatorLowerLevel
+from .estimator_base import EstimatorLowerLevel, _matrix
 
 
 def _dense(X):
     return X.toarray() if issparse(X) else np.asarray(X, dtype=float)
-
-
-def _matrix(X):
-    return X if issparse(X) else np.asarray(X, dtype=float)
 
 
 class RidgeLowerLevel(EstimatorLowerLevel):
