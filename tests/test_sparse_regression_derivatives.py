@@ -151,14 +151,31 @@ def test_warm_start_reduces_iterations():
     y, ok = lower.solve(x, None, 1e-12)
     assert ok
     x_next = x + np.array([0.05, 0.01])  # a step of the outer loop
+    alpha, rho = lower._hyper(x_next)
+    _, _, cold_iter = lower._descend(alpha, rho, np.zeros(lower.n_var - 1), 1e-12)
+    _, _, warm_iter = lower._descend(alpha, rho, y[:-1], 1e-12)
+    assert warm_iter < cold_iter
     cold, ok_cold = lower.solve(x_next, None, 1e-12)
-    cold_iter = lower.n_iter_
     warm, ok_warm = lower.solve(x_next, y, 1e-12)
     assert ok_cold and ok_warm
-    assert lower.n_iter_ < cold_iter
     np.testing.assert_allclose(warm, cold, rtol=0, atol=1e-10)
     # the warm start is not modified by scikit-learn's in-place coordinate descent
     np.testing.assert_array_equal(y, lower.solve(x, None, 1e-12)[0])
+
+
+def test_solves_keep_no_state_on_the_problem():
+    """One problem object shared by threads: each solve builds its own coordinate descent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lower = ElasticNetLowerLevel(ElasticNet(), X, T, EN_NAMES, EN_SCALES, sample_weight=SW)
+    points = [np.array([np.log(f * lower.alpha_max(0.5)), 0.5]) for f in (0.01, 0.3)] * 20
+    alone = [lower.solve(x, None, 1e-10)[0] for x in points[:2]]
+    before = dict(vars(lower))
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(lambda x: lower.solve(x, None, 1e-10)[0], points))
+    for k, y in enumerate(shared):
+        np.testing.assert_allclose(y, alone[k % 2], rtol=0, atol=1e-10)
+    assert vars(lower).keys() == before.keys()
 
 
 def test_polishing_makes_a_loose_solve_exact():
@@ -180,13 +197,37 @@ def test_unsupported_settings():
         ElasticNetLowerLevel(ElasticNet(), X, T, EN_NAMES, ("log", "logit"))
 
 
-def test_invalid_user_settings_are_still_validated():
-    """Parameter validation is skipped after the first coordinate descent, never before it."""
+def test_invalid_user_settings_are_validated_when_the_problem_is_built():
+    """scikit-learn's validation is skipped in each coordinate descent, so it runs on the user's settings first."""
     Xd, T = _data()[:2]
-    lower = LassoLowerLevel(Lasso(selection="bogus"), Xd, T, ("alpha",), ("log",))
     with pytest.raises(ValueError, match="selection"):
-        lower.solve(np.log([0.1]))
+        LassoLowerLevel(Lasso(selection="bogus"), Xd, T, ("alpha",), ("log",))
+    with pytest.raises(ValueError, match="l1_ratio"):
+        ElasticNetLowerLevel(ElasticNet(l1_ratio=2.0), Xd, T, ("alpha",), ("log",))
     lower = LassoLowerLevel(Lasso(), Xd, T, ("alpha",), ("log",))
     first, _ = lower.solve(np.log([0.1]))
     again, _ = lower.solve(np.log([0.1]), first)
     np.testing.assert_allclose(again, first, atol=1e-10)
+
+
+def test_support_wider_than_the_samples_gives_a_least_squares_adjoint():
+    """p > n at a small alpha: the support outgrows the centred samples, H_S is singular and w not unique.
+    solve says so (ok False); the adjoint is the least-squares one of least norm, not a LinAlgError."""
+    from skbilevel import BilevelSearchCV
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(10)
+    Xw = rng.normal(size=(20, 40))
+    tw = Xw[:, :10] @ rng.normal(size=10) + 0.1 * rng.normal(size=20)
+    lower = LassoLowerLevel(Lasso(), Xw[:8], tw[:8], ("alpha",), ("log",))
+    x = np.log([1e-5])
+    y, ok = lower.solve(x)
+    S = np.flatnonzero(y[:-1])
+    assert not ok and S.size > 7
+    g = rng.normal(size=lower.n_var)
+    v, _ = lower.adjoint(x, y, g)
+    H = lower._hessian(S, 1e-5, 1.0)
+    np.testing.assert_allclose(v[S], np.linalg.pinv(H) @ (g[S] - lower.x_mean[S] * g[-1]), atol=1e-8)
+    with pytest.warns(ConvergenceWarning, match="lower-level solve did not reach its tolerance"):
+        search = BilevelSearchCV(Lasso(), {"alpha": (1e-6, 1.0)}, cv=2, max_iter=5, initial_grid=3).fit(Xw, tw)
+    assert np.isfinite(search.best_score_)

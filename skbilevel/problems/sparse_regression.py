@@ -23,7 +23,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.linalg import LinAlgError, solve as dense_solve
+from scipy.linalg import LinAlgError, LinAlgWarning, lstsq, solve as dense_solve
 from scipy.sparse import issparse
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
@@ -38,6 +38,24 @@ _KKT_RTOL = 1e-8
 # Coordinate-descent sweeps allowed at least: the hypergradient needs a tight solution, far
 # tighter than scikit-learn's default ``tol=1e-4`` for which ``max_iter=1000`` is meant.
 _MIN_MAX_ITER = 10_000
+
+
+def _support_solve(H, rhs, least_squares=True):
+    """``H^{-1} rhs`` for the restricted Hessian ``H``.
+
+    A singular or numerically singular ``H`` (a support larger than the
+    centred training samples: ``w`` is not unique) gives the least-squares
+    solution of least norm, or raises ``LinAlgError`` when ``least_squares``
+    is False.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", LinAlgWarning)
+            return dense_solve(H, rhs, assume_a="pos")
+    except (LinAlgError, LinAlgWarning):
+        if not least_squares:
+            raise LinAlgError("singular restricted Hessian") from None
+        return lstsq(H, rhs)[0]
 
 
 class ElasticNetLowerLevel(EstimatorLowerLevel):
@@ -76,8 +94,9 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     ``random_state`` are passed on; the polished solution does not depend on
     them. ``max_iter`` is raised to at least 10000. Multi-output ``y`` is
     refused. Coordinate descent is warm started from ``y0`` (``ElasticNet``
-    with ``warm_start=True`` and ``coef_`` preset); the number of its
-    iterations in the last ``solve`` is kept in :attr:`n_iter_`.
+    with ``warm_start=True`` and ``coef_`` preset), a new ``ElasticNet`` for
+    each solve: the problem holds data only. The user's settings are
+    validated when the problem is built.
 
     Parameters
     ----------
@@ -109,9 +128,6 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         ``n_features + 1``: the variable is ``y = (w, b)``.
     capabilities : frozenset of str
         ``{'solve', 'adjoint', 'cross_vjp'}``.
-    n_iter_ : int or None
-        Coordinate-descent iterations of the last :meth:`solve` (None before
-        the first).
 
     References
     ----------
@@ -186,14 +202,16 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         # X_c^T U t_c, computed without centring X: sum_i u_i (t_i - t_mean) = 0.
         self.Xty = np.asarray(self.X.T @ (self.u * (self.t - self.t_mean))).ravel()
         self.kkt_atol = _KKT_RTOL * max(np.abs(self.Xty).max(initial=0.0), np.finfo(float).tiny)
-        self._model = ElasticNet(
+        # the user's settings are checked once, here; each solve builds its own ElasticNet (no run
+        # state on the problem) and skips scikit-learn's validation, a third of a solve on small data
+        self._cd_settings = dict(
             fit_intercept=self.fit_intercept, precompute=False, copy_X=True, warm_start=True,
             max_iter=max(int(self.params.get("max_iter", 1000)), _MIN_MAX_ITER),
             positive=self.positive, random_state=self.params.get("random_state"),
             selection=self.params.get("selection", "cyclic"),
         )
-        self.n_iter_ = None
-        self._validated = False
+        ElasticNet(alpha=self.params["alpha"], l1_ratio=self.params.get("l1_ratio", 1.0),
+                   **self._cd_settings)._validate_params()
         self.n_var = p + 1
 
     # -- hyperparameters -------------------------------------------------------
@@ -251,7 +269,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
             sign = np.sign(w_cd[S])
             rhs = self.Xty[S] - alpha * rho * sign
             try:
-                w_S = dense_solve(self._hessian(S, alpha, rho), rhs, assume_a="pos") if S.size else rhs
+                w_S = _support_solve(self._hessian(S, alpha, rho), rhs, least_squares=False) if S.size else rhs
             except (LinAlgError, ValueError):  # singular H_S: |S| too large, w not unique
                 return w_cd, False
             flipped = np.sign(w_S) != sign
@@ -271,30 +289,26 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         after a second, tighter descent.
         """
         alpha, rho = self._hyper(x)
-        # plain attributes, and scikit-learn's parameter validation only in the first fit (the
-        # user's settings are checked there; alpha, l1_ratio and tol are ours): set_params and
-        # validation took a third of a search's time on small data
-        model = self._model
-        model.alpha, model.l1_ratio = alpha, rho
         p = self.n_var - 1
         w = np.zeros(p) if y0 is None or np.size(y0) != p + 1 else np.asarray(y0[:-1], dtype=float)
-        self.n_iter_ = 0
         # a second, tighter descent from the first one's answer when its support was wrong
         for attempt_tol in (tol, tol * 1e-4):
-            model.tol = attempt_tol
-            model.coef_ = np.array(w, dtype=float)  # a copy: coordinate descent works in place
-            with warnings.catch_warnings(), config_context(skip_parameter_validation=self._validated):
-                # convergence is judged below, by the optimality conditions
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(self.X, self.t, sample_weight=self.sample_weight, check_input=False)
-            self._validated = True
-            self.n_iter_ += int(model.n_iter_)
-            w_cd = model.coef_.copy()
+            w_cd, b_cd, _ = self._descend(alpha, rho, w, attempt_tol)
             w, ok = self._polish(alpha, rho, w_cd)
             if ok:
                 return np.append(w, self._intercept(w)), True
             w = w_cd
-        return np.append(w_cd, float(model.intercept_)), False
+        return np.append(w_cd, b_cd), False
+
+    def _descend(self, alpha, rho, w0, tol):
+        """Coordinate descent (scikit-learn's ``ElasticNet``) from ``w0``: ``(w, b, n_iter)``."""
+        model = ElasticNet(alpha=alpha, l1_ratio=rho, tol=tol, **self._cd_settings)
+        model.coef_ = np.array(w0, dtype=float)  # a copy: coordinate descent works in place
+        with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
+            # convergence is judged by the caller, by the optimality conditions
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(self.X, self.t, sample_weight=self.sample_weight, check_input=False)
+        return model.coef_.copy(), float(model.intercept_), int(model.n_iter_)
 
     def adjoint(self, x, y, g):
         """Solve ``(d_y G)^T v = g``: with ``S`` the support of ``w``,
@@ -313,8 +327,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         S = np.flatnonzero(w)
         gw, gb = g[:-1], float(g[-1])
         xS = self.x_mean[S]
-        v_S = dense_solve(self._hessian(S, alpha, rho), gw[S] - xS * gb, assume_a="pos") \
-            if S.size else np.zeros(0)
+        v_S = _support_solve(self._hessian(S, alpha, rho), gw[S] - xS * gb) if S.size else np.zeros(0)
         v_b = gb - xS @ v_S
         XSv = np.asarray(self.X[:, S] @ v_S).ravel() if S.size else np.zeros(self.t.size)
         v = gw - np.asarray(self.X.T @ (self.u * XSv)).ravel() - self.x_mean * v_b
@@ -381,8 +394,6 @@ class LassoLowerLevel(ElasticNetLowerLevel):
         ``len(names)``.
     n_var : int
         ``n_features + 1``.
-    n_iter_ : int or None
-        Coordinate-descent iterations of the last :meth:`solve`.
 
     References
     ----------
