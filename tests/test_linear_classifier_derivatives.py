@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from _search_helpers import check_hypergradient, fold_problem
-from skbilevel.problems import linear_classifiers as lc
+from skbilevel.problems import BilevelProblem, linear_classifiers as lc
+from skbilevel.problems.estimator_base import ValidationLoss
 from skbilevel.problems.linear_classifiers import LinearSVCLowerLevel, LogisticRegressionLowerLevel
 
 CASES = [(k, sp, w, fi) for k in (2, 3) for sp in (False, True) for w in (False, True) for fi in (True, False)]
@@ -172,6 +173,27 @@ def test_hypergradient_matches_finite_differences(lower_cls, estimator, n_classe
         check_hypergradient(log, np.log([C]))
     linear = fold_problem(lower_cls, estimator, X, y, X_val, y_val, ["C"], ["linear"], sw)
     check_hypergradient(linear, np.array([1.0]))
+
+
+@pytest.mark.parametrize("loss", ["squared", "log", "squared_hinge"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_every_validation_loss_on_classifiers(loss, n_classes):
+    """Each validation loss is a per-sample sum over classes whose gradient is that of its value; with
+    3 classes 'squared' compares the decision values with the one-vs-rest targets +-1 (3 validation
+    samples, as many as classes: no broadcast of class indices against the classes)."""
+    X, y, X_val, y_val, _ = _data(n_classes, False, False, seed=2)
+    lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"])
+    for Xv, yv in ((X_val, y_val), (X_val[:3], np.arange(3) % n_classes)):
+        problem = BilevelProblem(ValidationLoss(lower, Xv, yv, loss=loss), lower)
+        check_hypergradient(problem, np.log([1.0]))
+    x = np.log([1.0])
+    w, _ = lower.solve(x, None, 1e-12)
+    d = lower.decision(x, w, X_val)
+    if loss == "squared":
+        targets = 2.0 * (y_val[:, None] == np.arange(n_classes)) - 1.0
+        expected = (d - (targets[:, 1] if n_classes == 2 else targets)) ** 2
+        expected = expected.sum(axis=1) if n_classes > 2 else expected
+        assert ValidationLoss(lower, X_val, y_val, loss=loss).value(x, w) == pytest.approx(expected.mean())
 
 
 @pytest.mark.parametrize("lower_cls", [LogisticRegressionLowerLevel, LinearSVCLowerLevel])

@@ -280,7 +280,7 @@ class ClassifierLowerLevel(EstimatorLowerLevel):
 
 def _binary_or_multiclass(d, t, kind):
     """Per-sample loss and its derivative for decision values ``d`` and encoded targets ``t``."""
-    if kind == "squared":
+    if kind == "squared" and d.ndim == 1:  # a regressor, or a binary classifier with t in {-1, +1}
         r = d - t
         return r**2, 2.0 * r
     if d.ndim == 1:  # binary, t in {-1, +1}
@@ -297,6 +297,9 @@ def _binary_or_multiclass(d, t, kind):
         return -logp[np.arange(len(t)), t], g
     sign = -np.ones_like(d)
     sign[np.arange(len(t)), t] = 1.0  # one-vs-rest targets
+    if kind == "squared":
+        r = d - sign
+        return (r**2).sum(axis=1), 2.0 * r
     r = np.maximum(0.0, 1.0 - sign * d)
     return (r**2).sum(axis=1), -2.0 * sign * r
 
@@ -311,7 +314,9 @@ class ValidationLoss(UpperLevel):
     with ``d = lower.decision(x, y, X_val)`` and ``t = lower.encode_targets(y_val)``:
 
     ``'squared'``
-        :math:`(d_i - t_i)^2` (regressors);
+        :math:`(d_i - t_i)^2` (regressors; a binary classifier has
+        :math:`t_i = \\pm 1`), summed over classes against the one-vs-rest
+        targets :math:`\\pm 1` for a multi-class one;
     ``'log'``
         :math:`\\log(1 + e^{-t_i d_i})` for a binary classifier (``t_i = \\pm 1``),
         the cross-entropy of ``softmax(d_i)`` for a multi-class one;
