@@ -100,3 +100,7 @@ def test_unsupported_settings(data):
         KernelRidgeLowerLevel(KernelRidge(kernel="linear"), X, y, ["gamma"], ["log"])
     with pytest.raises(ValueError, match="scales"):
         RidgeLowerLevel(Ridge(), X, y, ["alpha"], ["exp"])
+    for cls, est in ((RidgeLowerLevel, Ridge()), (KernelRidgeLowerLevel, KernelRidge())):
+        for targets in (y[:, None], np.column_stack([y, y])):
+            with pytest.raises(ValueError, match=r"need a 1-D target; got y of shape \(40, [12]\)"):
+                cls(est, X, targets, ["alpha"], ["log"])

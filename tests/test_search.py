@@ -10,7 +10,8 @@ from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
-from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
+from sklearn.linear_model import (ElasticNet, Lasso, LogisticRegression, LogisticRegressionCV, MultiTaskElasticNet,
+                                  MultiTaskLasso, Ridge)
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -384,6 +385,12 @@ def test_clear_errors(cancer):
             BilevelSearchCV(bilevel, space, cv=3).fit(X, y)
     with pytest.raises(ValueError, match="cannot be differentiated"):
         BilevelSearchCV(LogisticRegression(), {"tol": (1e-4, 1e-2)}).fit(X, y)
+    # scikit-learn subclasses of supported estimators that solve another training problem
+    for estimator, space, match in ((LogisticRegressionCV(), {"tol": (1e-4, 1e-2)}, "internal cross-validation"),
+                                    (MultiTaskLasso(), {"alpha": (1e-3, 1.0)}, "couples the tasks"),
+                                    (MultiTaskElasticNet(), {"alpha": (1e-3, 1.0)}, "couples the tasks")):
+        with pytest.raises(TypeError, match=f"cannot differentiate {type(estimator).__name__}: .*{match}"):
+            BilevelSearchCV(estimator, space, cv=3).fit(X, y)
     with pytest.raises(ValueError, match="only the last step"):
         BilevelSearchCV(make_pipeline(StandardScaler(), SVC()), {"standardscaler__with_mean": (0.5, 1.0)}).fit(X, y)
     with pytest.raises(ValueError, match="low > 0"):

@@ -155,6 +155,9 @@ class EstimatorLowerLevel(LowerLevel):
         self.params = estimator.get_params(deep=False)
         self.X = X
         self.y = np.asarray(y)
+        if self.y.ndim != 1:
+            raise ValueError(f"{type(estimator).__name__} hypergradients need a 1-D target; "
+                             f"got y of shape {self.y.shape}")
         self.sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.n_hyper = len(names)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sklearn.kernel_ridge import KernelRidge
-from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
+from sklearn.linear_model import (ElasticNet, Lasso, LogisticRegression, LogisticRegressionCV, MultiTaskElasticNet,
+                                  MultiTaskLasso, Ridge)
 from sklearn.svm import SVC, LinearSVC
 
 from .kernel_svc import SVCLowerLevel
@@ -22,6 +23,14 @@ _LOWER_LEVELS = (
     (SVC, SVCLowerLevel),
 )
 
+# scikit-learn subclasses of supported estimators whose training problem is not their base class's
+_DIFFERENT_PROBLEMS = {
+    LogisticRegressionCV: "it picks C by its own internal cross-validation; search LogisticRegression's C",
+    MultiTaskElasticNet: "its penalty couples the tasks (an L2,1 norm), which ElasticNet's lower level "
+                         "does not solve",
+    MultiTaskLasso: "its penalty couples the tasks (an L2,1 norm), which Lasso's lower level does not solve",
+}
+
 #: Estimator name -> hyperparameters BilevelSearchCV can differentiate.
 SUPPORTED = {est.__name__: lower.hyperparameters for est, lower in _LOWER_LEVELS}
 
@@ -38,7 +47,9 @@ def lower_level_class(estimator):
     :class:`~sklearn.kernel_ridge.KernelRidge`,
     :class:`~sklearn.linear_model.LogisticRegression`,
     :class:`~sklearn.svm.LinearSVC` and :class:`~sklearn.svm.SVC` (and
-    their subclasses). ``SUPPORTED`` in this module maps each estimator's
+    their subclasses, except scikit-learn's own whose training problem
+    differs: ``LogisticRegressionCV``, ``MultiTaskLasso``,
+    ``MultiTaskElasticNet``). ``SUPPORTED`` in this module maps each estimator's
     name to the hyperparameters its lower level differentiates.
 
     Parameters
@@ -82,6 +93,9 @@ def lower_level_class(estimator):
     ...
     TypeError: BilevelSearchCV cannot differentiate LinearRegression: its training problem has no hypergradient here. ...
     """
+    for est_type, reason in _DIFFERENT_PROBLEMS.items():
+        if isinstance(estimator, est_type):
+            raise TypeError(f"BilevelSearchCV cannot differentiate {type(estimator).__name__}: {reason}.")
     for est_type, lower in _LOWER_LEVELS:
         if isinstance(estimator, est_type):
             return lower

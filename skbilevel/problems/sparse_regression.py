@@ -180,9 +180,6 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
 
     def __init__(self, estimator, X, y, names, scales, sample_weight=None):
         super().__init__(estimator, X, y, names, scales, sample_weight)
-        if self.y.ndim != 1:
-            raise ValueError(f"{type(estimator).__name__} hypergradients need a 1-D target; "
-                             f"got y of shape {self.y.shape}")
         self.t = self.y.astype(float)
         self.sparse = issparse(X)
         # CSC or Fortran order: what coordinate descent works on, so that fit(check_input=False)
