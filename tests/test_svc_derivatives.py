@@ -96,6 +96,31 @@ def test_hypergradient_rbf(weighted, C, gamma):
     assert np.all(np.abs(grad) > 1e-6)  # a real check, not 0 == 0
 
 
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_large_folds_compute_kernel_blocks_on_demand(monkeypatch, as_sparse):
+    """Past DISTANCE_CACHE_BYTES no n x n distance matrix is stored; the blocks, the solution and
+    the hypergradient are those of the stored matrix."""
+    from skbilevel.problems import kernel_svc
+
+    X, y, X_val, y_val, w = _data()
+    X = sparse.csr_matrix(np.where(np.abs(X) < 0.5, 0.0, X)) if as_sparse else X
+    stored = fold_problem(SVCLowerLevel, SVC(), X, y, X_val, y_val, ("C", "gamma"), ["log"] * 2, w)
+    monkeypatch.setattr(kernel_svc, "DISTANCE_CACHE_BYTES", 0)
+    on_demand = fold_problem(SVCLowerLevel, SVC(), X, y, X_val, y_val, ("C", "gamma"), ["log"] * 2, w)
+    assert stored.lower.D is not None and on_demand.lower.D is None
+    rows, cols = np.array([3, 0, 7, 59]), np.arange(60)
+    np.testing.assert_allclose(on_demand.lower._distances(rows, cols), stored.lower._distances(rows, cols),
+                               rtol=0, atol=1e-12)
+    assert np.all(on_demand.lower._distances(rows, rows).diagonal() == 0.0)
+    x = np.log([1.0, 0.3])
+    y_stored, _ = stored.lower.solve(x, None, 1e-12)
+    y_demand, ok = on_demand.lower.solve(x, None, 1e-12)
+    assert ok
+    np.testing.assert_allclose(y_demand, y_stored, rtol=0, atol=1e-9)
+    grad, _ = check_hypergradient(on_demand, x, h=H, rtol=1e-4)
+    np.testing.assert_allclose(grad, check_hypergradient(stored, x, h=H, rtol=1e-4)[0], rtol=1e-7)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("C", [0.1, 1.0])
 def test_hypergradient_linear(weighted, C):

@@ -67,6 +67,11 @@ KKT_RTOL = 1e-9
 POLISH_STEPS = 10
 
 
+#: The RBF kernel's squared distances between training samples are stored (8 n^2 bytes a fold)
+#: up to this size, n <= 5792; beyond it each kernel block computes its own.
+DISTANCE_CACHE_BYTES = 2**28
+
+
 def _gram(A, B):
     """``A @ B.T`` as a dense array, for dense or sparse rows (the kernel blocks are dense)."""
     P = A @ B.T
@@ -209,7 +214,12 @@ class SVCLowerLevel(ClassifierLowerLevel):
         s = np.ones(n) if self.sample_weight is None else self.sample_weight
         self.r = np.where(s > 0, s, 0.0) * cw[(self.t > 0).astype(int)]
         self.kept = s > 0
-        self.D = euclidean_distances(self.X, squared=True) if kernel == "rbf" else None
+        self.D = None
+        if kernel == "rbf":
+            self.sq_norms = np.asarray(self.X.multiply(self.X).sum(axis=1)).ravel() if issparse(self.X) \
+                else np.einsum("ij,ij->i", self.X, self.X)
+            if 8 * n * n <= DISTANCE_CACHE_BYTES:
+                self.D = euclidean_distances(self.X, squared=True, X_norm_squared=self.sq_norms[:, None])
         self.n_var = n + 1
 
     # -- kernels --------------------------------------------------------------
@@ -222,9 +232,20 @@ class SVCLowerLevel(ClassifierLowerLevel):
         if self.kernel == "linear":
             K = _gram(self.X[rows], self.X[cols])
             return (K, np.zeros_like(K)) if derivative else K
-        D = self.D[np.ix_(rows, cols)]
+        D = self._distances(rows, cols)
         K = np.exp(-gamma * D)
         return (K, -D * K) if derivative else K
+
+    def _distances(self, rows, cols):
+        """Squared distances between training samples ``rows`` and ``cols`` (from the stored
+        matrix, else computed as ``euclidean_distances`` does, with a zero between a sample and itself)."""
+        if self.D is not None:
+            return self.D[np.ix_(rows, cols)]
+        rows, cols = np.asarray(rows), np.asarray(cols)
+        D = self.sq_norms[rows][:, None] + self.sq_norms[cols][None, :] - 2.0 * _gram(self.X[rows], self.X[cols])
+        np.maximum(D, 0.0, out=D)
+        D[rows[:, None] == cols[None, :]] = 0.0
+        return D
 
     def _cross(self, gamma, X, cols):
         """Kernel ``K(X, x_cols)`` between new data and training samples, and ``D`` (rbf)."""
