@@ -289,23 +289,23 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
 
     def _factor(self, x):
         alpha, gamma = self._hyper(x)
-        K = self._kernel(gamma, self.D)
-        return cho_factor(K + np.diag(alpha * self.inv_s)), K
+        A = self._kernel(gamma, self.D)  # a new array: the diagonal is added in place
+        A[np.diag_indices_from(A)] += alpha * self.inv_s
+        return cho_factor(A, overwrite_a=True)
 
     def solve(self, x, y0=None, tol=1e-10):
-        factor, _ = self._factor(x)
-        return cho_solve(factor, self.y.astype(float)), True
+        return cho_solve(self._factor(x), self.y.astype(float)), True
 
     def adjoint(self, x, y, g):
-        factor, _ = self._factor(x)
-        return cho_solve(factor, g), np.zeros(0)
+        return cho_solve(self._factor(x), g), np.zeros(0)
 
     def cross_vjp(self, x, y, v):
         alpha, gamma = self._hyper(x)
         d = {"alpha": v @ (self.inv_s * y)}
         if self.kernel == "rbf":
             K = self._kernel(gamma, self.D)
-            d["gamma"] = -v @ ((self.D * K) @ y)
+            # -v^T (D o K) y, without the n x n temporary D o K
+            d["gamma"] = -v @ np.einsum("ij,ij,j->i", self.D, K, y, optimize=False)
         return self._per_x(x, d)
 
     def _cross_kernel(self, gamma, X):
