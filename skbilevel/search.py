@@ -145,9 +145,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator or Pipeline
-        One of Ridge (``positive=False``), KernelRidge, LogisticRegression (l2), LinearSVC
-        (squared hinge), SVC (binary; rbf or linear), Lasso, ElasticNet, or a
-        Pipeline ending in one; earlier steps are fitted once per fold.
+        One of Ridge (``positive=False``), KernelRidge (rbf or linear),
+        LogisticRegression (l2, primal, multinomial), LinearSVC (squared
+        hinge), SVC (binary; rbf or linear), Lasso, ElasticNet, or a Pipeline
+        ending in one; earlier steps are fitted once per fold. Other settings
+        that change the training problem raise a ``ValueError`` naming them.
     param_space : dict
         ``{name: (low, high)}`` searched on a log scale, ``(low, high,
         'linear')`` on a linear one, or a scipy.stats frozen distribution
@@ -158,7 +160,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         descent may reach the ends of the range, so they must be values the
         estimator accepts (``ValueError`` otherwise). Names may be
         Pipeline paths (``'svc__C'``) of the last step.
-    scoring : str, callable, list, tuple, dict or None, default=None
+    scoring : str, callable, list, tuple, set, dict or None, default=None
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
     cv : int, cross-validation generator or iterable, default=5
         As in GridSearchCV: an int is the number of (stratified, for a
@@ -246,7 +248,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         The estimator refitted on all the data at ``best_params_`` (when
         ``refit`` is not False).
     best_params_ : dict
-        The hyperparameters of the best evaluated point.
+        The hyperparameters of the best evaluated point. As in GridSearchCV,
+        ``best_params_``, ``best_score_``, ``best_index_`` and ``history_`` are
+        not set with several metrics and ``refit=False``: no metric names the
+        best point.
     best_score_ : float
         Mean cross-validated score of ``best_params_`` (not set for a
         callable ``refit``).
