@@ -138,6 +138,31 @@ def test_max_iter_is_reported():
     assert not result.converged and "max_iter=1" in result.message
 
 
+def test_an_adjoint_stopped_at_its_cap_is_reported(monkeypatch):
+    """CG stopped at its iteration cap gives an inexact hypergradient: a ConvergenceWarning from
+    hypergradient(), and converged=False with the reason from solve(), which would otherwise stop
+    on its tolerance as if the hypergradient were exact."""
+    from sklearn.exceptions import ConvergenceWarning
+    from skbilevel.problems.classifiers import CrossEntropyValidationLoss, WeightedSoftmaxRegression
+
+    rng = np.random.default_rng(0)
+    n, p, K = 60, 40, 8
+    lower = WeightedSoftmaxRegression(rng.normal(size=(n, p)), np.eye(K)[rng.integers(0, K, n)], alpha=1e-3)
+    upper = CrossEntropyValidationLoss(lower, rng.normal(size=(20, p)), np.eye(K)[rng.integers(0, K, 20)])
+    problem = BilevelProblem(upper, lower, x_bounds=(-3 * np.ones(n), 3 * np.ones(n)))
+    monkeypatch.setattr(hg, "DIRECT_LIMIT", 0)  # the CG path
+    x = np.zeros(n)
+    y, _ = lower.solve(x)
+    with pytest.warns(ConvergenceWarning, match="adjoint system was not solved"):
+        _, inexact, _ = hg.hypergradient(problem, x, y, max_iter=5)
+    _, exact, _ = hg.hypergradient(problem, x, y)
+    assert np.linalg.norm(inexact - exact) > 1e-3 * np.linalg.norm(exact)
+    result = hg.solve(problem, x, adjoint_max_iter=1, max_iter=300)
+    assert not result.converged and "adjoint solve(s) stopped before adjoint_tol" in result.message
+    result = hg.solve(problem, x, max_iter=300)
+    assert "adjoint" not in result.message
+
+
 class _NoSolver(LowerLevel):
     n_hyper, n_var = 1, 1
     capabilities = frozenset({"hvp", "cross_vjp"})

@@ -43,9 +43,11 @@ from scipy.linalg import LinAlgError, lstsq, solve as dense_solve
 from scipy.optimize import minimize
 from scipy.sparse.linalg import LinearOperator, cg, minres
 from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
 
 from .._progress import emit
 from .._result import BilevelResult
+from .._warnings import warn
 from ..problems.base import BilevelProblem, LowerLevel, require
 from ..problems.cross_validation import CrossValidationProblem
 from .lme import PseudoInverseLME
@@ -147,14 +149,19 @@ def _dense_kkt(lower, x, y, active, rhs):
         A_I = (A.toarray() if hasattr(A, "toarray") else np.asarray(A))[active]
         K[:n, n:], K[n:, :n] = A_I.T, A_I
     b = np.concatenate([rhs, np.zeros(k)])
+
+    def solves(sol):
+        return sol is not None and np.allclose(K @ sol, b, rtol=1e-6, atol=1e-10 * max(1.0, np.abs(b).max()))
+
     try:
         sol = dense_solve(K, b, assume_a="sym")
     except (LinAlgError, ValueError):
         sol = None
-    if sol is None or not np.allclose(K @ sol, b, rtol=1e-6, atol=1e-10 * max(1.0, np.abs(b).max())):
-        # singular KKT matrix (degenerate active set): the least-squares adjoint
+    if not solves(sol):
+        # singular KKT matrix (degenerate active set): the least-squares adjoint, which solves the
+        # system when it is consistent
         sol = lstsq(K, b)[0]
-    return sol[:n], sol[n:]
+    return sol[:n], sol[n:], bool(solves(sol))
 
 
 def _iterative_kkt(lower, x, y, active, rhs, v0, tol, max_iter=None):
@@ -164,8 +171,8 @@ def _iterative_kkt(lower, x, y, active, rhs, v0, tol, max_iter=None):
     start = None if v0 is None or v0.size != n else v0
     if k == 0:
         op = LinearOperator((n, n), matvec=lower.hvp_operator(x, y), dtype=float)
-        v, _ = cg(op, rhs, x0=start, rtol=tol, maxiter=min(10 * n, max_iter or _CG_MAX_ITER))
-        return v, np.zeros(0)
+        v, info = cg(op, rhs, x0=start, rtol=tol, maxiter=min(10 * n, max_iter or _CG_MAX_ITER))
+        return v, np.zeros(0), info == 0
     A_I, A_I_T = _rows(lower, active)
     hvp = lower.hvp_operator(x, y)
 
@@ -175,9 +182,9 @@ def _iterative_kkt(lower, x, y, active, rhs, v0, tol, max_iter=None):
 
     op = LinearOperator((n + k, n + k), matvec=matvec, dtype=float)
     start = None if start is None else np.concatenate([start, np.zeros(k)])
-    sol, _ = minres(op, np.concatenate([rhs, np.zeros(k)]), x0=start, rtol=tol,
-                    maxiter=min(20 * (n + k), max_iter or 20 * (n + k)))
-    return sol[:n], sol[n:]
+    sol, info = minres(op, np.concatenate([rhs, np.zeros(k)]), x0=start, rtol=tol,
+                       maxiter=min(20 * (n + k), max_iter or 20 * (n + k)))
+    return sol[:n], sol[n:], info == 0
 
 
 def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max_iter: int | None = None):
@@ -200,7 +207,9 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max
     v0 : ndarray of shape (n_var,), optional
         Warm start of an iterative solve (the previous adjoint).
     tol : float, default=1e-10
-        Relative residual of an iterative (CG / MINRES) solve.
+        Tolerance of an iterative solve: the relative residual of CG
+        (unconstrained), MINRES's own stopping test (with active
+        constraints: a residual relative to ``||K|| ||v|| + ||rhs||``).
     max_iter : int or None, default=None
         Iteration cap of an iterative solve (None: the built-in cap).
 
@@ -210,6 +219,12 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max
         The adjoint vector.
     mu_full : ndarray of shape (n_constraints,)
         The multipliers ``mu`` of the active constraints, zero elsewhere.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the iterative solve stops at its cap, or a singular system has
+        no exact solution (the least-squares one is returned).
 
     References
     ----------
@@ -229,16 +244,25 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max
     >>> v, mu.shape
     (array([0.5 , 0.25]), (0,))
     """
+    v, mu_full, ok = _adjoint(lower, x, y, grad_y, v0=v0, tol=tol, max_iter=max_iter)
+    if not ok:
+        warn("hypergradient: the adjoint system was not solved to its tolerance (iteration cap or a "
+             "singular system): the hypergradient is inexact.", ConvergenceWarning)
+    return v, mu_full
+
+
+def _adjoint(lower, x, y, grad_y, *, v0=None, tol=1e-10, max_iter=None):
+    """:func:`adjoint` and whether the solve met its tolerance: ``(v, mu_full, ok)``."""
     if "adjoint" in lower.capabilities:
-        return lower.adjoint(x, y, grad_y)
+        return (*lower.adjoint(x, y, grad_y), True)
     active = active_set(lower, x, y)
     if lower.n_var + active.size <= DIRECT_LIMIT:
-        v, mu = _dense_kkt(lower, x, y, active, grad_y)
+        v, mu, ok = _dense_kkt(lower, x, y, active, grad_y)
     else:
-        v, mu = _iterative_kkt(lower, x, y, active, grad_y, v0, tol, max_iter)
+        v, mu, ok = _iterative_kkt(lower, x, y, active, grad_y, v0, tol, max_iter)
     mu_full = np.zeros(lower.n_constraints)
     mu_full[active] = mu
-    return v, mu_full
+    return v, mu_full, ok
 
 
 def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10, max_iter: int | None = None):
@@ -257,7 +281,7 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10,
     v0 : ndarray of shape (n_var,), optional
         Previous adjoint, to warm start an iterative adjoint solve.
     tol : float, default=1e-10
-        Relative residual of an iterative adjoint solve.
+        Tolerance of an iterative adjoint solve (see :func:`adjoint`).
     max_iter : int or None, default=None
         Iteration cap of an iterative adjoint solve.
 
@@ -270,6 +294,12 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10,
         ``(db_I/dx)^T mu`` for active constraints.
     v : ndarray of shape (n_var,)
         The adjoint.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the adjoint solve does not meet its tolerance (see
+        :func:`adjoint`).
 
     References
     ----------
@@ -290,14 +320,23 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10,
     >>> round(F, 4), np.round(grad, 4)
     (0.5, array([-0.15 ,  0.075]))
     """
+    F, grad, v, ok = _hypergradient(problem, x, y, v0=v0, tol=tol, max_iter=max_iter)
+    if not ok:
+        warn("hypergradient: the adjoint system was not solved to its tolerance (iteration cap or a "
+             "singular system): the hypergradient is inexact.", ConvergenceWarning)
+    return F, grad, v
+
+
+def _hypergradient(problem, x, y, *, v0=None, tol=1e-10, max_iter=None):
+    """:func:`hypergradient` and whether its adjoint solve met its tolerance: ``(F, grad, v, ok)``."""
     lower, upper = problem.lower, problem.upper
     F = upper.value(x, y)
     gx, gy = upper.gradient(x, y)
-    v, mu = adjoint(lower, x, y, gy, v0=v0, tol=tol, max_iter=max_iter)
+    v, mu, ok = _adjoint(lower, x, y, gy, v0=v0, tol=tol, max_iter=max_iter)
     grad = gx - lower.cross_vjp(x, y, v)
     if mu.size and mu.any():
         grad = grad + lower.b_vjp(x, mu)
-    return F, grad, v
+    return F, grad, v, ok
 
 
 def usable(lower: LowerLevel) -> bool:
@@ -338,15 +377,16 @@ def _require(lower: LowerLevel) -> None:
 
 
 def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_options, gradient=True):
-    """Lower-level solve and hypergradient of one problem: ``(F, grad, y, v, ok, seconds)``
+    """Lower-level solve and hypergradient of one problem: ``(F, grad, y, v, ok, adjoint_ok, seconds)``
     (``grad`` and ``v`` None without ``gradient``)."""
     start = time.perf_counter()
     y, ok = problem.lower.solve(x, y0, lower_tol)
+    adjoint_ok = True
     if gradient:
-        F, grad, v = hypergradient(problem, x, y, v0=v0, **(adjoint_options or {}))
+        F, grad, v, adjoint_ok = _hypergradient(problem, x, y, v0=v0, **(adjoint_options or {}))
     else:
         F, grad, v = problem.upper.value(x, y), None, v0
-    return F, grad, y, v, ok, time.perf_counter() - start
+    return F, grad, y, v, ok, adjoint_ok, time.perf_counter() - start
 
 
 def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options=None, gradient=True):
@@ -359,7 +399,7 @@ def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options=Non
     folds = problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)
     if y0 is None or isinstance(problem, BilevelProblem):
         y0 = [y0] * len(folds)
-    state = {"y": list(y0), "v": [None] * len(folds), "ok": True, "last": None}
+    state = {"y": list(y0), "v": [None] * len(folds), "ok": True, "adjoint_failures": 0, "last": None}
 
     def fun(x):
         key = x.tobytes()
@@ -369,7 +409,8 @@ def _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options=Non
             out = parallel(tasks) if len(folds) > 1 else [_solve_fold(folds[0], x, state["y"][0],
                                                                         state["v"][0], lower_tol,
                                                                         adjoint_options, gradient)]
-            Fs, grads, ys, vs, oks, seconds = zip(*out)
+            Fs, grads, ys, vs, oks, adjoint_oks, seconds = zip(*out)
+            state["adjoint_failures"] += len(adjoint_oks) - sum(adjoint_oks)
             F, grad = float(np.mean(Fs)), np.mean(grads, axis=0) if gradient else None
             state.update(y=list(ys), v=list(vs), ok=state["ok"] and all(oks), last=(key, F, grad))
             if on_evaluation is not None:
@@ -604,6 +645,10 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     if not state["ok"]:
         converged = False
         message += "; a lower-level solve did not reach its tolerance"
+    if state["adjoint_failures"]:
+        converged = False
+        message += (f"; {state['adjoint_failures']} adjoint solve(s) stopped before adjoint_tol="
+                    f"{adjoint_tol:g} (iteration cap or singular system): the hypergradient was inexact")
     return BilevelResult(x, model, history, converged, message, n_iter)
 
 
