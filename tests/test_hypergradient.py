@@ -163,6 +163,27 @@ def test_an_adjoint_stopped_at_its_cap_is_reported(monkeypatch):
     assert "adjoint" not in result.message
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e3, 1e7])
+def test_active_set_does_not_depend_on_the_scale_of_a_constraint_row(scale):
+    """Scaling a row of (A, b) keeps the feasible set and y(x), divides its multiplier by the scale
+    and multiplies its (solver-sized) slack: the active set and the hypergradient stay put."""
+    from skbilevel.problems import TargetUpper
+
+    rng = np.random.default_rng(6)
+    nv, nh, m = 5, 3, 4
+    M = rng.normal(size=(nv, nv))
+    Q, P, q = M @ M.T + 0.5 * np.eye(nv), rng.normal(size=(nv, nh)), rng.normal(size=nv)
+    A, B, b0 = rng.normal(size=(m, nv)), rng.normal(size=(m, nh)), rng.normal(size=m) + 0.9
+    x, upper = rng.normal(size=nh), TargetUpper(rng.normal(size=nv), rho=0.3)
+    S = np.diag([1.0, scale, 1.0, 1.0])  # row 1 is active at x
+    problem = BilevelProblem(upper, QuadraticLowerLevel(Q=Q, P=P, q=q, A=S @ A, B=S @ B, b0=S @ b0))
+    y, ok = problem.lower.solve(x, tol=1e-10)
+    assert ok
+    np.testing.assert_array_equal(hg.active_set(problem.lower, x, y), [1, 2])
+    _, grad, _ = hg.hypergradient(problem, x, y)
+    np.testing.assert_allclose(grad, _central_differences(problem, x, h=1e-5), rtol=1e-6)
+
+
 class _NoSolver(LowerLevel):
     n_hyper, n_var = 1, 1
     capabilities = frozenset({"hvp", "cross_vjp"})

@@ -41,6 +41,7 @@ import time
 import numpy as np
 from scipy.linalg import LinAlgError, lstsq, solve as dense_solve
 from scipy.optimize import minimize
+from scipy.sparse import issparse
 from scipy.sparse.linalg import LinearOperator, cg, minres
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
@@ -71,11 +72,14 @@ def active_set(lower: LowerLevel, x, y) -> np.ndarray:
 
     The multipliers ``lambda`` are the lower level's default LME (paper 000,
     section 2), else the pseudo-inverse LME (2.3). A constraint is active
-    when its multiplier exceeds its slack ``g_i = (A y - b(x))_i``: at an
-    exact solution one of the two is zero, and a solver's approximate
-    solution (an interior point leaves both small) is sorted to the nearer
-    side. Where both vanish strict complementarity fails, ``y(x)`` has a kink
-    and either choice gives a one-sided derivative.
+    when its multiplier exceeds its slack ``g_i = (A y - b(x))_i``, both
+    measured per unit row, :math:`\\lambda_i \\|a_i\\| > g_i / \\|a_i\\|` (scaling
+    a row of ``(A, b)`` by ``s`` multiplies ``g_i`` by ``s`` and divides
+    ``lambda_i`` by ``s``; the comparison must not depend on it): at an exact
+    solution one of the two is zero, and a solver's approximate solution (an
+    interior point leaves both small) is sorted to the nearer side. Where
+    both vanish strict complementarity fails, ``y(x)`` has a kink and either
+    choice gives a one-sided derivative.
 
     Parameters
     ----------
@@ -119,7 +123,10 @@ def active_set(lower: LowerLevel, x, y) -> np.ndarray:
         return np.arange(0)
     lme = lower.default_lme() or PseudoInverseLME()
     lam = lme.value(lower, x, y)
-    return np.flatnonzero(lam > lower.slack(x, y))
+    A = lower.constraint_matrix()
+    row_norm2 = np.asarray(A.multiply(A).sum(axis=1)).ravel() if issparse(A) else np.einsum("ij,ij->i", A, A)
+    # lam_i ||a_i|| > g_i / ||a_i||, without dividing by a zero row
+    return np.flatnonzero(lam * row_norm2 > lower.slack(x, y))
 
 
 def _rows(lower: LowerLevel, active: np.ndarray):
