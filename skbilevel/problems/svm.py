@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, cg
+from sklearn.exceptions import ConvergenceWarning
 
+from .._warnings import warn
 from .base import LowerLevel
 
 # Above this many features the lower-level Newton steps and the start (4.2)
@@ -196,7 +198,15 @@ class WeightedSquaredHingeSVM(LowerLevel):
         p = self.n_features
         if sp.issparse(self.X) or p > _DENSE_FEATURE_LIMIT:
             op = LinearOperator((p + 1, p + 1), matvec=lambda t: ridge * t + self._Zt(d * self._Z(t)))
-            t, _ = cg(op, rhs, rtol=1e-12, maxiter=10 * (p + 1))
+            # Jacobi preconditioner: features of very different scales leave plain CG far from the
+            # solution at its cap (relative residual 1e-2 where it reaches 1e-12 with it)
+            sq = self.X.multiply(self.X) if sp.issparse(self.X) else self.X * self.X
+            diag = ridge + np.append(np.asarray(sq.T @ d).ravel(), d.sum())
+            precond = LinearOperator((p + 1, p + 1), matvec=lambda t: t / diag, dtype=float)
+            t, info = cg(op, rhs, rtol=1e-12, maxiter=10 * (p + 1), M=precond)
+            if info != 0:
+                warn(f"{type(self).__name__}: conjugate gradients stopped at {10 * (p + 1)} iterations "
+                     "before solving a Newton or adjoint system to 1e-12.", ConvergenceWarning)
             return t
         rows = np.flatnonzero(d)  # only the support enters: few rows when the data is nearly separable
         Z = self.y[rows, None] * np.hstack([np.asarray(self.X)[rows], np.ones((rows.size, 1))])
