@@ -205,6 +205,20 @@ def test_sparse_svm_adjoint_is_exact_on_badly_scaled_features():
     np.testing.assert_allclose(mu, mu_dense, rtol=0, atol=1e-8 * np.abs(mu_dense).max())
 
 
+def test_quadratic_lower_level_keeps_the_symmetric_part_of_q():
+    """f = 1/2 y^T Q y + ...: a non-symmetric Q gives the gradient (Q + Q^T) y / 2, which grad_y and hvp
+    must use (they used Q, inconsistent with the value and with solve)."""
+    Q = np.array([[2.0, 1.5], [-0.5, 3.0]])
+    lower = QuadraticLowerLevel(Q=Q, P=np.eye(2), q=np.zeros(2), A=np.zeros((0, 2)), B=np.zeros((0, 2)),
+                                b0=np.zeros(0))
+    x, y, h = np.array([0.3, -0.2]), np.array([0.7, -1.1]), 1e-6
+    fd = [(lower.value(x, y + h * e) - lower.value(x, y - h * e)) / (2 * h) for e in np.eye(2)]
+    np.testing.assert_allclose(lower.grad_y(x, y), fd, rtol=1e-8)
+    np.testing.assert_allclose(lower.hvp(x, y, np.array([1.0, 0.0])), 0.5 * (Q + Q.T)[:, 0])
+    solution, ok = lower.solve(x)
+    assert ok and np.abs(lower.grad_y(x, solution)).max() < 1e-7
+
+
 class _NoSolver(LowerLevel):
     n_hyper, n_var = 1, 1
     capabilities = frozenset({"hvp", "cross_vjp"})

@@ -15,7 +15,8 @@ class QuadraticLowerLevel(LowerLevel):
     Parameters
     ----------
     Q : array (n_var, n_var)
-        Hessian of ``f`` in ``y``.
+        Quadratic term of ``f`` in ``y``; only its symmetric part
+        ``(Q + Q^T) / 2``, the Hessian, enters ``f`` and is kept.
     P : array (n_var, n_hyper)
         Coupling of ``y`` and ``x`` (``grad^2_yx f = P``).
     q : array (n_var,)
@@ -54,6 +55,7 @@ class QuadraticLowerLevel(LowerLevel):
 
     def __init__(self, Q, P, q, A, B, b0, R=None):
         self.Q, self.P, self.q = (np.asarray(a, dtype=float) for a in (Q, P, q))
+        self.Q = 0.5 * (self.Q + self.Q.T)  # y^T Q y sees only the symmetric part
         self.A, self.B, self.b0 = (np.atleast_2d(np.asarray(A, float)), np.atleast_2d(np.asarray(B, float)),
                                    np.atleast_1d(np.asarray(b0, float)))
         self.n_var, self.n_hyper = self.P.shape
@@ -92,8 +94,7 @@ class QuadraticLowerLevel(LowerLevel):
         import cvxpy as cp
 
         y = cp.Variable(self.n_var)
-        Q = 0.5 * (self.Q + self.Q.T)
-        objective = 0.5 * cp.quad_form(y, cp.psd_wrap(Q)) + y @ (self.P @ x + self.q)
+        objective = 0.5 * cp.quad_form(y, cp.psd_wrap(self.Q)) + y @ (self.P @ x + self.q)
         constraints = [self.A @ y >= self.b(x)] if self.n_constraints else []
         problem = cp.Problem(cp.Minimize(objective), constraints)
         eps = max(tol, 1e-12)
