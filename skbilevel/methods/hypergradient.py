@@ -26,8 +26,9 @@ adjoint ``(v, mu)`` solves
 and take the transpose.) When ``A`` is empty this is the unconstrained
 formula. The system is solved by the lower level's own structured solver
 when it offers ``'adjoint'``, else by a dense symmetric factorisation for
-small problems, else by MINRES on Hessian-vector products, warm started from
-the previous adjoint.
+small problems, else by a Krylov method on Hessian-vector products (conjugate
+gradients without active constraints, MINRES on the saddle-point system with
+them), warm started from the previous adjoint.
 
 The outer loop is L-BFGS-B on the box ``problem.x_bounds`` (hyperparameters
 are expected on a log scale, as the SVM's ``c = log C`` are), and each lower
@@ -541,8 +542,10 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     lower_tol : float
         Tolerance handed to ``lower.solve``.
     adjoint_tol, adjoint_max_iter : float, int or None
-        Relative residual and iteration cap (default 1000) of the Krylov
-        solve of the adjoint system, warm started from the last adjoint.
+        Tolerance and iteration cap of the Krylov solve of the adjoint
+        system (see :func:`adjoint`; default cap: ``min(1000, 10 n_var)``
+        conjugate-gradient or ``20 (n_var + k)`` MINRES iterations), warm
+        started from the last adjoint.
         Where the lower level is itself solved inexactly (a network trained a
         bounded number of iterations per outer step), a tight adjoint buys
         nothing: a few iterations per outer step, each continuing from the

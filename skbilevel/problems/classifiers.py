@@ -13,8 +13,9 @@ cross-entropy
 with logits ``z_i = phi(theta, a_i)`` of a linear model
 (:class:`WeightedSoftmaxRegression`, the multinomial logistic regression) or
 of a one-hidden-layer ReLU network (:class:`WeightedMLP`); ``s`` are fixed
-sample weights and ``W`` are all weight matrices (intercepts are not
-penalised). Every derivative is analytic: gradients by back-propagation,
+sample weights and ``W`` are all weight matrices (the intercepts get only
+a ridge of ``1e-8``, which fixes the softmax's invariance to a common
+shift). Every derivative is analytic: gradients by back-propagation,
 Hessian-vector products by the forward-over-reverse R-operator (Pearlmutter),
 exact where the ReLU is differentiable (everywhere but on a null set).
 
@@ -168,8 +169,8 @@ class _WeightedSoftmaxModel(LowerLevel):
         products) then polish the point, each accepted while the gradient norm
         falls; for a non-convex model only when L-BFGS met its tolerance (where
         it stops short, on the ReLU network's kinks, the Newton steps fail
-        too). The target is ``tol`` times the gradient norm at the start, at
-        least ``1e-14``. ``y0`` defaults to :meth:`initial_parameters`;
+        too). The target is ``tol`` times the gradient norm at the start (times 1
+        when that norm is below 1), at least ``1e-14``. ``y0`` defaults to :meth:`initial_parameters`;
         ``max_iter`` (default: the model's ``max_iter``) bounds the first
         solver's iterations. Returns ``(theta, converged)``.
         """
