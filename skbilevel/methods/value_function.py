@@ -94,6 +94,9 @@ ARMIJO = 1e-4
 #: Most halvings of the step in one Armijo search of Algorithm 1 (a factor of about 1e6).
 MAX_HALVINGS = 20
 
+#: A slack ``f*_mu - f(x, y)`` below this many rounding units of ``f`` is not resolved.
+_SLACK_ULPS = 1e3
+
 
 def _two_loop(g, S, Y):
     """L-BFGS two-loop recursion: an approximation of ``H^{-1} g``."""
@@ -355,7 +358,11 @@ def evaluate(problem, x, z0, y0, params, *, tol, max_iter) -> _Point:
         Fields ``x``, ``z`` (``z*_mu(x)``), ``y`` (``y*_{mu,theta,tau}(x)``),
         ``phi`` (``varphi_k(x)``), ``grad`` (eqs. (16)-(17)), ``slack``
         (``f*_mu(x) - f(x, y) > 0``) and ``ok`` (both sub-problems reached
-        ``tol``).
+        ``tol``, and the slack is resolved: above a thousand rounding units
+        of ``f``, where ``phi`` and ``grad`` are no longer noise). Where the
+        relaxation is below the rounding of ``f`` altogether (no ``y`` is
+        strictly feasible), ``y = z``, ``phi = inf``, ``grad = 0`` and
+        ``slack = 0``.
 
     References
     ----------
@@ -379,14 +386,22 @@ def evaluate(problem, x, z0, y0, params, *, tol, max_iter) -> _Point:
     upper, lower = problem.upper, problem.lower
     mu1, mu2, theta, tau = params
     z, f_mu, ok_z = regularised_lower(lower, x, z0, mu1, mu2, tol=tol, max_iter=max_iter)
+    if not lower.value(x, z) < f_mu:
+        # the relaxation mu1/2 ||z||^2 + mu2 vanished in the rounding of f: no y is strictly
+        # feasible in floating point and varphi_k is undefined; no step is taken from here
+        return _Point(x, z, z, np.inf, np.zeros_like(x, dtype=float), 0.0, False)
     if y0 is None or not lower.value(x, y0) < f_mu:
         y0 = z
     y, ok_y = barrier_upper(problem, x, y0, f_mu, theta, tau, tol=tol, max_iter=max_iter)
-    slack = f_mu - lower.value(x, y)
+    f_y = lower.value(x, y)
+    slack = f_mu - f_y
     phi = upper.value(x, y) + 0.5 * theta * (y @ y) - tau * np.log(slack)
     # eq. (17): Danskin's theorem on both minimisations; no second derivatives
     grad = upper.gradient(x, y)[0] + (tau / slack) * (lower.grad_x(x, y) - lower.grad_x(x, z))
-    return _Point(x, z, y, float(phi), grad, float(slack), ok_z and ok_y)
+    # a slack within a thousand rounding units of f is a difference of two rounded values: phi and
+    # tau / slack are then noise (rescale f, or raise the schedule's floor)
+    resolved = slack > _SLACK_ULPS * np.finfo(float).eps * max(1.0, abs(f_y), abs(f_mu))
+    return _Point(x, z, y, float(phi), grad, float(slack), bool(ok_z and ok_y and resolved))
 
 
 def _project(x, bounds):
@@ -441,8 +456,13 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub, a
         ``varphi_k`` at the last ``x`` (fields as returned by :func:`evaluate`).
     n_steps : int
         Steps taken.
-    stationary : bool
-        Whether the loop ended on the stationarity test.
+    status : {'stationary', 'stalled', 'budget'}
+        How the loop ended: on the stationarity test (or with a step too
+        short to change ``x`` in floating point), on a step search that found
+        no decrease of ``varphi_k`` in ``MAX_HALVINGS`` halvings (``x`` may be
+        far from stationary: ``varphi_k`` may be too curved for the first
+        trial step, or known only to the sub-problems' accuracy), or after
+        ``inner_iter`` steps.
     alpha : float
         The spectral step proposed after the last accepted step (``alpha0``
         when none was accepted): the start a following round may reuse.
@@ -463,16 +483,16 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub, a
     >>> from skbilevel.methods.value_function import algorithm_1, evaluate
     >>> params, sub = (1.0, 1.0, 1.0, 1.0), {"tol": 1e-10, "max_iter": 100}
     >>> point = evaluate(problem, np.ones(2), np.zeros(2), None, params, **sub)
-    >>> point, n_steps, stationary, _ = algorithm_1(problem, point, params, step=None, inner_iter=100,
-    ...                                             tol=1e-8, bounds=None, sub=sub)
-    >>> np.round(point.x, 2), stationary
-    (array([1.24, 1.17]), True)
+    >>> point, n_steps, status, _ = algorithm_1(problem, point, params, step=None, inner_iter=100,
+    ...                                         tol=1e-8, bounds=None, sub=sub)
+    >>> np.round(point.x, 2), status
+    (array([1.24, 1.17]), 'stationary')
     """
     alpha = alpha0 if step is None else step
     spectral = alpha
     for n in range(inner_iter):
         if _stationarity(point, bounds) <= tol:
-            return point, n, True, spectral
+            return point, n, "stationary", spectral
         for _ in range(MAX_HALVINGS + 1):
             x_new = _project(point.x - alpha * point.grad, bounds)
             trial = evaluate(problem, x_new, point.z, point.y, params, **sub)
@@ -480,17 +500,17 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub, a
                 break
             alpha *= 0.5
             if np.max(np.abs(x_new - point.x)) <= 1e-15 * (1.0 + np.max(np.abs(point.x))):
-                return point, n, True, spectral  # stationary to working precision
+                return point, n, "stationary", spectral  # stationary to working precision
         else:
             # no measurable decrease over MAX_HALVINGS halvings: with sub-problems solved to a
             # budget (a network) varphi_k is known only to their accuracy
-            return point, n, True, spectral
+            return point, n, "stalled", spectral
         if step is None:
             s, r = trial.x - point.x, trial.grad - point.grad
             alpha = float(np.clip((s @ s) / (s @ r), 1e-10, 1e10)) if s @ r > 0 else 2.0 * alpha
             spectral = alpha
         point = trial
-    return point, inner_iter, _stationarity(point, bounds) <= tol, spectral
+    return point, inner_iter, "stationary" if _stationarity(point, bounds) <= tol else "budget", spectral
 
 
 def _schedule(k, start, decay, floor):
@@ -656,8 +676,8 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
         params = _schedule(k, schedule, decay, floor)
         # varphi_k differs from varphi_{k-1}: re-evaluate it at x before stepping
         point = evaluate(problem, x, z, None if point is None else point.y, params, **sub)
-        point, n_steps, stationary, last = algorithm_1(problem, point, params, step=step, inner_iter=inner_iter,
-                                                       tol=tol, bounds=bounds, sub=sub, alpha0=alpha)
+        point, n_steps, status, last = algorithm_1(problem, point, params, step=step, inner_iter=inner_iter,
+                                                   tol=tol, bounds=bounds, sub=sub, alpha0=alpha)
         if warm_step:
             alpha = last
         moved = float(np.max(np.abs(point.x - x), initial=0.0))
@@ -673,17 +693,39 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
             message = f"stopped by the callback after {k + 1} rounds"
             break
         # round 0 never converges: its x minimises the coarsest approximation varphi_0
-        if k and stationary and moved <= tol * max(1.0, float(np.max(np.abs(x), initial=0.0))) \
-                and row["relaxation"] <= tol * max(1.0, abs(row["lower_value"])):
-            converged = True
-            message = (f"converged after {k + 1} rounds: x moved {moved:.3g} over the last round, "
-                       f"value-function gap {row['complementarity']:.3g}, relaxation {row['relaxation']:.3g}")
+        if point.slack <= 0:
+            message = (f"stopped after {k + 1} rounds: the relaxation {row['relaxation']:.3g} is below the "
+                       f"rounding of f (|f(x, z)| = {abs(row['lower_value']):.3g}), where varphi_k is undefined; "
+                       "rescale the lower-level objective or raise floor: not converged")
             break
-    if point is not None and not point.ok:
-        converged = False
-        message += "; a z or y sub-problem did not reach its tolerance in sub_iter iterations"
+        if k and status != "budget" and moved <= tol * max(1.0, float(np.max(np.abs(x), initial=0.0))) \
+                and row["relaxation"] <= tol * max(1.0, abs(row["lower_value"])):
+            converged, message = _stop_message(k, status, moved, row, point.ok, tol)
+            break
+    else:
+        if point is not None and not point.ok:
+            message += "; a z or y sub-problem did not reach its tolerance in sub_iter iterations"
     y = np.zeros(lower.n_var) if point is None else point.y
     return BilevelResult(x, y, history, converged, message, len(history["objective"]))
+
+
+def _stop_message(k, status, moved, row, ok, tol):
+    """``(converged, message)`` where the stopping test of round ``k`` is met.
+
+    A round whose step search stalled moved ``x`` no more than a stationary
+    one, but says nothing of stationarity; nor does a round whose
+    sub-problems stopped at ``sub_iter``: neither is convergence.
+    """
+    what = (f"after {k + 1} rounds: x moved {moved:.3g} over the last round, "
+            f"value-function gap {row['complementarity']:.3g}, relaxation {row['relaxation']:.3g}")
+    if status == "stalled":
+        return False, (f"stopped {what}, but the step search on varphi_k found no decrease in "
+                       f"{MAX_HALVINGS} halvings with the projected gradient at {row['stationarity']:.3g} "
+                       f"> tol = {tol:g}: not converged")
+    if not ok:
+        return False, (f"stopping test met {what}, but a z or y sub-problem did not reach its tolerance in "
+                       "sub_iter iterations: not converged")
+    return True, f"converged {what}"
 
 
 def _record(history, problem, point, params, n_steps, moved, seconds, bounds):
