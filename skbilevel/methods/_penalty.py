@@ -174,10 +174,12 @@ def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r
             break
         # exit on a min(eps_t, tol)-KKT point: the paper's eps_t alone (0.1 at first) accepts
         # points visibly short of stationarity (Example 2.2 stopped at F = 5e-3)
-        done = comp <= eps_star * max(min(1.0, float(np.sum(t))), feas_tol)
+        threshold = eps_star * max(min(1.0, float(np.sum(t))), feas_tol)
+        done = comp <= threshold
         if done and sub.stationarity <= min(eps, tol) and sub.infeasibility <= feas_tol:
             converged = True
-            message = f"complementarity {comp:.3g} <= eps_star = {eps_star:g} after {it} iterations"
+            message = (f"complementarity {comp:.3g} <= eps_star * max(min(1, sum(tau)), feas_tol) = "
+                       f"{threshold:.3g} after {it} iterations")
             break
         theta, eps = r2 * theta, r1 * eps
     else:  # no break: max_iter reached (possibly 0)

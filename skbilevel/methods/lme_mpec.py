@@ -92,7 +92,7 @@ def _bounds(problem: BilevelProblem, n_rest: int, rest_low=None):
 
 def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1, eps_star=0.01,
           r1=0.5, r2=2.0, tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
-          callback=None) -> BilevelResult:
+          callback=None, **ignored) -> BilevelResult:
     """Solve ``problem`` through the LME-MPEC (2.4) with Algorithm 1 of paper 000.
 
     Parameters
@@ -133,6 +133,9 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         Called with a dict (``iteration``, ``objective``,
         ``complementarity``, ``time``) after each penalty iteration;
         returning True stops the run.
+    **ignored
+        Options of other methods, accepted so that callers can pass one set
+        of options to any method.
 
     Returns
     -------

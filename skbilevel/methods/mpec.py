@@ -65,7 +65,7 @@ class _MPECForm:
 
 def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=0.1, eps_star=0.01,
           r1=0.5, r2=2.0, tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
-          callback=None) -> BilevelResult:
+          callback=None, **ignored) -> BilevelResult:
     """Solve ``problem`` through the classical MPEC (1.3) with Algorithm 1.
 
     The multipliers ``lambda`` are variables (bounded below by 0) and the
@@ -100,6 +100,9 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
         Called with a dict (``iteration``, ``objective``,
         ``complementarity``, ``time``) after each penalty iteration;
         returning True stops the run.
+    **ignored
+        Options of other methods, accepted so that callers can pass one set
+        of options to any method.
 
     Returns
     -------

@@ -462,7 +462,8 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
     history = {"objective": [], "complementarity": [], "time": [], "lower_residual": [], "step": []}
     if h > epsilon**2:
         return BilevelResult(x, y, history, False, "could not make the start feasible: "
-                             f"||grad_y f(x0, y)|| = {np.sqrt(h):.3g} > epsilon = {epsilon:g}", 0)
+                             f"||grad_y f(x0, y)|| = {np.sqrt(h):.3g} > epsilon = {epsilon:g} after "
+                             f"{restore_steps} restoration steps (restore_steps, default max_iter)", 0)
 
     F, grad_F, h, dz = _evaluate(problem, x, y, bounds, opts)
     converged = bool(np.linalg.norm(dz) <= tol)
