@@ -19,7 +19,9 @@ class Dimension:
     ``x = log(value)`` on the ``'log'`` scale, ``x = value`` on the
     ``'linear'`` one. ``distribution`` is the scipy.stats frozen
     distribution it came from, if any (extra starting points are drawn
-    from it).
+    from it). ``low_value`` and ``high_value`` are the edges as the user
+    wrote them: ``exp(log(0.1))`` is ``0.10000000000000002``, and a search
+    that ends on an edge reports the user's number.
     """
 
     name: str
@@ -27,8 +29,14 @@ class Dimension:
     low: float
     high: float
     distribution: object = None
+    low_value: float | None = None
+    high_value: float | None = None
 
     def to_value(self, x: float) -> float:
+        if x == self.low and self.low_value is not None:
+            return self.low_value
+        if x == self.high and self.high_value is not None:
+            return self.high_value
         return float(np.exp(x)) if self.scale == "log" else float(x)
 
     def start(self) -> float:
@@ -58,6 +66,7 @@ def _from_tuple(name, spec) -> Dimension:
     if len(spec) not in (2, 3):
         raise ValueError(f"param_space[{name!r}] must be (low, high) or (low, high, scale); got {spec!r}")
     low, high = float(spec[0]), float(spec[1])
+    values = (low, high)
     scale = spec[2] if len(spec) == 3 else "log"
     if scale not in ("log", "linear"):
         raise ValueError(f"param_space[{name!r}]: scale must be 'log' or 'linear', got {scale!r}")
@@ -67,7 +76,7 @@ def _from_tuple(name, spec) -> Dimension:
         if low <= 0:
             raise ValueError(f"param_space[{name!r}]: a log scale needs low > 0, got {low}")
         low, high = np.log(low), np.log(high)
-    return Dimension(name, scale, low, high)
+    return Dimension(name, scale, float(low), float(high), None, *values)
 
 
 def _from_distribution(name, dist) -> Dimension:
@@ -82,9 +91,10 @@ def _from_distribution(name, dist) -> Dimension:
     if not np.isfinite(high):
         high = dist.ppf(1 - _TAIL)
     scale = "log" if getattr(getattr(dist, "dist", None), "name", "") in _LOG_DISTRIBUTIONS else "linear"
+    values = (float(low), float(high))
     if scale == "log":
         low, high = np.log(low), np.log(high)
-    return Dimension(name, scale, float(low), float(high), dist)
+    return Dimension(name, scale, float(low), float(high), dist, *values)
 
 
 def within_valid_values(dim: Dimension, is_valid) -> Dimension:
@@ -96,18 +106,19 @@ def within_valid_values(dim: Dimension, is_valid) -> Dimension:
     ``_TAIL`` quantile there instead; an invalid edge given by the user
     raises ``ValueError`` with the estimator's own message.
     """
-    low, high = dim.low, dim.high
+    edges = {"low": (dim.low, dim.to_value(dim.low)), "high": (dim.high, dim.to_value(dim.high))}
     for end, quantile in (("low", _TAIL), ("high", 1 - _TAIL)):
-        edge = low if end == "low" else high
-        error = is_valid(dim.to_value(edge))
+        edge, value = edges[end]
+        error = is_valid(value)
         if error is not None and dim.distribution is not None:
-            edge = dim._to_x(dim.distribution.ppf(quantile))
-            error = is_valid(dim.to_value(edge))
+            value = float(dim.distribution.ppf(quantile))
+            edge, error = dim._to_x(value), is_valid(value)
         if error is not None:
             raise ValueError(f"param_space[{dim.name!r}]: the {end} end of the range, "
-                             f"{dim.to_value(edge):g}, is not a valid value: {error}")
-        low, high = (edge, high) if end == "low" else (low, edge)
-    return Dimension(dim.name, dim.scale, float(low), float(high), dim.distribution)
+                             f"{value:g}, is not a valid value: {error}")
+        edges[end] = (float(edge), value)
+    (low, low_value), (high, high_value) = edges["low"], edges["high"]
+    return Dimension(dim.name, dim.scale, low, high, dim.distribution, low_value, high_value)
 
 
 def parse_param_space(param_space) -> list[Dimension]:

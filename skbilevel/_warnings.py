@@ -7,10 +7,12 @@ import sys
 import warnings
 
 import joblib
+import scipy
 import sklearn
 
-# joblib too: scikit-learn runs the fits of cross_val_score and GridSearchCV through joblib.Parallel
-_INTERNAL = tuple(os.path.dirname(m.__file__) + os.sep for m in (sys.modules[__package__], sklearn, joblib))
+# joblib too: scikit-learn runs the fits of cross_val_score and GridSearchCV through joblib.Parallel;
+# scipy: the searches' scores are taken inside scipy.optimize's calls of the objective
+_INTERNAL = tuple(os.path.dirname(m.__file__) + os.sep for m in (sys.modules[__package__], sklearn, joblib, scipy))
 
 
 def warn(message: str, category: type[Warning]) -> None:

@@ -358,6 +358,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.classifier_tags = sub.classifier_tags
         tags.regressor_tags = sub.regressor_tags
         tags.input_tags.sparse = self.estimator.__sklearn_tags__().input_tags.sparse
+        tags.target_tags.required = True  # the validation loss needs targets
         return tags
 
     # -- set-up ---------------------------------------------------------------
@@ -386,7 +387,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _dimensions(self):
         """The parsed ``param_space``: last-step names only, box edges the estimator accepts."""
         _, final, prefix = _split_pipeline(self.estimator)
-        lower_level_class(final)  # an estimator we cannot differentiate is refused first
+        lower_cls = lower_level_class(final)  # an estimator we cannot differentiate is refused first
         dims = []
         for d in parse_param_space(self.param_space):
             if not d.name.startswith(prefix) or "__" in d.name[len(prefix):]:
@@ -394,6 +395,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
                     f"param_space name {d.name!r}: only the last step's parameters can be searched "
                     f"(names starting with {prefix!r}); earlier Pipeline steps are fitted once per fold"
                 )
+            if d.name[len(prefix):] not in lower_cls.hyperparameters:  # before checking its values
+                raise ValueError(f"{type(final).__name__} hyperparameters [{d.name[len(prefix):]!r}] cannot be "
+                                 f"differentiated; supported: {list(lower_cls.hyperparameters)}")
             dims.append(within_valid_values(d, partial(_parameter_error, final, d.name[len(prefix):])))
         return dims
 
@@ -444,7 +448,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             The fitted search.
         """
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y: the validation loss needs targets")
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None "
+                             "(the validation loss needs targets)")
         X, y, groups = indexable(X, y, groups)
         y = self._check_targets(y)
         if sample_weight is not None:
@@ -722,7 +727,15 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         if self.refit is False and self.multimetric_:
             return
         if callable(self.refit):
-            self.best_index_ = int(self.refit(self.cv_results_))
+            index = self.refit(self.cv_results_)
+            n_rows = len(self.cv_results_["params"])
+            # GridSearchCV's checks: a negative or fractional index would silently pick another row
+            if not isinstance(index, numbers.Integral) or isinstance(index, bool):
+                raise TypeError(f"best_index_ returned by the refit callable is not an integer: {index!r}")
+            if not 0 <= index < n_rows:
+                raise IndexError(f"best_index_ returned by the refit callable, {index}, is out of range "
+                                 f"[0, {n_rows})")
+            self.best_index_ = int(index)
         else:
             name = self.refit if isinstance(self.refit, str) and self.multimetric_ else metric_names[0]
             self.best_index_ = int(np.argmin(self.cv_results_[f"rank_test_{name}"]))

@@ -197,6 +197,10 @@ def test_refit_false_and_multimetric(cancer):
     pick_last = BilevelSearchCV(LogisticRegression(), space, cv=3, refit=lambda r: len(r["params"]) - 1,
                                 max_iter=3).fit(X, y)
     assert pick_last.best_index_ == len(pick_last.cv_results_["params"]) - 1
+    # GridSearchCV's checks of the callable's answer: no silent wrap-around or truncation
+    for bad, error in ((-1, IndexError), (10**6, IndexError), (1.7, TypeError), ("1", TypeError), (None, TypeError)):
+        with pytest.raises(error, match="best_index_ returned by the refit callable"):
+            BilevelSearchCV(LogisticRegression(), space, cv=3, refit=lambda r, bad=bad: bad, max_iter=1).fit(X, y)
 
 
 def test_scoring_forms_accepted_by_grid_search(cancer):
@@ -260,6 +264,17 @@ def test_box_edges_are_values_the_estimator_accepts(cancer):
     assert C.min() >= expon(scale=0.1).ppf(1e-3) * (1 - 1e-9)
     with pytest.raises(ValueError, match=r"param_space\['C'\]: the low end of the range, 0, is not a valid value"):
         BilevelSearchCV(LogisticRegression(), {"C": (0.0, 1.0, "linear")}, cv=3).fit(X, y)
+
+
+def test_a_search_ending_on_an_edge_reports_the_users_number(cancer):
+    """exp(log(1e-3)) is not 1e-3: a best point on the box's edge is reported as the user wrote it."""
+    X, y = cancer
+    search = BilevelSearchCV(LogisticRegression(), {"C": (1e-4, 1e-3)}, cv=3, max_iter=5).fit(X, y)
+    assert search.best_params_ == {"C": 1e-3}  # more C is better here: the descent ends on the upper edge
+    from skbilevel._search_space import parse_param_space
+    dim = parse_param_space({"C": (0.1, 10.0)})[0]
+    assert (dim.to_value(dim.low), dim.to_value(dim.high)) == (0.1, 10.0)
+    assert np.exp(dim.low) != 0.1  # what the edge would be without the kept value
 
 
 def test_distributions_starts_and_random_state(diabetes):
@@ -385,6 +400,9 @@ def test_clear_errors(cancer):
             BilevelSearchCV(bilevel, space, cv=3).fit(X, y)
     with pytest.raises(ValueError, match="cannot be differentiated"):
         BilevelSearchCV(LogisticRegression(), {"tol": (1e-4, 1e-2)}).fit(X, y)
+    # an integer parameter: the message says it cannot be searched, not that 10.000000000000002 is no int
+    with pytest.raises(ValueError, match=r"\['max_iter'\] cannot be differentiated"):
+        BilevelSearchCV(LogisticRegression(), {"max_iter": (10, 100)}).fit(X, y)
     # scikit-learn subclasses of supported estimators that solve another training problem
     for estimator, space, match in ((LogisticRegressionCV(), {"tol": (1e-4, 1e-2)}, "internal cross-validation"),
                                     (MultiTaskLasso(), {"alpha": (1e-3, 1.0)}, "couples the tasks"),
