@@ -14,6 +14,10 @@ from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 
+class NoProbabilities(AttributeError):
+    """A scorer asked a fold model without a log-loss for probabilities."""
+
+
 class _FoldRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, lower=None, x=None, y=None):
         self.lower, self.x, self.y = lower, x, y
@@ -56,7 +60,7 @@ class _FoldClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         if self.lower.loss != "log":
-            raise AttributeError(f"{type(self.lower).__name__} has no predict_proba")
+            raise NoProbabilities(f"The scoring needs predict_proba, which {type(self.lower).__name__} has not.")
         d = self.decision_function(X)
         if d.ndim == 1:
             p = expit(d)

@@ -39,7 +39,7 @@ from sklearn.utils.validation import (
     assert_all_finite, check_array, check_is_fitted, column_or_1d,
 )
 
-from ._fold_model import fold_model
+from ._fold_model import NoProbabilities as _NoProbabilities, fold_model
 from ._progress import OuterProgress, emit
 from ._search_space import initial_grid, parse_param_space, within_valid_values
 from ._validation_split import check_sample_weight
@@ -681,6 +681,14 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         """The scores of ``model`` on ``(X, y)`` as a dict by metric name (``'score'`` for one metric)."""
         try:
             scores = scorer(model, X, y)
+        except _NoProbabilities as exc:
+            # every fold at every point would fail alike: not a scoring failure for error_score to absorb
+            raise ValueError(
+                f"{exc} BilevelSearchCV scores each fold's solution of the training problem; "
+                f"{type(_split_pipeline(self.estimator)[1]).__name__}'s probabilities (if any) come from a "
+                "separate calibration that is not part of it. Use a metric of the decision function "
+                "(accuracy, roc_auc, ...) or LogisticRegression for probability metrics."
+            ) from exc
         except Exception as exc:
             if self.error_score == "raise":
                 raise

@@ -400,6 +400,9 @@ def test_clear_errors(cancer):
             BilevelSearchCV(bilevel, space, cv=3).fit(X, y)
     with pytest.raises(ValueError, match="cannot be differentiated"):
         BilevelSearchCV(LogisticRegression(), {"tol": (1e-4, 1e-2)}).fit(X, y)
+    # a probability metric on a model without a log-loss: one clear error, not a search over NaN scores
+    with pytest.raises(ValueError, match="needs predict_proba, which SVCLowerLevel has not"):
+        BilevelSearchCV(SVC(), {"C": (0.1, 10)}, scoring="neg_log_loss", cv=3, max_iter=2).fit(X, y)
     # an integer parameter: the message says it cannot be searched, not that 10.000000000000002 is no int
     with pytest.raises(ValueError, match=r"\['max_iter'\] cannot be differentiated"):
         BilevelSearchCV(LogisticRegression(), {"max_iter": (10, 100)}).fit(X, y)
