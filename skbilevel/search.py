@@ -33,6 +33,9 @@ from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter, MethodMapping, _routing_enabled, get_routing_for_object, process_routing,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -107,6 +110,19 @@ def _parameter_error(estimator, name, value):
     except (ValueError, TypeError) as exc:  # InvalidParameterError is both
         return str(exc)
     return None
+
+
+def _accepts_sample_weight(scorer):
+    """Whether GridSearchCV (metadata routing off) hands ``sample_weight`` to ``scorer``."""
+    if hasattr(scorer, "_accept_sample_weight"):  # the scorers of the scikit-learn releases that weight
+        return bool(scorer._accept_sample_weight())
+    return False  # a plain callable, or an older scikit-learn: GridSearchCV scores unweighted
+
+
+def _fold_params(params, n_samples, indices):
+    """``params`` restricted to the rows ``indices`` where they are per-sample arrays."""
+    return {key: _safe_indexing(value, indices) if hasattr(value, "__len__") and len(value) == n_samples
+            else value for key, value in params.items() if value is not None}
 
 
 def _split_pipeline(estimator):
@@ -401,25 +417,27 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             dims.append(within_valid_values(d, partial(_parameter_error, final, d.name[len(prefix):])))
         return dims
 
-    def _build_folds(self, X, y, groups, sample_weight, dims):
+    def _build_folds(self, X, y, route, dims):
         pre, final, prefix = _split_pipeline(self.estimator)
         names = [d.name[len(prefix):] for d in dims]
         lower_cls = lower_level_class(final)
         cv = check_cv(self.cv, y, classifier=is_classifier(final))
-        folds, data = [], []
-        for train, test in cv.split(X, y, groups):
+        folds, data, n = [], [], len(y)
+        for train, test in cv.split(X, y, **route["split"]):
             X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
             if pre is not None:
                 fitted = clone(pre)
-                X_tr, X_te = fitted.fit_transform(X_tr, _safe_indexing(y, train)), fitted.transform(X_te)
+                X_tr = fitted.fit_transform(X_tr, _safe_indexing(y, train), **_fold_params(route["pre"], n, train))
+                X_te = fitted.transform(X_te)
             X_tr = check_array(X_tr, accept_sparse="csr", dtype=np.float64)
             X_te = check_array(X_te, accept_sparse="csr", dtype=np.float64)
             y_tr, y_te = _safe_indexing(y, train), _safe_indexing(y, test)
-            sw = None if sample_weight is None else sample_weight[train]
+            sw = None if route["weight"] is None else route["weight"][train]
             lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw)
             loss = None if self.validation_loss == "auto" else self.validation_loss
             folds.append(BilevelProblem(ValidationLoss(lower, X_te, y_te, loss), lower))
-            data.append((X_tr, y_tr, X_te, y_te))
+            score_params = (_fold_params(route["score"], n, train), _fold_params(route["score"], n, test))
+            data.append((X_tr, y_tr, X_te, y_te, score_params))
         lo = np.array([d.low for d in dims])
         hi = np.array([d.high for d in dims])
         return CrossValidationProblem(tuple(folds), (lo, hi)), data
@@ -427,7 +445,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     # -- fit ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: ArrayLike, y: ArrayLike | None = None, *, groups: ArrayLike | None = None,
-            sample_weight: ArrayLike | None = None) -> BilevelSearchCV:
+            sample_weight: ArrayLike | None = None, **params) -> BilevelSearchCV:
         """Search the hyperparameters, then refit the estimator on all of ``(X, y)``.
 
         Parameters
@@ -439,8 +457,17 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         groups : array-like of shape (n_samples,), optional
             Group labels for a group-aware ``cv`` splitter.
         sample_weight : array-like of shape (n_samples,), optional
-            Weights of the training samples in every fold's training problem
-            and in the refit.
+            Weights of the samples: in every fold's training problem and in
+            the refit, and, as in GridSearchCV, in the fold scores when the
+            scorer accepts them. With metadata routing enabled
+            (``sklearn.set_config(enable_metadata_routing=True)``) it goes,
+            like ``groups`` and any other ``**params``, where the estimator,
+            the scorer and the splitter request it, as in GridSearchCV.
+        **params : dict
+            With metadata routing enabled: further metadata routed as above
+            (the final step's training problem takes ``sample_weight`` only;
+            earlier Pipeline steps take what they request). Without it: none
+            is accepted.
 
         Returns
         -------
@@ -456,16 +483,16 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             sample_weight = check_sample_weight(sample_weight, np.ones(len(y)))
         dims = self._dimensions()
         scorer = self._scorers()
-        problem, data = self._build_folds(X, y, groups, sample_weight, dims)
+        route = self._route(scorer, groups, sample_weight, params)
+        problem, data = self._build_folds(X, y, route, dims)
         self.n_splits_ = len(problem.folds)
         rows = self._search(problem, data, dims, scorer)
         self.cv_results_ = self._results(rows, dims, self._metric_names)
         self._set_best(self._metric_names)
         self.scorer_ = self._public_scorer()
         if self.refit:
-            fit_params = {} if sample_weight is None else {self._sample_weight_key(): sample_weight}
             start = time.perf_counter()
-            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **fit_params)
+            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **route["refit"])
             self.refit_time_ = time.perf_counter() - start
             for name in ("n_features_in_", "feature_names_in_"):
                 if hasattr(self.best_estimator_, name):
@@ -483,9 +510,59 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         return y
 
-    def _sample_weight_key(self):
-        prefix = _split_pipeline(self.estimator)[2]
-        return f"{prefix}sample_weight"
+    def _route(self, scorer, groups, sample_weight, params):
+        """Where the metadata go: ``split`` (the splitter's), ``pre`` (earlier Pipeline steps'), ``weight``
+        (the training problem's sample weights), ``score`` (the scorer's) and ``refit`` (``fit``'s)."""
+        if not _routing_enabled():
+            if params:
+                raise TypeError(f"{type(self).__name__}.fit got unexpected arguments {sorted(params)}: without "
+                                "metadata routing it takes sample_weight and groups only (see "
+                                "sklearn.set_config(enable_metadata_routing=True)).")
+            score = {}
+            if sample_weight is not None:
+                if _accepts_sample_weight(scorer):  # GridSearchCV weights the fold scores too
+                    score = {"sample_weight": sample_weight}
+                elif hasattr(scorer, "_accept_sample_weight"):
+                    warn(f"The scoring {scorer} does not support sample_weight, which may lead to statistically "
+                         f"incorrect results when fitting {type(self).__name__} with sample_weight.", UserWarning)
+            refit = {} if sample_weight is None else {f"{_split_pipeline(self.estimator)[2]}sample_weight":
+                                                      sample_weight}
+            return {"split": {"groups": groups}, "pre": {}, "weight": sample_weight, "score": score,
+                    "refit": refit}
+        metadata = {k: v for k, v in {"groups": groups, "sample_weight": sample_weight, **params}.items()
+                    if v is not None}
+        routed = process_routing(self, "fit", **metadata)
+        fit_params = dict(routed.estimator.fit)
+        pre, final, _ = _split_pipeline(self.estimator)
+        final_params = get_routing_for_object(final).consumes("fit", set(fit_params))
+        if final_params - {"sample_weight"}:
+            raise ValueError(f"{type(final).__name__} requests {sorted(final_params - {'sample_weight'})} in fit, "
+                             f"but {type(self).__name__} solves its training problem itself and takes sample_weight "
+                             "only.")
+        pre_params = {} if pre is None else {
+            k: fit_params[k] for k in get_routing_for_object(pre).consumes("fit", set(fit_params))}
+        weight = fit_params.get("sample_weight") if "sample_weight" in final_params else None
+        if weight is not None:
+            weight = check_sample_weight(weight, np.ones(len(weight)))
+        return {"split": dict(routed.splitter.split), "pre": pre_params, "weight": weight,
+                "score": dict(routed.scorer.score), "refit": fit_params}
+
+    def get_metadata_routing(self) -> MetadataRouter:
+        """Metadata routing of the search, as GridSearchCV's: ``fit`` routes to the estimator's ``fit``,
+        the scorer's ``score`` and the splitter's ``split``; ``score`` to the scorer.
+
+        Returns
+        -------
+        MetadataRouter
+            The routing (see scikit-learn's user guide on metadata routing).
+        """
+        router = MetadataRouter(owner=self)
+        router.add(estimator=self.estimator, method_mapping=MethodMapping().add(caller="fit", callee="fit"))
+        router.add(scorer=check_scoring(self.estimator, scoring=self.scoring),
+                   method_mapping=MethodMapping().add(caller="score", callee="score")
+                   .add(caller="fit", callee="score"))
+        router.add(splitter=check_cv(self.cv), method_mapping=MethodMapping().add(caller="fit", callee="split"))
+        return router
 
     def _public_scorer(self):
         if self.multimetric_ and not callable(self.scoring):
@@ -666,21 +743,22 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
                "models": info["models"],
                "loss": info["objective"], "fit_time": info["fold_times"], "test": {}, "train": {},
                "score_time": np.zeros(len(data))}
-        for k, (fold, y_k, (X_tr, y_tr, X_te, y_te)) in enumerate(zip(problem.folds, info["models"], data)):
+        for k, (fold, y_k, (X_tr, y_tr, X_te, y_te, (kw_tr, kw_te))) in enumerate(
+                zip(problem.folds, info["models"], data)):
             model = fold_model(fold.lower, x, y_k)
             t = time.perf_counter()
-            for part, (Xp, yp) in (("test", (X_te, y_te)), ("train", (X_tr, y_tr))):
+            for part, (Xp, yp, kw) in (("test", (X_te, y_te, kw_te)), ("train", (X_tr, y_tr, kw_tr))):
                 if part == "train" and not self.return_train_score:
                     continue
-                for name, value in self._safe_score(scorer, model, Xp, yp).items():
+                for name, value in self._safe_score(scorer, model, Xp, yp, **kw).items():
                     row[part].setdefault(name, np.full(len(data), np.nan))[k] = value
             row["score_time"][k] = time.perf_counter() - t
         return row
 
-    def _safe_score(self, scorer, model, X, y):
+    def _safe_score(self, scorer, model, X, y, **params):
         """The scores of ``model`` on ``(X, y)`` as a dict by metric name (``'score'`` for one metric)."""
         try:
-            scores = scorer(model, X, y)
+            scores = scorer(model, X, y, **params)
         except _NoProbabilities as exc:
             # every fold at every point would fail alike: not a scoring failure for error_score to absorb
             raise ValueError(
@@ -778,7 +856,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
     inverse_transform = _delegate("inverse_transform", "Inverse transform of ``X`` with ``best_estimator_``.",
                                   "ndarray or sparse matrix")
 
-    def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike | None = None, **params) -> float:
         """Score of the refitted estimator with ``scorer_`` (the ``refit`` metric when multi-metric).
 
         Parameters
@@ -787,6 +865,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             Samples to score.
         y : array-like of shape (n_samples,), optional
             Their targets.
+        **params : dict
+            With metadata routing enabled, metadata for the scorer (such as
+            ``sample_weight``), as in GridSearchCV; without it, none.
 
         Returns
         -------
@@ -794,6 +875,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             The score of ``best_estimator_`` on ``(X, y)``.
         """
         self._check_refit("score")
+        if _routing_enabled():
+            params = dict(process_routing(self, "score", **params).scorer.score)
+        elif params:
+            raise ValueError(f"{type(self).__name__}.score takes {sorted(params)} only with metadata routing "
+                             "enabled (sklearn.set_config(enable_metadata_routing=True)).")
         scorer = self.scorer_[self.refit] if isinstance(self.scorer_, dict) else self.scorer_
-        score = scorer(self.best_estimator_, X, y)
+        score = scorer(self.best_estimator_, X, y, **params)
         return score[self.refit] if self.multimetric_ and isinstance(score, dict) else score

@@ -37,7 +37,8 @@ def cancer():
 def _cv_problem(search, X, y):
     from skbilevel._search_space import parse_param_space
     dims = parse_param_space(search.param_space)
-    problem, _ = search._build_folds(X, y, None, None, dims)
+    route = {"split": {}, "pre": {}, "weight": None, "score": {}}
+    problem, _ = search._build_folds(X, y, route, dims)
     return problem
 
 
