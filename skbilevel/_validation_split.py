@@ -23,7 +23,10 @@ def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str 
         raise ValueError("X_val and y_val must be given together (or neither).")
     classes = estimator.classes_
     if X_val is not None:
-        X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=np.float64, reset=False)
+        try:
+            X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=np.float64, reset=False)
+        except ValueError as exc:  # scikit-learn's messages name X and y
+            raise ValueError(f"X_val, y_val: {exc}") from exc
         unseen = np.setdiff1d(np.unique(y_v), classes)
         if unseen.size:
             raise ValueError(f"y_val has labels {unseen.tolist()} not present in y (absent from the training "
