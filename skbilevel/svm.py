@@ -202,6 +202,11 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         X_val, y_val : array-like, default=None
             Validation set. If omitted, a stratified ``validation_fraction`` of
             ``(X, y)`` is held out, chosen by ``random_state``.
+            Inside a Pipeline, ``X_val`` reaches this step untransformed
+            unless the Pipeline transforms it: with metadata routing enabled,
+            ``Pipeline(steps, transform_input=["X_val"])`` and
+            ``set_fit_request(X_val=True, y_val=True)`` on this step (see the
+            user guide).
 
         Returns
         -------

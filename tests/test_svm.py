@@ -229,3 +229,24 @@ def test_fit_on_a_dataframe_raises_no_feature_name_warning():
         warnings.simplefilter("error", UserWarning)
         clf = BilevelSVC(learn="C", random_state=0).fit(df, y)
     assert clf.feature_names_in_.tolist() == list(df.columns)
+
+
+def test_a_validation_set_in_a_pipeline_goes_through_the_earlier_steps():
+    """fit's X_val bypasses a Pipeline's earlier steps unless the Pipeline transforms it
+    (transform_input, with metadata routing): the documented recipe gives the by-hand result."""
+    from sklearn import config_context
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(160, 6, random_state=0)
+    X = 50 * X + 100  # far from standardised: an untransformed X_val would be another data set
+    X_tr, y_tr, X_val, y_val = X[:120], y[:120], X[120:], y[120:]
+    scaler = StandardScaler().fit(X_tr)
+    by_hand = BilevelSVC(learn="C", max_iter=5, random_state=0).fit(
+        scaler.transform(X_tr), y_tr, X_val=scaler.transform(X_val), y_val=y_val)
+    with config_context(enable_metadata_routing=True):
+        pipe = Pipeline([("scale", StandardScaler()),
+                         ("svc", BilevelSVC(learn="C", max_iter=5, random_state=0)
+                          .set_fit_request(X_val=True, y_val=True))], transform_input=["X_val"])
+        pipe.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    assert pipe[-1].C_ == pytest.approx(by_hand.C_, rel=1e-8)
