@@ -32,7 +32,7 @@ def main(setting, p, seeds, model="mlp"):
         Y_tr, Y_v, init, lower = hc.fit_setup(clf, X_tr, y_noisy, y_v)
         out = {}
         for name, weights in (("ones", np.ones(len(y_noisy))), ("true", (~bad).astype(float))):
-            clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, init, None))
+            clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, np.ones(len(y_v)), init, None))
             out[name] = clf.score(X_te, y_te)
         print(json.dumps({"setting": setting, "p": p, "model": model, "seed": seed, **out}), flush=True)
 

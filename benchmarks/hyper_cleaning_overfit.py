@@ -62,7 +62,7 @@ def run(X, y, setting, p, seed, warm_step):
     result = value_function.solve(problem, np.zeros(lower.n_hyper), tol=clf.tol, max_iter=ROUNDS,
                                   warm_step=warm_step, **_INEXACT_OPTIONS)
     weights = expit(result.hyperparameters)
-    clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, init, result.model))
+    clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, np.ones(Y_v.shape[0]), init, result.model))
     return {"trusted_ce": round(result.history["objective"][-1], 4),
             "weight_clean": round(float(weights[~bad].mean()), 3),
             "weight_corrupted": round(float(weights[bad].mean()), 3),

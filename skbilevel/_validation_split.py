@@ -10,14 +10,17 @@ from ._warnings import warn
 
 
 def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str = "validation"):
-    """Return ``(X_tr, y_tr, s_tr, X_v, y_v)`` and set ``train_indices_``, ``validation_indices_``.
+    """Return ``(X_tr, y_tr, s_tr, X_v, y_v, s_v)``; set ``train_indices_``, ``validation_indices_``.
 
     With ``X_val, y_val`` given they are validated like ``X`` (their labels must
     occur in ``estimator.classes_``; a class of ``y`` missing from ``y_val`` is
     warned about) and all of ``(X, y)`` trains. Otherwise a
     stratified ``estimator.validation_fraction`` of ``(X, y)``, at least one
-    sample per class, is held out, chosen by ``estimator.random_state``.
-    ``name`` ('validation', 'trusted') words the error messages.
+    sample per class, is held out, chosen by ``estimator.random_state``, and
+    its rows keep their sample weights ``s_v`` for the validation loss, as a
+    scikit-learn estimator's internal validation split does (``s_v`` is None
+    for a given ``X_val``: its samples count alike). ``name`` ('validation',
+    'trusted') words the error messages.
     """
     if (X_val is None) != (y_val is None):
         raise ValueError("X_val and y_val must be given together (or neither).")
@@ -38,7 +41,7 @@ def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str 
                  f"(per-sample weights of their training samples are pushed to 0): pass a {name} set holding "
                  "every class.", UserWarning)
         estimator.train_indices_, estimator.validation_indices_ = np.arange(X.shape[0]), np.arange(0)
-        return X, y, sample_weight, X_v, y_v
+        return X, y, sample_weight, X_v, y_v, None
     counts = np.unique(y, return_counts=True)[1]
     # a stratified split needs at least one held-out sample per class
     n_val = max(int(np.ceil(estimator.validation_fraction * y.size)), classes.size)
@@ -47,7 +50,9 @@ def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str 
                          f"with class counts {counts.tolist()}: pass X_val and y_val, or more data.")
     tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y, random_state=estimator.random_state)
     estimator.train_indices_, estimator.validation_indices_ = tr, va
-    return X[tr], y[tr], sample_weight[tr], X[va], y[va]
+    if not sample_weight[va].sum() > 0:
+        raise ValueError(f"the {name} rows held out of (X, y) all have sample weight 0: pass X_val and y_val.")
+    return X[tr], y[tr], sample_weight[tr], X[va], y[va], sample_weight[va]
 
 
 def check_sample_weight(sample_weight, X):

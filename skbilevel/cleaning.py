@@ -234,7 +234,9 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             Class labels, possibly wrong.
         sample_weight : array-like of shape (n_samples,), default=None
             Fixed non-negative weights ``s_i`` multiplying the learned
-            ``sigma(x_i)`` (a negative one raises ``ValueError``).
+            ``sigma(x_i)`` (a negative one raises ``ValueError``). The rows
+            held out as trusted set (without ``X_val``) keep theirs, in the
+            trusted-set loss (a weighted mean) and in the final refit.
         X_val, y_val : array-like, default=None
             Trusted (clean) set. If omitted, a stratified ``validation_fraction``
             of ``(X, y)`` is held out as trusted set, with a warning.
@@ -266,11 +268,11 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         if self.classes_.size < 2:
             raise ValueError(f"HyperCleaningClassifier needs at least 2 classes; got one class, "
                              f"{self.classes_[0]!r}.")
-        X_tr, y_tr, s_tr, X_v, y_v = self._split(X, y, sample_weight, X_val, y_val)
+        X_tr, y_tr, s_tr, X_v, y_v, s_v = self._split(X, y, sample_weight, X_val, y_val)
         Y_tr, Y_v = self._one_hot(y_tr), self._one_hot(y_v)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         lower = self._lower(X_tr, Y_tr, s_tr, seed)
-        problem = BilevelProblem(CrossEntropyValidationLoss(lower, X_v, Y_v), lower)
+        problem = BilevelProblem(CrossEntropyValidationLoss(lower, X_v, Y_v, s_v), lower)
         self.method_ = select_method(problem, self.method)
         callback = None if self.callback is None else _WeightsCallback(self.callback)
         # a network trained a bounded number of iterations per solve is an inexact lower level
@@ -282,7 +284,8 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         if not result.converged and not result.stopped_by_callback:  # a stop the user asked for is no failure
             warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning)
         weights = expit(result.hyperparameters)
-        theta = self._refit(X_tr, Y_tr, s_tr * weights, X_v, Y_v, seed, result.model)
+        s_v = np.ones(Y_v.shape[0]) if s_v is None else s_v
+        theta = self._refit(X_tr, Y_tr, s_tr * weights, X_v, Y_v, s_v, seed, result.model)
         self.sample_weight_ = np.ones(X.shape[0])
         self.sample_weight_[self.train_indices_] = weights
         self.n_iter_ = result.n_iter
@@ -313,11 +316,11 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
                                max_iter=budget)
         return WeightedSoftmaxRegression(X, Y, alpha=self.alpha, sample_weight=s, max_iter=budget)
 
-    def _refit(self, X_tr, Y_tr, w_tr, X_v, Y_v, seed, theta0):
-        """Train on the training part weighted by ``w_tr`` plus the trusted part at weight 1."""
+    def _refit(self, X_tr, Y_tr, w_tr, X_v, Y_v, s_v, seed, theta0):
+        """Train on the training part weighted by ``w_tr`` plus the trusted part weighted by ``s_v``."""
         stack = _sparse_vstack if sp.issparse(X_tr) or sp.issparse(X_v) else np.vstack
         X_all, Y_all = stack([X_tr, X_v]), np.vstack([Y_tr, Y_v])
-        s_all = np.concatenate([w_tr, np.ones(Y_v.shape[0])])
+        s_all = np.concatenate([w_tr, s_v])
         model = self._lower(X_all, Y_all, s_all, seed, budget=_REFIT_BUDGET_FACTOR * self._lower_budget())
         # x = +inf gives sigma(x) = 1: the weights are exactly s_all
         x_all = np.full(Y_all.shape[0], np.inf)

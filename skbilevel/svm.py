@@ -198,7 +198,9 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Fixed non-negative weights ``s_i`` multiplying the learned
-            ``e^{c_i}`` (a negative one raises ``ValueError``).
+            ``e^{c_i}`` (a negative one raises ``ValueError``). The rows held
+            out as validation set (without ``X_val``) keep theirs: the
+            validation loss is their weighted mean.
         X_val, y_val : array-like, default=None
             Validation set. If omitted, a stratified ``validation_fraction`` of
             ``(X, y)`` is held out, chosen by ``random_state``.
@@ -233,12 +235,12 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         if self.classes_.size < 2:
             raise ValueError(f"BilevelSVC needs samples of at least 2 classes; got one class, {self.classes_[0]!r}.")
-        X_tr, y_tr, s_tr, X_v, y_v = split_validation(self, X, y, sample_weight, X_val, y_val)
+        X_tr, y_tr, s_tr, X_v, y_v, s_v = split_validation(self, X, y, sample_weight, X_val, y_val)
         n_hyper = y_tr.size if self.learn == "sample_weight" else 1
         bounds = (np.full(n_hyper, np.log(low)), np.full(n_hyper, np.log(high)))
         binary = self.classes_.size == 2
         fits = [self._fit_binary(X_tr, np.where(y_tr == k, 1.0, -1.0), s_tr, X_v,
-                                 np.where(y_v == k, 1.0, -1.0), bounds, "" if binary else f", class {k} vs rest")
+                                 np.where(y_v == k, 1.0, -1.0), s_v, bounds, "" if binary else f", class {k} vs rest")
                 for k in (self.classes_[1:] if binary else self.classes_)]
         self._store(fits)
         if binary:
@@ -269,10 +271,11 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
             raise ValueError(f"weight_bounds must be (low, high) with 0 < low < high; got {self.weight_bounds!r}.")
         return self.weight_bounds
 
-    def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, bounds, label=""):
+    def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, s_v, bounds, label=""):
         lower = WeightedSquaredHingeSVM(X_tr, y_tr, per_sample=self.learn == "sample_weight",
                                         sample_weight=s_tr)
-        upper = LinearValidationLoss(X_v, y_v, self.validation_loss, n_hyper=lower.n_hyper, n_var=lower.n_var)
+        upper = LinearValidationLoss(X_v, y_v, self.validation_loss, n_hyper=lower.n_hyper, n_var=lower.n_var,
+                                     sample_weight=s_v)
         problem = BilevelProblem(upper, lower, bounds)
         self.method_ = select_method(problem, self.method)
         c0 = self._best_start(lower, upper, bounds)

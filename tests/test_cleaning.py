@@ -209,3 +209,24 @@ def test_a_class_missing_from_the_trusted_set_is_warned_about():
         clf = HyperCleaningClassifier(max_iter=20, random_state=0).fit(X, y_noisy, X_val=X_val[keep],
                                                                       y_val=y_val[keep])
     assert clf.sample_weight_[y_noisy == 9].mean() < clf.sample_weight_[y_noisy != 9].mean()
+
+
+def test_held_out_trusted_rows_keep_their_sample_weights():
+    """Trusted rows held out of (X, y) are weighted by their sample_weight in the trusted-set loss (rows of
+    weight 0 count as absent there) and in the final refit (whose mean over the rows, as the lower level's,
+    still counts them in its 1/n)."""
+    X, y = load_digits(n_class=3, return_X_y=True)
+    X, y = X[:150] / 16, y[:150]
+    with pytest.warns(UserWarning, match="must be clean"):
+        first = HyperCleaningClassifier(max_iter=3, random_state=0).fit(X, y)
+    held_out = first.validation_indices_
+    sw = np.ones(len(y))
+    sw[held_out[::2]] = 0.0
+    with pytest.warns(UserWarning, match="must be clean"):
+        weighted = HyperCleaningClassifier(max_iter=3, random_state=0).fit(X, y, sample_weight=sw)
+    np.testing.assert_array_equal(weighted.validation_indices_, held_out)
+    kept, train = held_out[1::2], first.train_indices_
+    by_hand = HyperCleaningClassifier(max_iter=3, random_state=0).fit(X[train], y[train], X_val=X[kept],
+                                                                      y_val=y[kept])
+    np.testing.assert_allclose(weighted.sample_weight_[train], by_hand.sample_weight_, rtol=1e-6, atol=1e-9)
+    assert not np.allclose(weighted.coef_, first.coef_, rtol=1e-3)  # the refit sees the trusted weights

@@ -250,3 +250,35 @@ def test_a_validation_set_in_a_pipeline_goes_through_the_earlier_steps():
                           .set_fit_request(X_val=True, y_val=True))], transform_input=["X_val"])
         pipe.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
     assert pipe[-1].C_ == pytest.approx(by_hand.C_, rel=1e-8)
+
+
+def test_held_out_rows_keep_their_sample_weights():
+    """The held-out validation rows are weighted in the validation loss by their sample_weight (as
+    scikit-learn's internal validation splits): rows of weight 0 count as absent."""
+    X, y = make_classification(120, 5, random_state=1)
+    first = BilevelSVC(learn="C", max_iter=5, random_state=0).fit(X, y)
+    held_out = first.validation_indices_
+    sw = np.ones(len(y))
+    sw[held_out[::2]] = 0.0
+    weighted = BilevelSVC(learn="C", max_iter=5, random_state=0).fit(X, y, sample_weight=sw)
+    np.testing.assert_array_equal(weighted.validation_indices_, held_out)  # the split depends on y only
+    kept = held_out[1::2]
+    by_hand = BilevelSVC(learn="C", max_iter=5, random_state=0).fit(
+        X[first.train_indices_], y[first.train_indices_], X_val=X[kept], y_val=y[kept])
+    assert weighted.C_ == pytest.approx(by_hand.C_, rel=1e-8)
+    np.testing.assert_allclose(weighted.coef_, by_hand.coef_, rtol=1e-8)
+
+
+def test_weighted_validation_loss_gradient():
+    rng = np.random.default_rng(3)
+    X_val, y_val = rng.normal(size=(9, 3)), np.where(rng.random(9) < 0.5, -1.0, 1.0)
+    s = rng.uniform(0.0, 2.0, 9)
+    y = rng.normal(size=4)
+    for loss in ("sigmoid", "logistic", "squared_hinge"):
+        upper = LinearValidationLoss(X_val, y_val, loss, n_hyper=1, n_var=4, sample_weight=s)
+        fd = [(upper.value(None, y + 1e-6 * e) - upper.value(None, y - 1e-6 * e)) / 2e-6 for e in np.eye(4)]
+        np.testing.assert_allclose(upper.gradient(None, y)[1], fd, rtol=1e-6, atol=1e-10)
+        doubled = LinearValidationLoss(np.vstack([X_val, X_val[:1]]), np.append(y_val, y_val[0]), loss, n_hyper=1,
+                                       n_var=4, sample_weight=np.append(s, s[0]))
+        repeated = LinearValidationLoss(X_val, y_val, loss, n_hyper=1, n_var=4, sample_weight=s + np.eye(9)[0] * s[0])
+        assert doubled.value(None, y) == pytest.approx(repeated.value(None, y))

@@ -33,6 +33,7 @@ from scipy.special import expit, log_softmax, softmax
 from threadpoolctl import threadpool_limits
 
 from .base import LowerLevel, UpperLevel
+from .losses import _mean_weights
 
 # The softmax is invariant to adding one constant to all intercepts; this tiny
 # ridge on the intercepts makes the lower-level solution unique (and its
@@ -482,6 +483,9 @@ class CrossEntropyValidationLoss(UpperLevel):
         Validation samples ``a_j``.
     Y_val : array of shape (m, n_classes)
         Their one-hot (clean) labels.
+    sample_weight : array of shape (m,), optional
+        Weights of the validation samples: the loss is their weighted mean
+        (the plain mean when None).
 
     References
     ----------
@@ -513,14 +517,15 @@ class CrossEntropyValidationLoss(UpperLevel):
     ((8,), (15,), True)
     """
 
-    def __init__(self, model: _WeightedSoftmaxModel, X_val, Y_val):
+    def __init__(self, model: _WeightedSoftmaxModel, X_val, Y_val, sample_weight=None):
         self.model, self.X_val, self.Y_val = model, X_val, np.asarray(Y_val, dtype=float)
+        self.mean_weights = _mean_weights(sample_weight, self.Y_val.shape[0])
 
     def value(self, x, theta):
         Z = self.model.logits(theta, self.X_val)
-        return float(-np.sum(self.Y_val * log_softmax(Z, axis=1)) / self.Y_val.shape[0])
+        return float(-self.mean_weights @ np.sum(self.Y_val * log_softmax(Z, axis=1), axis=1))
 
     def gradient(self, x, theta):
         Z, cache = self.model.forward(theta, self.X_val)
-        G = (softmax(Z, axis=1) - self.Y_val) / self.Y_val.shape[0]
+        G = (softmax(Z, axis=1) - self.Y_val) * self.mean_weights[:, None]
         return np.zeros(self.model.n_hyper), self.model.backward(theta, cache, G)

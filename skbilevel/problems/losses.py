@@ -40,6 +40,16 @@ def _margin_loss(kind: str, m: np.ndarray):
     raise ValueError(f"unknown validation loss {kind!r}; expected one of {VALIDATION_LOSSES}")
 
 
+def _mean_weights(sample_weight, n):
+    """``u`` with ``u @ losses`` the (weighted) mean: ``s / sum(s)``, or ``1/n`` without weights."""
+    if sample_weight is None:
+        return np.full(n, 1.0 / n)
+    s = np.asarray(sample_weight, dtype=float)
+    if s.shape != (n,) or np.any(s < 0) or not s.sum() > 0:
+        raise ValueError(f"validation sample weights must be {n} non-negative numbers with a positive sum")
+    return s / s.sum()
+
+
 class LinearValidationLoss(UpperLevel):
     """Validation loss ``F(x, y)`` of the linear classifier ``(w, b) = y[:p], y[p]``.
 
@@ -56,6 +66,9 @@ class LinearValidationLoss(UpperLevel):
         Size of the hyperparameter vector ``x`` (the loss does not depend on it).
     n_var : int
         Size of the lower-level variable ``y``.
+    sample_weight : array of shape (n_val,), optional
+        Weights of the validation samples: the loss is their weighted mean
+        (the plain mean when None).
 
     References
     ----------
@@ -80,11 +93,12 @@ class LinearValidationLoss(UpperLevel):
     array([-0.5,  0. ])
     """
 
-    def __init__(self, X_val, y_val, loss: str = "sigmoid", *, n_hyper: int, n_var: int):
+    def __init__(self, X_val, y_val, loss: str = "sigmoid", *, n_hyper: int, n_var: int, sample_weight=None):
         if loss not in VALIDATION_LOSSES:
             raise ValueError(f"unknown validation loss {loss!r}; expected one of {VALIDATION_LOSSES}")
         self.X_val = X_val
         self.y_val = np.asarray(y_val, dtype=float)
+        self.mean_weights = _mean_weights(sample_weight, self.y_val.shape[0])
         self.loss = loss
         self.n_hyper = n_hyper
         self.n_var = n_var
@@ -99,22 +113,22 @@ class LinearValidationLoss(UpperLevel):
         m, w = self._margins(y)
         if self.loss == "sigmoid":
             norm = max(np.linalg.norm(w), _MIN_NORM)
-            return float(np.mean(expit(-m / norm)))
-        return float(np.mean(_margin_loss(self.loss, m)[0]))
+            return float(self.mean_weights @ expit(-m / norm))
+        return float(self.mean_weights @ _margin_loss(self.loss, m)[0])
 
     def gradient(self, x, y):
-        p, n = self.n_features, self.y_val.shape[0]
+        p, u = self.n_features, self.mean_weights
         m, w = self._margins(y)
         gy = np.zeros(self.n_var)
         if self.loss == "sigmoid":
             norm = max(np.linalg.norm(w), _MIN_NORM)
             s = expit(-m / norm)
-            dF_dd = -s * (1.0 - s) / n  # d sigma(-d)/dd = -sigma'(-d)
+            dF_dd = -s * (1.0 - s) * u  # d sigma(-d)/dd = -sigma'(-d)
             coef = dF_dd * self.y_val / norm  # through m_i / ||w||
             gy[:p] = self.X_val.T @ coef - (dF_dd @ m) * w / norm**3
             gy[p] = coef.sum()
         else:
-            coef = _margin_loss(self.loss, m)[1] * self.y_val / n
+            coef = _margin_loss(self.loss, m)[1] * self.y_val * u
             gy[:p] = self.X_val.T @ coef
             gy[p] = coef.sum()
         return np.zeros(self.n_hyper), gy
