@@ -95,6 +95,8 @@ def test_unconstrained_methods_without_iterations_and_without_aliasing(name):
     x0 = np.zeros(2)
     result = METHODS[name](problem, x0, max_iter=0)
     assert not result.converged and result.message
+    # the model is the lower-level start at x0 (its solution), not zeros
+    np.testing.assert_allclose(result.model, problem.lower.solve(np.zeros(2))[0], atol=1e-6)
     x0[:] = 7.0
     assert not np.shares_memory(result.hyperparameters, x0) and np.all(result.hyperparameters != 7.0)
 

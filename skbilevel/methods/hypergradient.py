@@ -627,6 +627,11 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
                 stop["flag"] = True
                 raise StopIteration
 
+        if max_iter == 0:  # scipy's L-BFGS-B takes a step even with maxiter=0
+            x = x0.copy() if lo is None else np.clip(x0, lo, hi)
+            fun(x)
+            model = state["y"] if isinstance(problem, CrossValidationProblem) else state["y"][0]
+            return BilevelResult(x, model, history, False, "no iteration run (max_iter=0)", 0)
         guarded = fun if xtol is None else _stall_guard(fun, state, xtol)
         c, ftol = _objective_scale(fun, x0, first_step, 1e-3 * tol if ftol is None else ftol)
         try:

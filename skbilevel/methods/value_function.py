@@ -528,7 +528,7 @@ def _schedule(k, start, decay, floor):
     return mu1 * m, mu2 * m, theta * m, tau * np.sqrt(m)
 
 
-def _check_options(problem, schedule, decay, floor):
+def _check_options(problem, schedule, decay, floor, step):
     lower = problem.lower
     if "constraints" in lower.capabilities and lower.n_constraints > 0:
         raise ValueError(
@@ -539,6 +539,8 @@ def _check_options(problem, schedule, decay, floor):
         raise ValueError(f"schedule must be four positive numbers (mu1, mu2, theta, tau), got {schedule!r}")
     if not (0 < decay < 1 and 0 < floor <= 1):
         raise ValueError(f"need 0 < decay < 1 and 0 < floor <= 1, got decay={decay!r}, floor={floor!r}")
+    if step is not None and not step > 0:
+        raise ValueError(f"step must be None (spectral steps) or a positive number, got {step!r}")
 
 
 def _start(lower, x0, y0):
@@ -661,7 +663,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     """
     lower = problem.lower
     require("value-function", lower, REQUIRES)
-    _check_options(problem, schedule, decay, floor)
+    _check_options(problem, schedule, decay, floor, step)
     bounds = None if problem.x_bounds is None else tuple(np.asarray(b, float) for b in problem.x_bounds)
     x = _project(np.array(x0, dtype=float), bounds)  # a copy: the result must not alias the caller's x0
     z = _start(lower, x, y0)
@@ -705,7 +707,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     else:
         if point is not None and not point.ok:
             message += "; a z or y sub-problem did not reach its tolerance in sub_iter iterations"
-    y = np.zeros(lower.n_var) if point is None else point.y
+    y = z.copy() if point is None else point.y  # max_iter=0: the start, as the other methods return
     return BilevelResult(x, y, history, converged, message, len(history["objective"]))
 
 
