@@ -341,3 +341,21 @@ def test_lme_mpec_refuses_an_lme_of_the_wrong_size():
     problem = BilevelProblem(TargetUpper(np.zeros(3)), lower)
     with pytest.raises(ValueError, match=r"EqualityLME gives 1 multiplier\(s\) but the lower level has 2"):
         lme_mpec.solve(problem, x, lme=EqualityLME(A_eq))
+
+
+def test_box_and_simplex_lmes_refuse_degenerate_bounds():
+    """Their closed forms divide by u - l and by u0 - sum(l): equal or infinite bounds are an error, not inf/nan."""
+    from skbilevel.methods.lme import BoxLME, SimplexLME
+    from skbilevel.problems import QuadraticLowerLevel
+
+    def box(lo, hi):
+        return QuadraticLowerLevel(Q=[[1.0]], P=[[0.0]], q=[2.0], A=[[1.0], [-1.0]], B=[[0.0], [0.0]], b0=[lo, -hi])
+
+    with pytest.raises(ValueError, match="l\\(x\\) < u\\(x\\)"):
+        BoxLME().value(box(1.0, 1.0), np.zeros(1), np.ones(1))
+    with pytest.raises(ValueError, match="l\\(x\\) < u\\(x\\)"):
+        BoxLME().value(box(-np.inf, np.inf), np.zeros(1), np.zeros(1))
+    simplex = QuadraticLowerLevel(Q=np.eye(2), P=np.zeros((2, 1)), q=np.ones(2), A=[[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]],
+                                  B=np.zeros((3, 1)), b0=[0.5, 0.5, -1.0])
+    with pytest.raises(ValueError, match="u0\\(x\\) - sum\\(l\\(x\\)\\) > 0"):
+        SimplexLME().value(simplex, np.zeros(1), np.array([0.5, 0.5]))

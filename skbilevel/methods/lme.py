@@ -211,7 +211,11 @@ class BoxLME:
     def _parts(self, lower, x, y):
         p = lower.n_var
         bx = lower.b(x)
-        return bx[:p], -bx[p:], lower.grad_y(x, y)
+        lo, hi = bx[:p], -bx[p:]
+        if not np.all(np.isfinite(hi - lo) & (hi - lo > 0)):
+            raise ValueError("BoxLME needs finite bounds l(x) < u(x) in every coordinate; got widths "
+                             f"{np.round(hi - lo, 6).tolist()}")
+        return lo, hi, lower.grad_y(x, y)
 
     def value(self, lower, x, y):
         lo, hi, G = self._parts(lower, x, y)
@@ -273,7 +277,10 @@ class SimplexLME:
         p = lower.n_var
         bx = lower.b(x)
         lo, u0 = bx[:p], -bx[p]
-        return lo, u0, lower.grad_y(x, y), u0 - lo.sum()
+        s = u0 - lo.sum()
+        if not (np.isfinite(s) and s > 0):
+            raise ValueError(f"SimplexLME needs finite bounds with u0(x) - sum(l(x)) > 0; got {s}")
+        return lo, u0, lower.grad_y(x, y), s
 
     def value(self, lower, x, y):
         lo, _, G, s = self._parts(lower, x, y)
