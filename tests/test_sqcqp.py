@@ -187,6 +187,15 @@ def test_constrained_lower_level_is_refused():
         sqcqp.solve(example_2_2(), np.ones(3))
 
 
+@pytest.mark.parametrize("option", [{"beta": 1.0}, {"beta": 0.0}, {"alpha_ls": 1.5}, {"gamma": 0.0},
+                                    {"alpha_b": -0.1}, {"t_max": 0.0}])
+def test_line_search_options_out_of_range_are_refused(option):
+    """beta >= 1 tried the same step 61 times and then reported a failed line search."""
+    problem, _ = quadratic_bilevel(Q, M, T, rho=0.1)
+    with pytest.raises(ValueError, match="needs 0 < beta < 1"):
+        sqcqp.solve(problem, np.zeros(2), **option)
+
+
 def test_truncated_newton_steps_restore_feasibility():
     """One MINRES iteration per Newton step (a scaled gradient step) still decreases h, so enough steps
     restore ||grad_y f|| <= eps; one step does not, and the run says so."""

@@ -451,6 +451,10 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
                          f"{type(lower).__name__} has {lower.n_constraints} linear constraints.")
     if epsilon <= 0 or w <= 0:
         raise ValueError(f"method 'sqcqp' needs epsilon > 0 and w > 0, got {epsilon} and {w}.")
+    if not (0 < beta < 1 and 0 < alpha_ls < 1 and 0 < gamma <= 1 and alpha_b > 0 and t_max > 0):
+        raise ValueError("method 'sqcqp' needs 0 < beta < 1, 0 < alpha_ls < 1, 0 < gamma <= 1, alpha_b > 0 and "
+                         f"t_max > 0; got beta={beta}, alpha_ls={alpha_ls}, gamma={gamma}, alpha_b={alpha_b}, "
+                         f"t_max={t_max}.")
     opts = dict(epsilon=epsilon, w=w, alpha_b=alpha_b, alpha_ls=alpha_ls, gamma=gamma, beta=beta, t_max=t_max)
     bounds = None
     if problem.x_bounds is not None:
