@@ -105,3 +105,19 @@ def test_unconstrained_methods_without_iterations_and_without_aliasing(name):
 def test_penalty_methods_without_iterations(solve):
     result = solve(example_2_2(), STARTS[0], max_iter=0)
     assert not result.converged and result.n_iter == 0 and "max_iter=0" in result.message
+
+
+@pytest.mark.parametrize("solve", [lme_mpec.solve, mpec.solve])
+def test_penalty_methods_start_inside_the_box(solve):
+    """A start outside x_bounds is projected before the feasible y0 is built from it (y0 belonged to the
+    unprojected x while the solver clipped x)."""
+    from skbilevel.problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2))
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    lower = WeightedSquaredHingeSVM(X, y, per_sample=False)
+    upper = LinearValidationLoss(X[:5], y[:5], n_hyper=1, n_var=lower.n_var)
+    problem = BilevelProblem(upper, lower, (np.array([-2.0]), np.array([2.0])))
+    result = solve(problem, np.array([5.0]), max_iter=0)
+    assert result.hyperparameters[0] == 2.0
+    np.testing.assert_allclose(result.model, lower.feasible_start(np.array([2.0])))

@@ -175,6 +175,8 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
     require("lme-mpec", lower, REQUIRES)
     lme = lme or lower.default_lme() or PseudoInverseLME()
     x0 = np.asarray(x0, dtype=float)
+    if problem.x_bounds is not None:  # the start y0 = feasible_start(x0) must belong to a point of the box
+        x0 = np.clip(x0, *problem.x_bounds)
     y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
     n_tau = np.size(lme.value(lower, x0, y0))
     if n_tau != lower.n_constraints:

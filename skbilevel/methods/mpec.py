@@ -140,6 +140,8 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
     lower = problem.lower
     require("mpec", lower, REQUIRES)
     x0 = np.asarray(x0, dtype=float)
+    if problem.x_bounds is not None:  # the start y0 = feasible_start(x0) must belong to a point of the box
+        x0 = np.clip(x0, *problem.x_bounds)
     y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
     lambda0 = np.zeros(lower.n_constraints) if lambda0 is None else np.asarray(lambda0, float)
     form = _MPECForm(problem)
