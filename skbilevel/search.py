@@ -22,6 +22,7 @@ import numbers
 import time
 from collections.abc import Callable
 from functools import partial
+from inspect import signature
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -113,10 +114,19 @@ def _parameter_error(estimator, name, value):
 
 
 def _accepts_sample_weight(scorer):
-    """Whether GridSearchCV (metadata routing off) hands ``sample_weight`` to ``scorer``."""
-    if hasattr(scorer, "_accept_sample_weight"):  # the scorers of the scikit-learn releases that weight
+    """Whether GridSearchCV (scikit-learn 1.9, metadata routing off) hands ``sample_weight`` to ``scorer``:
+    a scikit-learn scorer that says so, or a callable with a ``sample_weight`` parameter."""
+    if hasattr(scorer, "_accept_sample_weight"):
         return bool(scorer._accept_sample_weight())
-    return False  # a plain callable, or an older scikit-learn: GridSearchCV scores unweighted
+    return "sample_weight" in signature(scorer).parameters
+
+
+def _scorers_refusing_sample_weight(scorer):
+    """The names of the scorers that take no ``sample_weight`` (each of a multi-metric scorer's)."""
+    named = getattr(scorer, "_scorers", None)
+    if isinstance(named, dict):
+        return [f"{name}={s}" for name, s in named.items() if not _accepts_sample_weight(s)]
+    return [] if _accepts_sample_weight(scorer) else [str(scorer)]
 
 
 def _fold_params(params, n_samples, indices):
@@ -435,8 +445,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             sw = None if route["weight"] is None else route["weight"][train]
             lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw)
             loss = None if self.validation_loss == "auto" else self.validation_loss
-            folds.append(BilevelProblem(ValidationLoss(lower, X_te, y_te, loss), lower))
             score_params = (_fold_params(route["score"], n, train), _fold_params(route["score"], n, test))
+            # the smooth loss the descent follows weighs the held-out samples as the scores do
+            upper = ValidationLoss(lower, X_te, y_te, loss, sample_weight=score_params[1].get("sample_weight"))
+            folds.append(BilevelProblem(upper, lower))
             data.append((X_tr, y_tr, X_te, y_te, score_params))
         lo = np.array([d.low for d in dims])
         hi = np.array([d.high for d in dims])
@@ -458,8 +470,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
             Group labels for a group-aware ``cv`` splitter.
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the samples: in every fold's training problem and in
-            the refit, and, as in GridSearchCV, in the fold scores when the
-            scorer accepts them. With metadata routing enabled
+            the refit, and, as in GridSearchCV (scikit-learn 1.9), in the fold
+            scores when the scorer takes them (then also in the validation
+            loss the descent follows). With metadata routing enabled
             (``sklearn.set_config(enable_metadata_routing=True)``) it goes,
             like ``groups`` and any other ``**params``, where the estimator,
             the scorer and the splitter request it, as in GridSearchCV.
@@ -520,11 +533,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
                                 "sklearn.set_config(enable_metadata_routing=True)).")
             score = {}
             if sample_weight is not None:
+                for name in _scorers_refusing_sample_weight(scorer):  # GridSearchCV's warning
+                    warn(f"The scoring {name} does not support sample_weight, which may lead to statistically "
+                         f"incorrect results when fitting {type(self).__name__} with sample_weight.", UserWarning)
                 if _accepts_sample_weight(scorer):  # GridSearchCV weights the fold scores too
                     score = {"sample_weight": sample_weight}
-                elif hasattr(scorer, "_accept_sample_weight"):
-                    warn(f"The scoring {scorer} does not support sample_weight, which may lead to statistically "
-                         f"incorrect results when fitting {type(self).__name__} with sample_weight.", UserWarning)
             refit = {} if sample_weight is None else {f"{_split_pipeline(self.estimator)[2]}sample_weight":
                                                       sample_weight}
             return {"split": {"groups": groups}, "pre": {}, "weight": sample_weight, "score": score,
@@ -534,14 +547,19 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         routed = process_routing(self, "fit", **metadata)
         fit_params = dict(routed.estimator.fit)
         pre, final, _ = _split_pipeline(self.estimator)
-        final_params = get_routing_for_object(final).consumes("fit", set(fit_params))
-        if final_params - {"sample_weight"}:
-            raise ValueError(f"{type(final).__name__} requests {sorted(final_params - {'sample_weight'})} in fit, "
-                             f"but {type(self).__name__} solves its training problem itself and takes sample_weight "
-                             "only.")
+        if pre is None:  # the estimator's own parameter names (aliases resolved)
+            final_params = fit_params
+        else:  # what the Pipeline hands its last step, under the step's own names
+            last = self.estimator.steps[-1][0]
+            final_params = dict(get_routing_for_object(self.estimator).route_params(params=fit_params,
+                                                                                      caller="fit")[last].fit)
+        if set(final_params) - {"sample_weight"}:
+            raise ValueError(f"{type(final).__name__} requests {sorted(set(final_params) - {'sample_weight'})} in "
+                             f"fit, but {type(self).__name__} solves its training problem itself and takes "
+                             "sample_weight only.")
         pre_params = {} if pre is None else {
             k: fit_params[k] for k in get_routing_for_object(pre).consumes("fit", set(fit_params))}
-        weight = fit_params.get("sample_weight") if "sample_weight" in final_params else None
+        weight = final_params.get("sample_weight")
         if weight is not None:
             weight = check_sample_weight(weight, np.ones(len(weight)))
         return {"split": dict(routed.splitter.split), "pre": pre_params, "weight": weight,
@@ -561,7 +579,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         router.add(scorer=check_scoring(self.estimator, scoring=self.scoring),
                    method_mapping=MethodMapping().add(caller="score", callee="score")
                    .add(caller="fit", callee="score"))
-        router.add(splitter=check_cv(self.cv), method_mapping=MethodMapping().add(caller="fit", callee="split"))
+        # self.cv as it is (GridSearchCV's way): check_cv would consume a generator of splits
+        router.add(splitter=self.cv, method_mapping=MethodMapping().add(caller="fit", callee="split"))
         return router
 
     def _public_scorer(self):

@@ -42,6 +42,7 @@ from scipy.sparse import issparse
 from scipy.special import log_softmax, log_expit, expit, softmax
 
 from .base import LowerLevel, UpperLevel
+from .losses import _mean_weights
 
 #: Scales a hyperparameter may be searched on.
 SCALES = ("log", "linear")
@@ -341,6 +342,9 @@ class ValidationLoss(UpperLevel):
         regressors, log for :class:`LogisticRegression
         <sklearn.linear_model.LogisticRegression>`, squared hinge for the
         SVCs).
+    sample_weight : array of shape (n_val,), optional
+        Weights of the held-out samples: the loss is their weighted mean
+        (the plain mean when None).
 
     Attributes
     ----------
@@ -385,18 +389,20 @@ class ValidationLoss(UpperLevel):
 
     KINDS = ("squared", "log", "squared_hinge")
 
-    def __init__(self, lower: EstimatorLowerLevel, X_val, y_val, loss: str | None = None):
+    def __init__(self, lower: EstimatorLowerLevel, X_val, y_val, loss: str | None = None, sample_weight=None):
         self.loss = lower.loss if loss is None else loss
         if self.loss not in self.KINDS:
             raise ValueError(f"unknown validation loss {self.loss!r}; expected one of {self.KINDS}")
         self.lower, self.X_val = lower, X_val
         self.targets = lower.encode_targets(y_val)
+        self.mean_weights = _mean_weights(sample_weight, len(self.targets))
 
     def value(self, x, y) -> float:
         d = self.lower.decision(x, y, self.X_val)
-        return float(np.mean(_binary_or_multiclass(d, self.targets, self.loss)[0]))
+        return float(self.mean_weights @ _binary_or_multiclass(d, self.targets, self.loss)[0])
 
     def gradient(self, x, y):
         d = self.lower.decision(x, y, self.X_val)
         _, g = _binary_or_multiclass(d, self.targets, self.loss)
-        return self.lower.decision_vjp(x, y, self.X_val, g / d.shape[0])
+        u = self.mean_weights if g.ndim == 1 else self.mean_weights[:, None]
+        return self.lower.decision_vjp(x, y, self.X_val, g * u)
