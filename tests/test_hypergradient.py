@@ -161,6 +161,7 @@ def test_an_adjoint_stopped_at_its_cap_is_reported(monkeypatch):
     assert np.linalg.norm(inexact - exact) > 1e-3 * np.linalg.norm(exact)
     result = hg.solve(problem, x, adjoint_max_iter=1, max_iter=300)
     assert not result.converged and "adjoint solve(s) stopped before adjoint_tol" in result.message
+    assert "adjoint_max_iter=1" in result.message
     result = hg.solve(problem, x, max_iter=300)
     assert "adjoint" not in result.message
 

@@ -92,11 +92,13 @@ def test_unconstrained_methods_without_iterations_and_without_aliasing(name):
     from skbilevel.methods import METHODS
     from skbilevel.problems.quadratic import quadratic_bilevel
     problem, _ = quadratic_bilevel(np.diag([2.0, 4.0]), np.eye(2), t=[1.0, 1.0], rho=0.1)
-    x0 = np.zeros(2)
+    x0 = np.ones(2)
     result = METHODS[name](problem, x0, max_iter=0)
     assert not result.converged and result.message
-    # the model is the lower-level start at x0 (its solution), not zeros
-    np.testing.assert_allclose(result.model, problem.lower.solve(np.zeros(2))[0], atol=1e-6)
+    # the start itself, and the lower-level start at x0 (its solution, nonzero here), not zeros
+    np.testing.assert_array_equal(result.hyperparameters, np.ones(2))
+    np.testing.assert_allclose(result.model, problem.lower.solve(np.ones(2))[0], atol=1e-6)
+    assert np.abs(result.model).max() > 0.1
     x0[:] = 7.0
     assert not np.shares_memory(result.hyperparameters, x0) and np.all(result.hyperparameters != 7.0)
 

@@ -231,8 +231,9 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max
     Warns
     -----
     ConvergenceWarning
-        When the iterative solve stops at its cap, or a singular system has
-        no exact solution (the least-squares one is returned).
+        When the iterative solve stops at its cap, or the dense system is
+        singular without exact solution (the least-squares one is returned).
+        (scipy's MINRES may stop on a singular system without saying so.)
 
     References
     ----------
@@ -662,8 +663,9 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         message += "; a lower-level solve did not reach its tolerance"
     if state["adjoint_failures"]:
         converged = False
-        message += (f"; {state['adjoint_failures']} adjoint solve(s) stopped before adjoint_tol="
-                    f"{adjoint_tol:g} (iteration cap or singular system): the hypergradient was inexact")
+        cap = "the built-in cap" if adjoint_max_iter is None else f"adjoint_max_iter={adjoint_max_iter}"
+        message += (f"; {state['adjoint_failures']} adjoint solve(s) stopped before adjoint_tol={adjoint_tol:g} "
+                    f"(at {cap}, or on a singular system): the hypergradient was inexact")
     return BilevelResult(x, model, history, converged, message, n_iter)
 
 
