@@ -23,7 +23,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.linalg import LinAlgError, LinAlgWarning, lstsq, solve as dense_solve
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, lstsq
 from scipy.sparse import issparse
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
@@ -39,6 +39,9 @@ _KKT_RTOL = 1e-8
 # tighter than scikit-learn's default ``tol=1e-4`` for which ``max_iter=1000`` is meant.
 _MIN_MAX_ITER = 10_000
 
+# Reciprocal condition below which the restricted Hessian counts as singular (w is then not unique).
+_SINGULAR_RCOND = 1e2 * np.finfo(float).eps
+
 
 def _support_solve(H, rhs, least_squares=True):
     """``H^{-1} rhs`` for the restricted Hessian ``H``.
@@ -46,13 +49,18 @@ def _support_solve(H, rhs, least_squares=True):
     A singular or numerically singular ``H`` (a support larger than the
     centred training samples: ``w`` is not unique) gives the least-squares
     solution of least norm, or raises ``LinAlgError`` when ``least_squares``
-    is False.
+    is False. Numerically singular: a Cholesky factor whose diagonal spans
+    more than ``1 / sqrt(_SINGULAR_RCOND)`` (the condition number is at least
+    its square); no warning filters are touched, which would act on every
+    thread of a threading backend.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", LinAlgWarning)
-            return dense_solve(H, rhs, assume_a="pos")
-    except (LinAlgError, LinAlgWarning):
+        factor = cho_factor(H)
+        d = np.abs(np.diag(factor[0]))
+        if not d.min() ** 2 > _SINGULAR_RCOND * d.max() ** 2:
+            raise LinAlgError("numerically singular restricted Hessian")
+        return cho_solve(factor, rhs)
+    except LinAlgError:
         if not least_squares:
             raise LinAlgError("singular restricted Hessian") from None
         return lstsq(H, rhs)[0]
