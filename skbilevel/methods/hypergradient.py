@@ -42,10 +42,10 @@ import time
 import numpy as np
 from scipy.linalg import LinAlgError, lstsq, solve as dense_solve
 from scipy.optimize import minimize
-from scipy.sparse import issparse
 from scipy.sparse.linalg import LinearOperator, cg, minres
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.extmath import row_norms
 
 from .._progress import emit
 from .._result import BilevelResult
@@ -53,6 +53,9 @@ from .._warnings import warn
 from ..problems.base import BilevelProblem, LowerLevel, require
 from ..problems.cross_validation import CrossValidationProblem
 from .lme import PseudoInverseLME
+
+_INEXACT_ADJOINT = ("hypergradient: the adjoint system was not solved to its tolerance (iteration cap or a "
+                    "singular system): the hypergradient is inexact.")
 
 #: Lower-level capabilities the method uses; a lower level with its own ``'adjoint'``
 #: needs no ``'hvp'`` (see :func:`usable`).
@@ -124,10 +127,8 @@ def active_set(lower: LowerLevel, x, y) -> np.ndarray:
         return np.arange(0)
     lme = lower.default_lme() or PseudoInverseLME()
     lam = lme.value(lower, x, y)
-    A = lower.constraint_matrix()
-    row_norm2 = np.asarray(A.multiply(A).sum(axis=1)).ravel() if issparse(A) else np.einsum("ij,ij->i", A, A)
     # lam_i ||a_i|| > g_i / ||a_i||, without dividing by a zero row
-    return np.flatnonzero(lam * row_norm2 > lower.slack(x, y))
+    return np.flatnonzero(lam * row_norms(lower.constraint_matrix(), squared=True) > lower.slack(x, y))
 
 
 def _rows(lower: LowerLevel, active: np.ndarray):
@@ -255,8 +256,7 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max
     """
     v, mu_full, ok = _adjoint(lower, x, y, grad_y, v0=v0, tol=tol, max_iter=max_iter)
     if not ok:
-        warn("hypergradient: the adjoint system was not solved to its tolerance (iteration cap or a "
-             "singular system): the hypergradient is inexact.", ConvergenceWarning)
+        warn(_INEXACT_ADJOINT, ConvergenceWarning)
     return v, mu_full
 
 
@@ -331,8 +331,7 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10,
     """
     F, grad, v, ok = _hypergradient(problem, x, y, v0=v0, tol=tol, max_iter=max_iter)
     if not ok:
-        warn("hypergradient: the adjoint system was not solved to its tolerance (iteration cap or a "
-             "singular system): the hypergradient is inexact.", ConvergenceWarning)
+        warn(_INEXACT_ADJOINT, ConvergenceWarning)
     return F, grad, v
 
 

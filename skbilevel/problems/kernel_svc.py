@@ -44,6 +44,7 @@ from scipy.sparse import issparse
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.svm import SVC
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.extmath import row_norms
 
 from .estimator_base import ClassifierLowerLevel, _matrix
 
@@ -216,8 +217,7 @@ class SVCLowerLevel(ClassifierLowerLevel):
         self.kept = s > 0
         self.D = None
         if kernel == "rbf":
-            self.sq_norms = np.asarray(self.X.multiply(self.X).sum(axis=1)).ravel() if issparse(self.X) \
-                else np.einsum("ij,ij->i", self.X, self.X)
+            self.sq_norms = row_norms(self.X, squared=True)
             if 8 * n * n <= DISTANCE_CACHE_BYTES:
                 self.D = euclidean_distances(self.X, squared=True, X_norm_squared=self.sq_norms[:, None])
         self.n_var = n + 1

@@ -200,8 +200,10 @@ class WeightedSquaredHingeSVM(LowerLevel):
             op = LinearOperator((p + 1, p + 1), matvec=lambda t: ridge * t + self._Zt(d * self._Z(t)))
             # Jacobi preconditioner: features of very different scales leave plain CG far from the
             # solution at its cap (relative residual 1e-2 where it reaches 1e-12 with it)
-            sq = self.X.multiply(self.X) if sp.issparse(self.X) else self.X * self.X
-            diag = ridge + np.append(np.asarray(sq.T @ d).ravel(), d.sum())
+            # the diagonal of Z^T diag(d) Z: sum_i d_i x_ij^2 (no dense n x p square of X)
+            col = np.asarray(self.X.multiply(self.X).T @ d).ravel() if sp.issparse(self.X) \
+                else np.einsum("ij,ij,i->j", self.X, self.X, d)
+            diag = ridge + np.append(col, d.sum())
             precond = LinearOperator((p + 1, p + 1), matvec=lambda t: t / diag, dtype=float)
             t, info = cg(op, rhs, rtol=1e-12, maxiter=10 * (p + 1), M=precond)
             if info != 0:
