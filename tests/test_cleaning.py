@@ -213,8 +213,7 @@ def test_a_class_missing_from_the_trusted_set_is_warned_about():
 
 def test_held_out_trusted_rows_keep_their_sample_weights(monkeypatch):
     """Trusted rows held out of (X, y) are weighted by their sample_weight in the trusted-set loss (rows of
-    weight 0 count as absent there) and in the final refit (whose mean over the rows, as the lower level's,
-    still counts them in its 1/n)."""
+    weight 0 count as absent there) and in the final refit."""
     X, y = load_digits(n_class=3, return_X_y=True)
     X, y = X[:150] / 16, y[:150]
     with pytest.warns(UserWarning, match="must be clean"):
@@ -237,3 +236,25 @@ def test_held_out_trusted_rows_keep_their_sample_weights(monkeypatch):
     with pytest.warns(UserWarning, match="must be clean"):
         HyperCleaningClassifier(max_iter=3, random_state=0).fit(X, y, sample_weight=sw)
     np.testing.assert_array_equal(refits[0], sw[held_out])
+
+
+@pytest.mark.parametrize("model", ["logistic", "mlp"])
+def test_final_refit_counts_weights_as_scikit_learn_does(model):
+    """The refit minimises the weighted mean loss: a training row of weight 0 is an absent row and a row of
+    weight 2 a repeated one, so the true weights would give the model of the clean rows (plus the trusted
+    set) alone. Under the lower level's 1/n mean the dropped rows would still raise the penalty."""
+    X, y_noisy, bad, X_val, y_val, _, _ = _noisy_digits(p=0.3, n_train=120, n_val=40)
+    # a few iterations for the network, whose L-BFGS path over ReLU kinks magnifies rounding differences
+    clf = HyperCleaningClassifier(model=model, n_hidden=5, lower_max_iter=300 if model == "logistic" else 4)
+    clf.classes_ = np.arange(10)
+    Y, Y_val, s_val = clf._one_hot(y_noisy), clf._one_hot(y_val), np.ones(len(y_val))
+    start = None if model == "logistic" else WeightedMLP(X, Y, n_hidden=5, random_state=0).initial_parameters()
+    refit = lambda X_tr, Y_tr, w: clf._refit(X_tr, Y_tr, w, X_val, Y_val, s_val, 0, start)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        true_weights = refit(X, Y, (~bad).astype(float))
+        clean_only = refit(X[~bad], Y[~bad], np.ones((~bad).sum()))
+        doubled = refit(X, Y, np.where(bad, 1.0, 2.0))
+        repeated = refit(np.vstack([X, X[~bad]]), np.vstack([Y, Y[~bad]]), np.ones(len(Y) + (~bad).sum()))
+    np.testing.assert_allclose(true_weights, clean_only, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(doubled, repeated, rtol=1e-5, atol=1e-7)
