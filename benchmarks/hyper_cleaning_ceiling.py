@@ -2,8 +2,9 @@
 
 For each seed of a hyper-cleaning row (``hyper_cleaning.py``'s splits), the estimator's final refit
 (weighted training data plus the trusted set, same network initialisation as ``fit`` draws) is run
-twice: with every training weight 1 and with the true weights (1 for a clean label, 0 for a
-corrupted one). Prints one JSON line per seed with both test accuracies.
+with every training weight 1, with every training weight 1/2 (where the single-loop methods
+leave the weights: their refit is this one) and with the true weights (1 for a clean label, 0 for
+a corrupted one). Prints one JSON line per seed with the three test accuracies.
 
 Usage::
 
@@ -31,7 +32,8 @@ def main(setting, p, seeds, model="mlp"):
         clf = HyperCleaningClassifier(model=model, random_state=seed)
         Y_tr, Y_v, init, lower = hc.fit_setup(clf, X_tr, y_noisy, y_v)
         out = {}
-        for name, weights in (("ones", np.ones(len(y_noisy))), ("true", (~bad).astype(float))):
+        for name, weights in (("ones", np.ones(len(y_noisy))), ("half", np.full(len(y_noisy), 0.5)),
+                              ("true", (~bad).astype(float))):
             clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, np.ones(len(y_v)), init, None))
             out[name] = clf.score(X_te, y_te)
         print(json.dumps({"setting": setting, "p": p, "model": model, "seed": seed, **out}), flush=True)
