@@ -80,10 +80,10 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     alpha : float, default=1e-2
         L2 penalty on the weight matrices of the lower level (whose loss is
         the mean over the training samples of the weighted cross-entropy) and
-        of the final refit (whose loss is the weighted mean). A model that can fit the wrong labels
-        gives them no reason to lose weight: on MNIST 5k with half the labels
-        wrong, ``alpha=1e-3`` reached a detection F1 of 0.86 and ``1e-2``
-        0.90, ``1e-4`` 0.77 (measured when the default was chosen;
+        of the final refit (whose loss is the weighted mean). A model that can
+        fit the wrong labels gives them no reason to lose weight: on MNIST 5k
+        with half the labels wrong, ``alpha=1e-3`` reached a detection F1 of
+        0.86 and ``1e-2`` 0.90, ``1e-4`` 0.77 (measured when the default was chosen;
         ``benchmarks/results/hyper_cleaning.md`` records the runs at the
         default).
     n_hidden : int, default=64
