@@ -337,7 +337,8 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         # x = +inf gives sigma(x) = 1: the weights are exactly s_all
         x_all = np.full(Y_all.shape[0], np.inf)
         theta, ok = model.solve(x_all, y0=theta0, tol=1e-8)
-        if not model.convex:  # the method's model may sit in a poor local minimum: also try a fresh start
+        # the method's model may sit in a poor local minimum: also try a fresh start (unless it was one)
+        if not model.convex and theta0 is not None:
             fresh, fresh_ok = model.solve(x_all, tol=1e-8)
             if model.value(x_all, fresh) < model.value(x_all, theta):
                 theta, ok = fresh, fresh_ok
