@@ -130,6 +130,29 @@ def test_mlp_model_and_sparse_input():
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-5, atol=1e-7)
 
 
+def test_mlp_value_function_carries_its_step_over_rounds(monkeypatch):
+    """On the network each round of 'value-function' starts its step where the last ended.
+
+    Each entry of the gradient of varphi_k is O(1/n): from a unit step the budget-solved rounds
+    leave the weights near 1/2, with little between clean and corrupted samples.
+    """
+    import skbilevel.cleaning as cleaning
+
+    X, y_noisy, bad, X_val, y_val, _, _ = _noisy_digits(p=0.4, n_train=200, n_val=60)
+
+    def separation():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = HyperCleaningClassifier(model="mlp", method="value-function", n_hidden=16, max_iter=5,
+                                          random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+        return clf.sample_weight_[~bad].mean() - clf.sample_weight_[bad].mean()
+
+    warm = separation()
+    monkeypatch.setitem(cleaning._INEXACT_OPTIONS, "warm_step", False)
+    cold = separation()
+    assert warm > 0.2 and cold < 0.1, (warm, cold)
+
+
 @pytest.mark.parametrize("model, expected", [("logistic", "hypergradient"), ("mlp", "perturbed-gd")])
 def test_auto_method_follows_convexity_of_the_lower_level(model, expected):
     _, X, Y = _data(0)

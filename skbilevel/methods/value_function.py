@@ -610,9 +610,12 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
         ``varphi_k`` is small (hyper-cleaning: each entry is ``O(1/n)``) a
         unit start moves ``x`` little, and with sub-problems solved to a
         budget the Armijo search may then find no measurable decrease and end
-        the round; a warm step moves ``x`` much further per round (see
-        ``benchmarks/hyper_cleaning_overfit.py`` for what that does to data
-        hyper-cleaning with a network).
+        the round; a warm step moves ``x`` much further per round.
+        :class:`~skbilevel.HyperCleaningClassifier` sets it with
+        ``model='mlp'``, whose sub-problems are solved to a budget
+        (``benchmarks/results/hyper_cleaning.md`` measures both on MNIST 5k).
+        The default keeps each round's search independent of the last, as
+        for the exactly solved sub-problems of a convex lower level.
     sub_tol, sub_iter : float, int
         Relative gradient tolerance and iteration limit of the ``z`` and ``y``
         sub-problem solves (``T_z``, ``T_y`` of the paper are upper bounds here).
