@@ -21,9 +21,9 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
       Paper 001's single-loop method is built for non-convex lower levels and
       needs no lower-level solve after its warm start: on the four MLP rows
       of ``benchmarks/results/hyper_cleaning.md`` (``max_iter=600``) it
-      scored 0.4-3.1 points of test accuracy above ``'hypergradient'`` and
-      within 0.25 of the 2.7-3.4 times slower ``'value-function'``, with the
-      highest detection F1 on three of the rows; at the estimator's default
+      scored 0.02-2.4 points of test accuracy above ``'hypergradient'`` and
+      from 0.77 below to 2.8 above the 3.4-4.2 times slower
+      ``'value-function'``, with the highest detection F1 on all four rows; at the estimator's default
       ``max_iter=100`` (2 seeds, ``hyper_cleaning_auto_mlp_records``) -0.07
       to +3.1 points against ``'hypergradient'``;
     - ``'hypergradient'`` otherwise, when the lower level can be solved and
