@@ -73,7 +73,8 @@ def main(setting, p, seeds, warm_step=True):
     X, y = hc.load()
     for seed in seeds:
         out = {"setting": setting, "p": p, "seed": seed, "warm_step": warm_step,
-               **run(X, y, setting, p, seed, warm_step), "earlier table (warm_step=False)": table_record(setting, p, seed)}
+               **run(X, y, setting, p, seed, warm_step),
+               "earlier table (warm_step=False)": table_record(setting, p, seed)}
         print(json.dumps(out), flush=True)
 
 

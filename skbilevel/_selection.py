@@ -23,8 +23,8 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
       of ``benchmarks/results/hyper_cleaning.md`` (``max_iter=600``) it
       scored 0.02-2.4 points of test accuracy above ``'hypergradient'`` and
       from 0.77 below to 2.8 above the 3.4-4.2 times slower
-      ``'value-function'``, with the highest detection F1 on all four rows; at the estimator's default
-      ``max_iter=100`` (2 seeds, ``hyper_cleaning_auto_mlp_records``) -0.07
+      ``'value-function'``, with the highest detection F1 on all four rows;
+      at the estimator's default ``max_iter=100`` (2 seeds, ``hyper_cleaning_auto_mlp_records``) -0.07
       to +3.1 points against ``'hypergradient'``;
     - ``'hypergradient'`` otherwise, when the lower level can be solved and
       differentiated (``'solve'``, ``'cross_vjp'``, and ``'hvp'`` or
