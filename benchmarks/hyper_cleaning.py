@@ -125,7 +125,8 @@ def timed(fn):
 
 def record_path(opts, setting, p, model, seed):
     """Where one seed's record is cached, so that a long run can be split over processes and resumed."""
-    name = f"{setting}_p{p:g}_{model}_seed{seed}_it{opts.max_iter}_alpha{opts.alpha:g}_h{opts.n_hidden}.json"
+    refit = "" if opts.refit_max_iter is None else f"_refit{opts.refit_max_iter}"
+    name = f"{setting}_p{p:g}_{model}_seed{seed}_it{opts.max_iter}_alpha{opts.alpha:g}_h{opts.n_hidden}{refit}.json"
     return opts.records / name
 
 
@@ -159,7 +160,8 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
                 continue
             clf = HyperCleaningClassifier(model=model, method=method, max_iter=iterations(opts, method, model),
                                           alpha=opts.alpha,
-                                          n_hidden=opts.n_hidden, random_state=seed)
+                                          n_hidden=opts.n_hidden, random_state=seed,
+                                          refit_max_iter=opts.refit_max_iter or "auto")
             _, seconds = timed(lambda: clf.fit(X_tr, y_noisy, X_val=X_v, y_val=y_v))
             f1 = detection_f1(clf.sample_weight_ < 0.5, bad)
             rec[method] = {"acc": float(clf.score(X_te, y_te)), "f1": float(f1), "seconds": seconds,
@@ -358,6 +360,8 @@ def main(argv=None):
                          "perturbed-gd:mlp=300: single-loop methods take many cheap steps)")
     ap.add_argument("--alpha", type=float, default=1e-2)
     ap.add_argument("--n-hidden", type=int, default=64)
+    ap.add_argument("--refit-max-iter", type=int, default=None, metavar="N",
+                    help="HyperCleaningClassifier's refit_max_iter (default 'auto')")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--records", type=Path, default=None,
                     help="folder caching one JSON record per (setting, p, model, seed); reused when present")
@@ -390,7 +394,8 @@ def main(argv=None):
              f"cores; numpy {np.__version__}, scikit-learn {sklearn.__version__}.",
              f"- Command: `PYTHONPATH=. python benchmarks/hyper_cleaning.py {command_line(argv)}` "
              f"({len(seeds)} seed(s) per row; `HyperCleaningClassifier(max_iter={opts.max_iter}, "
-             f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden})`"
+             f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden}"
+             + ("" if opts.refit_max_iter is None else f", refit_max_iter={opts.refit_max_iter}") + ")`"
              + "".join(f", `max_iter={n}` for {m}" + (f" on the {model} rows" if model else "")
                        for (m, model), n in opts.method_iter.items()) + ").",
              "- Accuracy and F1 in percent, mean ± std over seeds; times in seconds. The last four columns use the "

@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from skbilevel import HyperCleaningClassifier
+from skbilevel import HyperCleaningClassifier, cleaning
 from skbilevel._selection import select_method
 from skbilevel.methods import hypergradient as hg
 from skbilevel.problems import BilevelProblem
@@ -179,6 +179,27 @@ def test_lower_max_iter_bounds_each_lower_level_solve():
             X, y_noisy, X_val=X_val, y_val=y_val)
     assert len(steps) == 2 and HyperCleaningClassifier().get_params()["lower_max_iter"] == "auto"
 
+
+def test_final_refit_continues_the_methods_network_for_refit_max_iter(monkeypatch):
+    """One training of refit_max_iter L-BFGS iterations from the network the method ended with (until
+    2026-12-03 the refit also trained from the initial parameters and kept the lower objective)."""
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.2, n_train=120, n_val=40)
+    results, solves = [], []
+    method = cleaning.METHODS["perturbed-gd"]
+    monkeypatch.setitem(cleaning.METHODS, "perturbed-gd",
+                        lambda *args, **kwargs: results.append(method(*args, **kwargs)) or results[-1])
+    solve = WeightedMLP.solve
+    monkeypatch.setattr(WeightedMLP, "solve", lambda self, x, y0=None, tol=1e-10, max_iter=None:
+                        solves.append((self, y0)) or solve(self, x, y0, tol, max_iter))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        HyperCleaningClassifier(model="mlp", method="perturbed-gd", n_hidden=8, lower_max_iter=5, refit_max_iter=7,
+                                max_iter=3, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    refit, start = solves[-1]
+    assert refit.n_samples == 160 and refit.max_iter == 7
+    assert [model for model, _ in solves].count(refit) == 1
+    np.testing.assert_array_equal(start, results[0].model)
+    assert HyperCleaningClassifier(model="mlp")._refit_budget() == 5 * 200
 
 def test_mlp_solve_polishes_only_where_lbfgs_met_its_tolerance(monkeypatch):
     """Newton polish costs Hessian products; after L-BFGS stopped at its budget on the network it is skipped."""
