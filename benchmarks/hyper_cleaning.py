@@ -27,12 +27,17 @@ Usage::
 ``--records DIR`` keeps one JSON file per (setting, p, model, seed), so that a run can be resumed or
 split over processes (one folder per process: two processes on the same seed overwrite each other's
 record), and ``--from-records`` writes the table from them without fitting. The records of the runs
-behind the committed table since 2026-12-02 are in ``benchmarks/results/hyper_cleaning_records``.
-``--merge TABLE`` keeps the cells of an earlier table for what this run does not measure (the
-records of the runs before that date are lost), and ``--no-baselines`` fits our methods only::
+behind the committed table are in ``benchmarks/results/hyper_cleaning_records_weighted_refit`` (those
+of its earlier refit in ``benchmarks/results/hyper_cleaning_records``). ``--merge TABLE`` keeps the
+cells of an earlier table for what this run does not measure (the records of the runs before
+2026-12-02 are lost), and ``--no-baselines`` fits our methods only::
 
     PYTHONPATH=. python benchmarks/hyper_cleaning.py --models mlp --methods sqcqp --no-baselines \
-        --records benchmarks/results/hyper_cleaning_records --merge benchmarks/results/hyper_cleaning.md
+        --records benchmarks/results/hyper_cleaning_records_weighted_refit \
+        --merge benchmarks/results/hyper_cleaning.md
+
+``--refit-max-iter N`` sets HyperCleaningClassifier's ``refit_max_iter`` (its records get the suffix
+``_refitN``); the baselines do not use the refit, so pair it with ``--no-baselines``.
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ def baseline(model, alpha, n_hidden, seed, n_samples):
     ``C = 1 / (n alpha)`` for LogisticRegression and ``alpha_sklearn = n alpha`` for MLPClassifier.
 
     The MLP is trained as our lower level is, by full-batch L-BFGS on that objective, for the
-    budget of our final refit (1000 iterations). With the default Adam solver (500 epochs) the
+    default budget of our final refit (1000 iterations). With the default Adam solver (500 epochs) the
     penalised network did not settle: on (a) p = 0.5 seed 0 the oracle scored 83.3 against 88.9
     for the 1,000 trusted samples alone (L-BFGS: 92.6 and 91.5)."""
     if model == "mlp":
@@ -161,7 +166,8 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
             clf = HyperCleaningClassifier(model=model, method=method, max_iter=iterations(opts, method, model),
                                           alpha=opts.alpha,
                                           n_hidden=opts.n_hidden, random_state=seed,
-                                          refit_max_iter=opts.refit_max_iter or "auto")
+                                          refit_max_iter="auto" if opts.refit_max_iter is None
+                                          else opts.refit_max_iter)
             _, seconds = timed(lambda: clf.fit(X_tr, y_noisy, X_val=X_v, y_val=y_v))
             f1 = detection_f1(clf.sample_weight_ < 0.5, bad)
             rec[method] = {"acc": float(clf.score(X_te, y_te)), "f1": float(f1), "seconds": seconds,

@@ -1,5 +1,6 @@
 """HyperCleaningClassifier and its lower levels: derivatives, hypergradients, the fit contract, bad input."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -180,26 +181,40 @@ def test_lower_max_iter_bounds_each_lower_level_solve():
     assert len(steps) == 2 and HyperCleaningClassifier().get_params()["lower_max_iter"] == "auto"
 
 
-def test_final_refit_continues_the_methods_network_for_refit_max_iter(monkeypatch):
-    """One training of refit_max_iter L-BFGS iterations from the network the method ended with (until
-    2026-12-03 the refit also trained from the initial parameters and kept the lower objective)."""
+@pytest.mark.parametrize("spoil", [False, True])
+def test_final_refit_trains_the_network_from_the_methods_model_and_afresh(monkeypatch, spoil):
+    """Two trainings of refit_max_iter L-BFGS iterations, from the network the method ended with and from the
+    initial parameters; the one with the lower objective is kept (the method's, or the fresh one when the
+    method's network is spoilt by large noise)."""
     X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.2, n_train=120, n_val=40)
     results, solves = [], []
     method = cleaning.METHODS["perturbed-gd"]
-    monkeypatch.setitem(cleaning.METHODS, "perturbed-gd",
-                        lambda *args, **kwargs: results.append(method(*args, **kwargs)) or results[-1])
+
+    def run(*args, **kwargs):
+        result = method(*args, **kwargs)
+        noise = np.random.default_rng(0).normal(scale=10.0, size=result.model.shape)
+        results.append(dataclasses.replace(result, model=result.model + noise) if spoil else result)
+        return results[-1]
+
+    monkeypatch.setitem(cleaning.METHODS, "perturbed-gd", run)
     solve = WeightedMLP.solve
     monkeypatch.setattr(WeightedMLP, "solve", lambda self, x, y0=None, tol=1e-10, max_iter=None:
-                        solves.append((self, y0)) or solve(self, x, y0, tol, max_iter))
+                        solves.append((self, x, y0, max_iter, solve(self, x, y0, tol, max_iter))) or solves[-1][4])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        HyperCleaningClassifier(model="mlp", method="perturbed-gd", n_hidden=8, lower_max_iter=5, refit_max_iter=7,
-                                max_iter=3, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
-    refit, start = solves[-1]
-    assert refit.n_samples == 160 and refit.max_iter == 7
-    assert [model for model, _ in solves].count(refit) == 1
-    np.testing.assert_array_equal(start, results[0].model)
+        clf = HyperCleaningClassifier(model="mlp", method="perturbed-gd", n_hidden=8, lower_max_iter=5,
+                                      refit_max_iter=7, max_iter=3, random_state=0)
+        clf.fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    (refit, x, warm, budget, (from_model, _)), (again, _, fresh, _, (afresh, _)) = solves[-2:]
+    assert again is refit and refit.n_samples == 160 and refit.max_iter == 7 and budget is None and fresh is None
+    np.testing.assert_array_equal(warm, results[0].model)
+    values = [refit.value(x, theta) for theta in (from_model, afresh)]
+    assert (values[1] < values[0]) == spoil
+    for fitted, expected in zip((clf.coef_[0], clf.intercept_[0], clf.coef_[1], clf.intercept_[1]),
+                                refit.unpack(afresh if spoil else from_model)):
+        np.testing.assert_array_equal(fitted, expected)
     assert HyperCleaningClassifier(model="mlp")._refit_budget() == 5 * 200
+
 
 def test_mlp_solve_polishes_only_where_lbfgs_met_its_tolerance(monkeypatch):
     """Newton polish costs Hessian products; after L-BFGS stopped at its budget on the network it is skipped."""
