@@ -121,8 +121,8 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         does, as ``MLPClassifier(solver='lbfgs')`` ends at its ``max_iter``). A
         shorter refit trades accuracy for time: on the MLP rows of
         ``benchmarks/results/hyper_cleaning.md`` (MNIST 5k),
-        ``method='sqcqp'`` with ``refit_max_iter=200`` took 22-29 s a fit
-        instead of 72-84 s (13-22 ``LogisticRegression`` fits instead of
+        ``method='sqcqp'`` with ``refit_max_iter=200`` took 22-30 s a fit
+        instead of 72-84 s (12-22 ``LogisticRegression`` fits instead of
         37-59) and moved the test accuracy by -0.55 to +0.50 points, which
         left one row below the unweighted fit on the noisy and trusted data.
     validation_fraction : float, default=0.1
