@@ -37,7 +37,8 @@ cells of an earlier table for what this run does not measure (the records of the
         --merge benchmarks/results/hyper_cleaning.md
 
 ``--refit-max-iter N`` sets HyperCleaningClassifier's ``refit_max_iter`` (its records get the suffix
-``_refitN``); the baselines do not use the refit, so pair it with ``--no-baselines``.
+``_refitN``); the baselines do not use the refit, so pair it with ``--no-baselines``. ``--float32``
+passes the pixels as float32 to every model (records with the suffix ``_float32``).
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def timed(fn):
 def record_path(opts, setting, p, model, seed):
     """Where one seed's record is cached, so that a long run can be split over processes and resumed."""
     refit = "" if opts.refit_max_iter is None else f"_refit{opts.refit_max_iter}"
+    refit += "_float32" if opts.float32 else ""
     name = f"{setting}_p{p:g}_{model}_seed{seed}_it{opts.max_iter}_alpha{opts.alpha:g}_h{opts.n_hidden}{refit}.json"
     return opts.records / name
 
@@ -368,6 +370,9 @@ def main(argv=None):
     ap.add_argument("--n-hidden", type=int, default=64)
     ap.add_argument("--refit-max-iter", type=int, default=None, metavar="N",
                     help="HyperCleaningClassifier's refit_max_iter (default 'auto')")
+    ap.add_argument("--float32", action="store_true",
+                    help="pass the pixels as float32 (the network then computes its products with them in "
+                         "float32; records get the suffix _float32)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--records", type=Path, default=None,
                     help="folder caching one JSON record per (setting, p, model, seed); reused when present")
@@ -389,6 +394,7 @@ def main(argv=None):
     if not DATA.is_file():
         sys.exit(f"data file {DATA} not found")
     X, y = load()
+    X = X.astype(np.float32) if opts.float32 else X
     merged = parse_table(opts.merge, METHODS) if opts.merge else {}
     seeds = range(opts.seeds) if opts.seed_list is None else opts.seed_list
     measured = {(s, p, m): summarise(run_row(X, y, s, p, m, opts.methods, seeds, opts), opts.methods)
@@ -402,6 +408,7 @@ def main(argv=None):
              f"({len(seeds)} seed(s) per row; `HyperCleaningClassifier(max_iter={opts.max_iter}, "
              f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden}"
              + ("" if opts.refit_max_iter is None else f", refit_max_iter={opts.refit_max_iter}") + ")`"
+             + (", pixels as float32" if opts.float32 else "")
              + "".join(f", `max_iter={n}` for {m}" + (f" on the {model} rows" if model else "")
                        for (m, model), n in opts.method_iter.items()) + ").",
              "- Accuracy and F1 in percent, mean ± std over seeds; times in seconds. The last four columns use the "

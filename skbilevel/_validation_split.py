@@ -12,7 +12,7 @@ from ._warnings import warn
 def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str = "validation"):
     """Return ``(X_tr, y_tr, s_tr, X_v, y_v, s_v)``; set ``train_indices_``, ``validation_indices_``.
 
-    With ``X_val, y_val`` given they are validated like ``X`` (their labels must
+    With ``X_val, y_val`` given they are validated like ``X``, to its dtype (their labels must
     occur in ``estimator.classes_``; a class of ``y`` missing from ``y_val`` is
     warned about) and all of ``(X, y)`` trains. Otherwise a
     stratified ``estimator.validation_fraction`` of ``(X, y)``, at least one
@@ -27,7 +27,8 @@ def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str 
     classes = estimator.classes_
     if X_val is not None:
         try:
-            X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=np.float64, reset=False)
+            X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=X.dtype,
+                                     reset=False)
         except ValueError as exc:  # scikit-learn's messages name X and y
             raise ValueError(f"X_val, y_val: {exc}") from exc
         unseen = np.setdiff1d(np.unique(y_v), classes)

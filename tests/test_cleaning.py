@@ -131,6 +131,53 @@ def test_mlp_model_and_sparse_input():
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_mlp_products_with_float32_data_agree_with_float64(sparse):
+    """float32 data is used as it is; only the products with it are rounded to float32."""
+    rng, X, Y = _data(0, n=200, p=30)
+    X32 = X.astype(np.float32)
+    lower64 = WeightedMLP(X32.astype(np.float64), Y, n_hidden=8, alpha=0.1)
+    lower32 = WeightedMLP(sp.csr_matrix(X32) if sparse else X32, Y, n_hidden=8, alpha=0.1)
+    assert lower32.X.dtype == np.float32
+    x, theta, v = rng.normal(size=200), 0.5 * rng.normal(size=lower64.n_var), rng.normal(size=lower64.n_var)
+    for name, args in [("value_and_grad_y", ()), ("hvp", (v,)), ("cross_vjp", (v,)), ("grad_x", ())]:
+        got, expected = getattr(lower32, name)(x, theta, *args), getattr(lower64, name)(x, theta, *args)
+        np.testing.assert_allclose(np.hstack(got), np.hstack(expected), rtol=1e-5, atol=1e-7, err_msg=name)
+        assert np.hstack(got).dtype == np.float64
+    X_int = np.rint(10 * X).astype(int)  # integers are data, not a precision: products in float64
+    np.testing.assert_array_equal(WeightedMLP(X_int, Y, n_hidden=8).grad_y(x, theta),
+                                  WeightedMLP(X_int.astype(float), Y, n_hidden=8).grad_y(x, theta))
+
+
+def test_float32_data_stays_float32_for_the_network_only(monkeypatch):
+    """Like MLPClassifier, model='mlp' keeps float32 data (X_val is converted to it); model='logistic', whose
+    lower level is solved to a gradient norm of 1e-10 for its implicit derivatives, converts it to float64."""
+    X, y_noisy, _, X_val, y_val, X_te, y_te = _noisy_digits(p=0.2, n_train=150, n_val=50)
+    X32 = X.astype(np.float32)
+    dtypes = []
+    for cls in ("WeightedMLP", "WeightedSoftmaxRegression"):
+        spied = getattr(cleaning, cls)
+        monkeypatch.setattr(cleaning, cls, lambda X, Y, _cls=spied, **kw: dtypes.append(X.dtype) or _cls(X, Y, **kw))
+
+    def fit(model, X_train):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return HyperCleaningClassifier(model=model, method="sqcqp", n_hidden=8, max_iter=3, lower_max_iter=20,
+                                           refit_max_iter=200, random_state=0).fit(X_train, y_noisy, X_val=X_val,
+                                                                                  y_val=y_val)
+    mlp32, mlp64 = fit("mlp", X32), fit("mlp", X32.astype(np.float64))
+    assert dtypes == [np.float32] * 2 + [np.float64] * 2  # the method's network and the refit's
+    np.testing.assert_allclose(mlp32.sample_weight_, mlp64.sample_weight_, atol=1e-4)
+    # the L-BFGS paths of the non-convex refit part slowly (relative distance 1e-7, 1e-5, 1e-3 after 10, 20,
+    # 50 iterations) into networks of the same quality
+    assert np.mean(mlp32.predict(X_te) == mlp64.predict(X_te)) >= 0.95
+    assert mlp32.score(X_te, y_te) == pytest.approx(mlp64.score(X_te, y_te), abs=0.01)
+    dtypes.clear()
+    logistic32, logistic64 = fit("logistic", X32), fit("logistic", X32.astype(np.float64))
+    assert dtypes == [np.float64] * 4
+    np.testing.assert_array_equal(logistic32.coef_, logistic64.coef_)
+
+
 def test_mlp_value_function_carries_its_step_over_rounds(monkeypatch):
     """On the network each round of 'value-function' starts its step where the last ended.
 

@@ -49,6 +49,19 @@ _POLISH_STEPS = 5
 _POLISH_CG_ITER = 200
 
 
+def _data_product(X, M):
+    """``X @ M`` in the precision of the data ``X`` (float32 or float64), returned in float64.
+
+    The products with the data are nearly all of a network's cost; float32 data
+    (kept as given, as scikit-learn's ``MLPClassifier`` keeps it) runs them at
+    twice the speed, rounded to float32 (relative error about 1e-7), while the
+    parameters, the solver and the rest of the network stay in float64. For
+    float64 data nothing is converted: the result is ``X @ M`` to the bit.
+    """
+    dtype = np.float32 if X.dtype == np.float32 else np.float64  # integer data is not a precision
+    return np.asarray(X @ M.astype(dtype, copy=False), dtype=np.float64)
+
+
 def _softmax_hvp_block(P, U):
     """Rows of ``(diag(p_i) - p_i p_i^T) u_i``: the logsumexp Hessian applied row by row."""
     PU = P * U
@@ -340,7 +353,10 @@ class WeightedMLP(_WeightedSoftmaxModel):
     Parameters
     ----------
     X : array or sparse matrix of shape (n_samples, n_features)
-        Training samples ``a_i``.
+        Training samples ``a_i``. float32 data is used as it is: the
+        products with it, nearly all of the cost, then run in float32
+        (twice as fast on MNIST 5k; the parameters and the solver stay
+        float64).
     Y : array of shape (n_samples, n_classes)
         One-hot training labels (possibly corrupted).
     n_hidden : int, default=64
@@ -436,7 +452,7 @@ class WeightedMLP(_WeightedSoftmaxModel):
 
     def forward(self, theta, X):
         W1, b1, W2, b2 = self.unpack(theta)
-        Z1 = X @ W1 + b1
+        Z1 = _data_product(X, W1) + b1
         active = Z1 > 0
         A = np.where(active, Z1, 0.0)
         return A @ W2 + b2, (X, active, A)
@@ -445,22 +461,22 @@ class WeightedMLP(_WeightedSoftmaxModel):
         X, active, A = cache
         _, _, W2, _ = self.unpack(theta)
         G1 = (G @ W2.T) * active
-        return np.concatenate([np.asarray(X.T @ G1).ravel(), G1.sum(axis=0), (A.T @ G).ravel(), G.sum(axis=0)])
+        return np.concatenate([_data_product(X.T, G1).ravel(), G1.sum(axis=0), (A.T @ G).ravel(), G.sum(axis=0)])
 
     def jvp(self, theta, cache, V):
         X, active, A = cache
         _, _, W2, _ = self.unpack(theta)
         V1, c1, V2, c2 = self.unpack(V)
-        RA = (X @ V1 + c1) * active
+        RA = (_data_product(X, V1) + c1) * active
         return RA @ W2 + A @ V2 + c2
 
     def curvature(self, theta, cache, G, V):
         # backward depends on theta through W2 (in G W2^T) and A (in A^T G); relu'' = 0 a.e.
         X, active, _ = cache
         V1, c1, V2, _ = self.unpack(V)
-        RA = (X @ V1 + c1) * active
+        RA = (_data_product(X, V1) + c1) * active
         RG1 = (G @ V2.T) * active
-        return np.concatenate([np.asarray(X.T @ RG1).ravel(), RG1.sum(axis=0), (RA.T @ G).ravel(),
+        return np.concatenate([_data_product(X.T, RG1).ravel(), RG1.sum(axis=0), (RA.T @ G).ravel(),
                                np.zeros(self.n_classes)])
 
     def penalty_diag(self):
