@@ -30,6 +30,8 @@ def _expected_failed_checks(estimator):
 ESTIMATORS = [
     BilevelSVC(),
     HyperCleaningClassifier(),
+    # the network (which keeps float32 data), with budgets that keep the checks quick
+    HyperCleaningClassifier(model="mlp", n_hidden=8, max_iter=5, lower_max_iter=20, refit_max_iter=100),
     BilevelSearchCV(Ridge(), {"alpha": (1e-3, 1e3)}),
     BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, max_iter=10),
 ]
