@@ -131,9 +131,9 @@ def timed(fn):
 
 def record_path(opts, setting, p, model, seed):
     """Where one seed's record is cached, so that a long run can be split over processes and resumed."""
-    refit = "" if opts.refit_max_iter is None else f"_refit{opts.refit_max_iter}"
-    refit += "_float32" if opts.float32 else ""
-    name = f"{setting}_p{p:g}_{model}_seed{seed}_it{opts.max_iter}_alpha{opts.alpha:g}_h{opts.n_hidden}{refit}.json"
+    suffix = "" if opts.refit_max_iter is None else f"_refit{opts.refit_max_iter}"
+    suffix += "_float32" if opts.float32 else ""
+    name = f"{setting}_p{p:g}_{model}_seed{seed}_it{opts.max_iter}_alpha{opts.alpha:g}_h{opts.n_hidden}{suffix}.json"
     return opts.records / name
 
 
