@@ -1,6 +1,7 @@
 """BilevelSearchCV against GridSearchCV, RandomizedSearchCV and HalvingRandomSearchCV, all in the same run.
 
-Writes ``benchmarks/results/search_vs_grid.md`` (or ``--out``) and prints it. For each row (an estimator
+Writes a record (see ``benchmarks/_harness.py``) and ``benchmarks/results/search_vs_grid.md`` (or ``--out``,
+with the record beside it) and prints the table. For each row (an estimator
 on a data set, with one or two continuous hyperparameters) the four searches tune the same Pipeline
 ``StandardScaler() -> estimator`` (the scaler is fitted per fold) with the same ``cv`` object, the same
 scoring (the estimator's ``score``: accuracy for the classifiers, R^2 for the regressors) and
@@ -35,7 +36,7 @@ with two.
 Rows
 ----
 Classifiers on Spambase, Ionosphere, MNIST 1-vs-2 (digits 1 and 2 of ``mnist_5k``) from
-``../shared/data`` (loaded by ``svm_paper.load_dataset``) and scikit-learn's breast cancer:
+``../shared/data`` (loaded by ``benchmarks.svm_paper.load_dataset``) and scikit-learn's breast cancer:
 ``LogisticRegression`` (C in [1e-3, 1e3]) on all rows; ``SVC`` (rbf; C in [1e-2, 1e3], gamma in
 [1e-3, 1e1] / n_features, i.e. four decades around scikit-learn's ``gamma='scale'`` = 1 / n_features
 on standardised data) on at most ``--svc-rows`` (1000) rows, a stratified subsample with a fixed seed,
@@ -47,9 +48,9 @@ Usage
 -----
 ::
 
-    PYTHONPATH=. python benchmarks/search_vs_grid.py                # all rows (about 10 minutes on 2 cores)
-    PYTHONPATH=. python benchmarks/search_vs_grid.py --quick        # smoke run: 4 small rows, 6-point grids
-    PYTHONPATH=. python benchmarks/search_vs_grid.py --datasets ionosphere diabetes --rows logreg enet -v
+    python -m benchmarks.search_vs_grid                # all rows (about 10 minutes on 2 cores)
+    python -m benchmarks.search_vs_grid --quick        # smoke run: 4 small rows, 6-point grids
+    python -m benchmarks.search_vs_grid --datasets ionosphere diabetes --rows logreg enet -v
 """
 
 from __future__ import annotations
@@ -62,8 +63,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
-import platform  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -73,8 +72,6 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import scipy  # noqa: E402
-import sklearn  # noqa: E402
 from scipy.stats import loguniform, uniform  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_diabetes  # noqa: E402
@@ -88,13 +85,12 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
 
+from benchmarks import _harness  # noqa: E402
+from benchmarks.svm_paper import DATA_DIR, load_dataset  # noqa: E402
 from skbilevel import BilevelSearchCV  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from svm_paper import DATA_DIR, load_dataset  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "search_vs_grid.md"
+NAME = "search_vs_grid"
+RESULTS = _harness.RESULTS / f"{NAME}.md"
 SEARCHES = ("BilevelSearchCV", "GridSearchCV", "RandomizedSearchCV", "HalvingRandomSearchCV")
 SCORE_TOL = 0.002
 SPEED_TARGET = {1: 5.0, 2: 20.0}
@@ -278,11 +274,7 @@ def warm_up():
         HalvingRandomSearchCV(pipe, distributions_of(space), n_candidates=3, cv=3, random_state=0).fit(X, y)
 
 
-# -- markdown ------------------------------------------------------------------------------------
-def _head(columns):
-    return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
-
-
+# -- the cells of the tables ---------------------------------------------------------------------
 def short(name):
     return name.split("__", 1)[1]
 
@@ -315,101 +307,127 @@ def verdict(info, results, which="BilevelSearchCV"):
     return (not misses), ("yes" if not misses else "no (" + ", ".join(misses) + ")")
 
 
-def main_table(rows):
-    head = ["row", "hyper-parameters", "n_samples", "n_features", "grid size", "budget (Bilevel points)",
-            *(f"{s} score" for s in SEARCHES), "Bilevel − Grid", *(f"{s} (s)" for s in SEARCHES),
-            "Grid / Bilevel time", "target ratio", "target met"]
-    lines = [_head(head)]
-    for info, res in rows:
-        ours, grid = res["BilevelSearchCV"], res["GridSearchCV"]
-        n = f"{info['n_samples']}" + (f" (of {info['n_full']})" if info["n_samples"] < info["n_full"] else "")
-        cells = [row_label(info), ", ".join(short(k) for k in info["space"]), n, str(info["n_features"]),
-                 str(info["grid_size"]), str(ours.extra["budget"]),
-                 *(f"{res[s].score:.4f}" for s in SEARCHES), f"{ours.score - grid.score:+.4f}",
-                 *(f"{res[s].seconds:.3g}" for s in SEARCHES), f"{grid.seconds / ours.seconds:.1f}x",
-                 f"{SPEED_TARGET[info['k']]:.0f}x", verdict(info, res)[1]]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+def main_cells(info, res):
+    """A row of the main table: scores, times, their ratio and the verdict."""
+    ours, grid = res["BilevelSearchCV"], res["GridSearchCV"]
+    n = f"{info['n_samples']}" + (f" (of {info['n_full']})" if info["n_samples"] < info["n_full"] else "")
+    return [row_label(info), ", ".join(short(k) for k in info["space"]), n, info["n_features"], info["grid_size"],
+            ours.extra["budget"], *(res[s].score for s in SEARCHES), ours.score - grid.score,
+            *(res[s].seconds for s in SEARCHES), grid.seconds / ours.seconds, SPEED_TARGET[info["k"]],
+            verdict(info, res)[1]]
 
 
-def detail_table(rows):
-    head = ["row", "searched ranges", "Bilevel outer iterations", "Bilevel best", "Grid best", "Randomized best",
-            "Halving best", "Halving rounds (candidates @ samples)", "Halving own best_score_",
-            "timed runs (B / G / R / H)"]
-    lines = [_head(head)]
-    for info, res in rows:
-        h = res["HalvingRandomSearchCV"].extra
-        rounds = ", ".join(f"{c} @ {r}" for c, r in zip(h["n_candidates"], h["n_resources"]))
-        cells = [row_label(info), fmt_space(info["space"]), str(res["BilevelSearchCV"].extra["n_iter"]),
-                 *(fmt_params(res[s].params) for s in SEARCHES), rounds, f"{h['own_best_score']:.4f}",
-                 " / ".join(str(res[s].runs) for s in SEARCHES)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+def detail_cells(info, res):
+    h = res["HalvingRandomSearchCV"].extra
+    rounds = ", ".join(f"{c} @ {r}" for c, r in zip(h["n_candidates"], h["n_resources"]))
+    return [row_label(info), fmt_space(info["space"]), res["BilevelSearchCV"].extra["n_iter"],
+            *(fmt_params(res[s].params) for s in SEARCHES), rounds, h["own_best_score"],
+            [res[s].runs for s in SEARCHES]]
 
 
-def alternatives_table(rows):
-    head = ["row", "GridSearchCV score", "GridSearchCV (s)"]
+def alternative_cells(info, res):
+    grid = res["GridSearchCV"]
+    cells = [row_label(info), grid.score, grid.seconds]
     for label in ALTERNATIVES:
-        head += [f"{label}: score", "− Grid", "budget", "s", "Grid / it", "target met"]
-    lines = [_head(head)]
-    for info, res in rows:
-        grid = res["GridSearchCV"]
-        cells = [row_label(info), f"{grid.score:.4f}", f"{grid.seconds:.3g}"]
-        for label in ALTERNATIVES:
-            r = res[label]
-            cells += [f"{r.score:.4f}", f"{r.score - grid.score:+.4f}", str(r.extra["budget"]), f"{r.seconds:.3g}",
-                      f"{grid.seconds / r.seconds:.1f}x", verdict(info, res, label)[1]]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        r = res[label]
+        cells += [r.score, r.score - grid.score, r.extra["budget"], r.seconds, grid.seconds / r.seconds,
+                  verdict(info, res, label)[1]]
+    return cells
 
 
-def warning_lines(rows):
+def warning_counts(rows):
     """Distinct warning messages per row and search (of the last timed run), with counts (numbers shown as #)."""
-    lines = []
+    out = []
     for info, res in rows:
         for s in (*SEARCHES, *(a for a in ALTERNATIVES if a in res)):
             counts = Counter(re.sub(DECIMAL, "#", " ".join(m.split()))[:220] for m in res[s].warnings)
-            for message, count in counts.most_common():
-                lines.append(f"- {row_label(info)}, {s} ({count}x): `{message}`")
-    return lines or ["- none"]
+            out += [{"row": row_label(info), "search": s, "count": count, "message": message}
+                    for message, count in counts.most_common()]
+    return out
 
 
-def header(argv, opts, wall):
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    versions = (f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-                f"scikit-learn {sklearn.__version__}")
-    threads = ", ".join(f"{v}={os.environ.get(v)}" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
-    shown = ["..." if i and argv[i - 1] == "--note" else a for i, a in enumerate(argv)]  # notes print below
-    command = "PYTHONPATH=. python benchmarks/search_vs_grid.py " + " ".join(shown)
-    settings = "; ".join(f"{k} hyperparameter{'s' if k > 1 else ''}: " + ", ".join(f"{a}={b!r}" for a, b in s.items())
-                         for k, s in BILEVEL.items())
+def raw(info, res):
+    """Everything measured on one row, for the record."""
+    return {"row": row_label(info), "space": {k: list(v) for k, v in info["space"].items()},
+            **{k: info[k] for k in ("dataset", "n_samples", "n_full", "n_features", "k", "grid_size")},
+            "searches": {name: vars(r) for name, r in res.items()}}
+
+
+# -- markdown ------------------------------------------------------------------------------------
+Column = _harness.Column
+MAIN_COLUMNS = [Column("row"), Column("hyper-parameters"), Column("n_samples"), Column("n_features"),
+                Column("grid size"), Column("budget (Bilevel points)"),
+                *(Column(f"{s} score", "{:.4f}") for s in SEARCHES), Column("Bilevel − Grid", "{:+.4f}"),
+                *(Column(f"{s} (s)", "{:.3g}") for s in SEARCHES), Column("Grid / Bilevel time", "{:.1f}x"),
+                Column("target ratio", "{:.0f}x"), Column("target met")]
+DETAIL_COLUMNS = [Column("row"), Column("searched ranges"), Column("Bilevel outer iterations"),
+                  Column("Bilevel best"), Column("Grid best"), Column("Randomized best"), Column("Halving best"),
+                  Column("Halving rounds (candidates @ samples)"), Column("Halving own best_score_", "{:.4f}"),
+                  Column("timed runs (B / G / R / H)", "{} / {} / {} / {}")]
+
+
+def alternative_columns(labels):
+    columns = [Column("row"), Column("GridSearchCV score", "{:.4f}"), Column("GridSearchCV (s)", "{:.3g}")]
+    for label in labels:
+        columns += [Column(f"{label}: score", "{:.4f}"), Column("− Grid", "{:+.4f}"), Column("budget"),
+                    Column("s", "{:.3g}"), Column("Grid / it", "{:.1f}x"), Column("target met")]
+    return columns
+
+
+def header(record):
+    config, res = record["config"], record["results"]
+    threads = ", ".join(f"{v}={config['threads'].get(v)}" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
+    settings = "; ".join(f"{k} hyperparameter{'s' if int(k) > 1 else ''}: " + ", ".join(f"{a}={b!r}" for a, b in s.items())
+                         for k, s in config["bilevel"].items())
     return [
         "# BilevelSearchCV against GridSearchCV, RandomizedSearchCV and HalvingRandomSearchCV", "",
-        f"- Date: {datetime.datetime.now():%Y-%m-%d %H:%M}; machine: {machine}; {versions}; {threads} "
-        "(set by the script before numpy is imported: multi-threaded BLAS makes the small products ~10x slower "
-        "on this machine, for every search alike).",
-        f"- Command: `{command.strip()}`; whole run {wall:.0f} s.",
+        *_harness.run_lines(record, f"; whole run {res['wall_seconds']:.0f} s"),
+        f"- {threads} (set by the script before numpy is imported: multi-threaded BLAS makes the small products "
+        "~10x slower on this machine, for every search alike).",
         "- Every search tunes `Pipeline([StandardScaler(), estimator])` (scaler fitted per fold) with the same cv "
         "object (5 folds: `StratifiedKFold(shuffle=True, random_state=0)` for classifiers, `KFold(shuffle=True, "
         "random_state=0)` for regressors), the estimator's default `score` (accuracy / R²) and `n_jobs=None`. "
         "Estimators at scikit-learn defaults apart from the searched hyperparameters.",
         f"- BilevelSearchCV settings — {settings}. Its budget is `len(cv_results_['params'])`, every point it "
         "evaluated (initial grid, outer iterations, line-search trials and the score refinement).",
-        f"- GridSearchCV: {opts.grid_points} log-spaced points per hyperparameter over the same range "
+        f"- GridSearchCV: {config['grid_points']} log-spaced points per hyperparameter over the same range "
         "(`l1_ratio` linear). RandomizedSearchCV: `n_iter` = budget, `loguniform` (`uniform` for `l1_ratio`), "
         "`random_state=0`. HalvingRandomSearchCV: `n_candidates` = budget, `factor=3`, `min_resources='exhaust'`, "
         "`random_state=0`; its score column is the 5-fold CV score on all samples of the candidate it picked "
         "(recomputed untimed; its own `best_score_` is in the details table and is on a subsample when its last "
         "round did not reach all samples).",
-        f"- SVC rows use a stratified subsample of at most {opts.svc_rows} rows (seed 0; `n_samples` column) so "
-        "that the 900-candidate grid fits the time budget; gamma is searched in [1e-3, 1e1] / n_features "
+        f"- SVC rows use a stratified subsample of at most {config['svc_rows']} rows (seed 0; `n_samples` column) "
+        "so that the 900-candidate grid fits the time budget; gamma is searched in [1e-3, 1e1] / n_features "
         "(scikit-learn's `gamma='scale'` is 1 / n_features on standardised data).",
         f"- Times: wall seconds of `fit` (search + refit), measured in this run after an untimed warm-up; searches "
         f"under {REPEAT_BELOW:g} s are repeated (up to {MAX_REPEATS} runs or {REPEAT_BUDGET:g} s) and the median "
         "is shown. Ratio = GridSearchCV time / BilevelSearchCV time.",
         f"- Target met: BilevelSearchCV score ≥ GridSearchCV score − {SCORE_TOL} and ratio ≥ 5x (one "
         "hyperparameter) / 20x (two); `no (...)` names the target missed.",
-        *(f"- {note}" for note in opts.note), ""]
+        *_harness.note_lines(record), ""]
+
+
+def render(records):
+    """The table of the latest record."""
+    record = records[-1]
+    res = record["results"]
+    n = len(res["main"])
+    met = sum(row[-1] == "yes" for row in res["main"])
+    lines = header(record)
+    lines += ["## Best CV score and fit time", "", *_harness.table_lines(MAIN_COLUMNS, res["main"]), "",
+              f"Targets met on {met} of {n} rows.", "",
+              "## Details", "", *_harness.table_lines(DETAIL_COLUMNS, res["details"]), ""]
+    labels = res["alternative_labels"]
+    if res["alternatives"] is not None:
+        counts = [sum(row[8 + 6 * i] == "yes" for row in res["alternatives"]) for i in range(len(labels))]
+        lines += ["## Other BilevelSearchCV settings", "",
+                  "BilevelSearchCV alone with other settings (the same for every row), timed in the same run; "
+                  "the GridSearchCV score and time are those of the table above.", "",
+                  *_harness.table_lines(alternative_columns(labels), res["alternatives"]), "",
+                  "Targets met: " + "; ".join(f"{label}: {k} of {n}" for label, k in zip(labels, counts)) + ".", ""]
+    warned = [f"- {w['row']}, {w['search']} ({w['count']}x): `{w['message']}`" for w in res["warnings"]]
+    lines += ["## Warnings (last timed run of each search)", "", *(warned or ["- none"]), "", *res["skipped"]]
+    return "\n".join(lines) + "\n"
 
 
 # -- driver --------------------------------------------------------------------------------------
@@ -423,7 +441,8 @@ def parse_args(argv):
     p.add_argument("--svc-rows", type=int, default=None, help="subsample size of the SVC rows (default 1000)")
     p.add_argument("--no-alternatives", dest="alternatives", action="store_false",
                    help="skip the other BilevelSearchCV settings (see ALTERNATIVES)")
-    p.add_argument("--out", type=Path, default=RESULTS, help="markdown output file")
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help="markdown output file (another than the default: the record is written beside it)")
     p.add_argument("--verbose", "-v", action="store_true", help="one line per search on stderr")
     p.add_argument("--note", action="append", default=[],
                    help="a line on how the run was made (e.g. processes sharing the cores), added to the header")
@@ -451,23 +470,17 @@ def main(argv=None):
         t = time.perf_counter()
         rows.append(run_row(model_key, dataset, opts))
         print(f"{model_key} on {dataset}: {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
-    wall = time.perf_counter() - start
-    met = sum(verdict(info, res)[0] for info, res in rows)
-    lines = header(argv, opts, wall)
-    lines += ["## Best CV score and fit time", "", *main_table(rows), "",
-              f"Targets met on {met} of {len(rows)} rows.", "",
-              "## Details", "", *detail_table(rows), ""]
-    if opts.alternatives:
-        lines += ["## Other BilevelSearchCV settings", "",
-                  "BilevelSearchCV alone with other settings (the same for every row), timed in the same run; "
-                  "the GridSearchCV score and time are those of the table above.", "",
-                  *alternatives_table(rows), "",
-                  "Targets met: " + "; ".join(f"{label}: {sum(verdict(i, r, label)[0] for i, r in rows)} of "
-                                             f"{len(rows)}" for label in ALTERNATIVES) + ".", ""]
-    lines += ["## Warnings (last timed run of each search)", "", *warning_lines(rows), "", *opts.notes]
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    results = {"wall_seconds": time.perf_counter() - start,
+               "main": [main_cells(i, r) for i, r in rows], "details": [detail_cells(i, r) for i, r in rows],
+               "alternative_labels": list(ALTERNATIVES),
+               "alternatives": [alternative_cells(i, r) for i, r in rows] if opts.alternatives else None,
+               "warnings": warning_counts(rows), "skipped": opts.notes, "raw": [raw(i, r) for i, r in rows]}
+    config = {"quick": opts.quick, "rows": [list(r) for r in opts.todo], "grid_points": opts.grid_points,
+              "svc_rows": opts.svc_rows, "alternatives": opts.alternatives, "bilevel": BILEVEL,
+              "threads": {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                         "MKL_NUM_THREADS")}}
+    record = _harness.new_record(NAME, argv, config, results, opts.note)
+    _harness.publish(record, opts.out, RESULTS, render)
 
 
 if __name__ == "__main__":

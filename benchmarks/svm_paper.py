@@ -1,6 +1,7 @@
-"""Paper 000, section 4: Table 1, Fisher Iris and Table 2 with BilevelSVC beside two scikit-learn baselines.
+"""Huang et al. (2025), section 4: Table 1, Fisher Iris and Table 2 with BilevelSVC beside two scikit-learn baselines.
 
-Writes ``benchmarks/results/svm_paper.md`` (or ``--out``) and prints it. Every row is the mean and
+Writes a record (see ``benchmarks/_harness.py``) and ``benchmarks/results/svm_paper.md`` (or ``--out``,
+with the record beside it) and prints the table. Every row is the mean and
 standard deviation over ``--seeds`` random draws (seeds ``0, 1, ...``) of three classifiers:
 
 * ``BilevelSVC()``: one weight ``e^{c_i}`` per training sample (the paper's model), fitted on the
@@ -37,9 +38,9 @@ Usage
 -----
 ::
 
-    PYTHONPATH=. python benchmarks/svm_paper.py                   # Table 1 and Iris, 10 seeds
-    PYTHONPATH=. python benchmarks/svm_paper.py --table2          # also Table 2 (slow)
-    PYTHONPATH=. python benchmarks/svm_paper.py --table2 --skip-small --datasets ionosphere \\
+    python -m benchmarks.svm_paper                   # Table 1 and Iris, 10 seeds
+    python -m benchmarks.svm_paper --table2          # also Table 2 (slow)
+    python -m benchmarks.svm_paper --table2 --skip-small --datasets ionosphere \\
         --ratios 0.8:0.1:0.1 --seeds 2 --verbose --out /tmp/ionosphere.md
 
 Notes
@@ -48,14 +49,16 @@ The paper reports one run per row (its accuracies are multiples of 1/16 in Table
 Iris, so its test parts held 16 and 31 points; ours hold 15 and 30). Its runtimes are MATLAB R2024a
 ``fmincon`` on an Intel i5-14600K and are shown for reference only; the time ratio GridSearchCV /
 BilevelSVC is measured in the same run on the same machine.
+
+References
+----------
+L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for Hyperparameter Learning in Supporting
+Vector Machines", 2025.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import re
 import sys
 import time
@@ -66,8 +69,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import scipy
-import sklearn
 from scipy.optimize import linprog
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
@@ -75,11 +76,13 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from benchmarks import _harness
 from skbilevel import BilevelSVC
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results" / "svm_paper.md"
+NAME = "svm_paper"
+RESULTS = _harness.RESULTS / f"{NAME}.md"
 GRID = {"C": np.logspace(-4, 4, 17)}
 METHODS = ("BilevelSVC", "LinearSVC", "GridSearchCV")
 DECIMAL = r"[-+]?\d*\.\d+(?:e[-+]?\d+)?"
@@ -268,118 +271,75 @@ def run_row(row, seeds, verbose, method="auto"):
     return records
 
 
-# -- summaries and markdown ----------------------------------------------------------------------
+# -- summaries -----------------------------------------------------------------------------------
 def stat(records, method, key):
     """Mean and std over seeds of ``records[.][method][key]`` (``method=None``: a top-level key)."""
     values = np.array([r[key] if method is None else r[method][key] for r in records], dtype=float)
-    return values.mean(), values.std()
+    return [float(values.mean()), float(values.std())]
 
 
-def pm(mean_std, digits=4):
-    return f"{mean_std[0]:.{digits}f} ± {mean_std[1]:.{digits}f}"
-
-
-def accuracy_line(row, records, clean):
-    """One markdown line of the accuracy table."""
-    cells = [row.label, f"{row.paper_acc:.4f}"] + [pm(stat(records, m, "acc")) for m in METHODS]
+def accuracy_row(row, records, clean):
+    """The accuracy table's cells of one row (mean and std over seeds)."""
+    cells = {"row": row.label, "paper": row.paper_acc, **{m: stat(records, m, "acc") for m in METHODS}}
     if clean:
-        cells += [pm(stat(records, m, "clean")) for m in METHODS] + [pm(stat(records, None, "oracle")),
-                                                                      pm(stat(records, None, "val_flipped"), 1)]
+        cells.update({f"{m}, clean labels": stat(records, m, "clean") for m in METHODS})
+        cells.update({"oracle": stat(records, None, "oracle"),
+                      "flipped validation labels (of 5)": stat(records, None, "val_flipped")})
     mean, std = stat(records, "BilevelSVC", "acc")
-    cells.append("yes" if mean >= row.paper_acc - std else "no")
-    cells.append(" / ".join(str(sum(bool(r[m]["warnings"]) for r in records)) for m in METHODS))
-    return "| " + " | ".join(cells) + " |"
+    cells[MET] = "yes" if mean >= row.paper_acc - std else "no"
+    cells[WARNED] = [sum(bool(r[m]["warnings"]) for r in records) for m in METHODS]
+    return cells
 
 
-def runtime_line(row, records):
-    """One markdown line of the runtime table."""
+def runtime_row(row, records):
+    """The runtime table's cells of one row; the ratio is of the means."""
     bilevel, grid = stat(records, "BilevelSVC", "seconds"), stat(records, "GridSearchCV", "seconds")
-    paper = "—" if row.paper_time is None else f"{row.paper_time:.4f}"
-    cells = [row.label, paper, pm(bilevel), pm(stat(records, None, "n_iter"), 1),
-             pm(stat(records, "LinearSVC", "seconds")), pm(grid), f"{grid[0] / bilevel[0]:.2f}"]
-    return "| " + " | ".join(cells) + " |"
+    return {"row": row.label, "paper (s, MATLAB)": row.paper_time, "BilevelSVC (s)": bilevel,
+            "outer iterations": stat(records, None, "n_iter"), "LinearSVC (s)": stat(records, "LinearSVC", "seconds"),
+            "GridSearchCV (s)": grid, "GridSearchCV / BilevelSVC": grid[0] / bilevel[0]}
 
 
-def warning_lines(rows, results):
+def warning_counts(rows, results):
     """Distinct ConvergenceWarning messages per row and classifier, with counts (decimals shown as #)."""
-    lines = []
+    out = []
     for row, records in zip(rows, results):
         for m in METHODS:
             messages = (re.sub(DECIMAL, "#", w)[:160] for r in records for w in r[m]["warnings"])
-            for message, count in Counter(messages).items():
-                lines.append(f"- {row.label}, {m} ({count}x): `{message}`")
-    return lines or ["- none"]
+            out += [{"row": row.label, "classifier": m, "count": count, "message": message}
+                    for message, count in Counter(messages).items()]
+    return out
 
 
 def section(title, intro, rows, results, clean=False):
-    """Markdown of one experiment: accuracy table, runtime table, warnings."""
-    acc_head = ["row", "paper", *METHODS]
-    if clean:
-        acc_head += [f"{m}, clean labels" for m in METHODS] + ["oracle", "flipped validation labels (of 5)"]
-    acc_head += ["BilevelSVC mean ≥ paper − std", "fits with ConvergenceWarning (Bilevel / Linear / Grid)"]
-    time_head = ["row", "paper (s, MATLAB)", "BilevelSVC (s)", "outer iterations", "LinearSVC (s)",
-                 "GridSearchCV (s)", "GridSearchCV / BilevelSVC"]
-    lines = [f"## {title}", "", intro, "", "Test accuracy (mean ± std over seeds):", "",
-             _head(acc_head), *(accuracy_line(r, rec, clean) for r, rec in zip(rows, results)), "",
-             "Fit time in seconds (mean ± std; the ratio is of the means):", "",
-             _head(time_head), *(runtime_line(r, rec) for r, rec in zip(rows, results)), "",
-             "ConvergenceWarning messages:", "", *warning_lines(rows, results), ""]
-    return lines
-
-
-def _head(columns):
-    return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
-
-
-def header(args, seeds, method, notes=()):
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    versions = (f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-                f"scikit-learn {sklearn.__version__}")
-    command = "PYTHONPATH=. python benchmarks/svm_paper.py " + " ".join(args)
-    return ["# Paper 000, section 4: BilevelSVC against the paper's Table 1, Fisher Iris and Table 2", "",
-            f"- Date: {datetime.datetime.now():%Y-%m-%d %H:%M}; machine: {machine}; {versions}.",
-            f"- Command: `{command.strip()}` ({seeds} seeds per row).",
-            "- Runtimes are not comparable with the paper's (MATLAB R2024a `fmincon`, Intel i5-14600K) except "
-            "as the order of magnitude; the ratio GridSearchCV / BilevelSVC is measured in this run on this "
-            "machine (GridSearchCV with `n_jobs=None`), after one untimed warm-up fit.",
-            f"- BilevelSVC is `BilevelSVC(method={method!r})` (per-sample weights; `'auto'` runs the "
-            "hypergradient method, implicit differentiation through the SVM's active set) given the validation "
-            "part; the baselines see the training part only. See the module docstring of "
-            "`benchmarks/svm_paper.py` for the data generator and splits.", *(f"- {n}" for n in notes), ""]
+    """One experiment's cells: accuracy table, runtime table, warnings."""
+    return {"title": title, "intro": intro, "clean": clean,
+            "accuracy": [accuracy_row(r, rec, clean) for r, rec in zip(rows, results)],
+            "runtime": [runtime_row(r, rec) for r, rec in zip(rows, results)],
+            "warnings": warning_counts(rows, results)}
 
 
 SCALE_TARGETS = {"spambase 0.8:0.1:0.1": 120.0, "mnist 0.8:0.1:0.1": 60.0}
 
 
-def scale_section(rows, results):
+def scale_rows(rows, results):
     """Per-sample fit time on full Spambase and MNIST 1-vs-2 (0.8 : 0.1 : 0.1) against the issue's targets."""
-    lines = ["## Scale: per-sample weights on the full data sets", "",
-             "From the Table 2 rows above (same fits); target = the time the foundation issue allows.", "",
-             _head(["data set", "training samples", "weights learned", "BilevelSVC fit (s)", "target (s)",
-                    "met"])]
+    out = []
     for row, records in zip(rows, results):
         if row.label not in SCALE_TARGETS:
             continue
         task = row.make_task(0)
         mean, std = stat(records, "BilevelSVC", "seconds")
         target = SCALE_TARGETS[row.label]
-        lines.append(f"| {row.label} | {task.train.size} | {task.train.size} | {pm((mean, std), 2)} | "
-                     f"{target:.0f} | {'yes' if mean < target else 'no'} |")
-    return lines + [""]
+        out.append({"data set": row.label, "training samples": task.train.size, "weights learned": task.train.size,
+                    "BilevelSVC fit (s)": [mean, std], "target (s)": target, "met": "yes" if mean < target else "no"})
+    return out
 
 
-def single_C_section(datasets, seeds):
+def single_C_rows(datasets, seeds):
     """``BilevelSVC(learn='C')`` against GridSearchCV: validation loss, test accuracy, time (0.8:0.1:0.1)."""
     from skbilevel.problems import LinearValidationLoss
 
-    lines = ["## Single C: BilevelSVC(learn='C') against GridSearchCV(LinearSVC, 17 log C, 5-fold)", "",
-             "Split 0.8 : 0.1 : 0.1. The validation loss is BilevelSVC's upper level (sigmoid of the negative "
-             "signed distance) on the validation part, evaluated for both models; GridSearchCV picks C by 5-fold "
-             "CV accuracy on the training part. BilevelSVC screens its default 5 starts (one SVM solve each) and "
-             "descends from the best.", "",
-             _head(["data set", "BilevelSVC val. loss", "GridSearchCV val. loss", "BilevelSVC test acc.",
-                    "GridSearchCV test acc.", "BilevelSVC (s)", "GridSearchCV (s)", "GridSearchCV / BilevelSVC",
-                    "faster at ≤ val. loss (seeds)"])]
+    out = []
     for name in datasets:
         X_raw, y = load_dataset(name)
         task_of = _standardised_task(X_raw, y, (0.8, 0.1, 0.1))
@@ -401,10 +361,76 @@ def single_C_section(datasets, seeds):
             rec["win"] = rec["ours"]["val"] <= rec["grid"]["val"] and t_ours < t_grid
             recs.append(rec)
         ours_t, grid_t = stat(recs, "ours", "seconds"), stat(recs, "grid", "seconds")
-        lines.append(f"| {name} | {pm(stat(recs, 'ours', 'val'))} | {pm(stat(recs, 'grid', 'val'))} | "
-                     f"{pm(stat(recs, 'ours', 'acc'))} | {pm(stat(recs, 'grid', 'acc'))} | {pm(ours_t, 3)} | "
-                     f"{pm(grid_t, 3)} | {grid_t[0] / ours_t[0]:.2f} | {sum(r['win'] for r in recs)} / {seeds} |")
-    return lines + [""]
+        out.append({"data set": name, "BilevelSVC val. loss": stat(recs, "ours", "val"),
+                    "GridSearchCV val. loss": stat(recs, "grid", "val"),
+                    "BilevelSVC test acc.": stat(recs, "ours", "acc"), "GridSearchCV test acc.": stat(recs, "grid", "acc"),
+                    "BilevelSVC (s)": ours_t, "GridSearchCV (s)": grid_t, "GridSearchCV / BilevelSVC": grid_t[0] / ours_t[0],
+                    "faster at ≤ val. loss (seeds)": [sum(r["win"] for r in recs), seeds]})
+    return out
+
+
+# -- markdown ------------------------------------------------------------------------------------
+Column = _harness.Column
+PM4, PM1 = "{:.4f} ± {:.4f}", "{:.1f} ± {:.1f}"
+MET = "BilevelSVC mean ≥ paper − std"
+WARNED = "fits with ConvergenceWarning (Bilevel / Linear / Grid)"
+RUNTIME_COLUMNS = [Column("row"), Column("paper (s, MATLAB)", "{:.4f}"), Column("BilevelSVC (s)", PM4),
+                   Column("outer iterations", PM1), Column("LinearSVC (s)", PM4), Column("GridSearchCV (s)", PM4),
+                   Column("GridSearchCV / BilevelSVC", "{:.2f}")]
+SCALE_COLUMNS = [Column("data set"), Column("training samples"), Column("weights learned"),
+                 Column("BilevelSVC fit (s)", "{:.2f} ± {:.2f}"), Column("target (s)", "{:.0f}"), Column("met")]
+SINGLE_C_COLUMNS = [Column("data set"), Column("BilevelSVC val. loss", PM4), Column("GridSearchCV val. loss", PM4),
+                    Column("BilevelSVC test acc.", PM4), Column("GridSearchCV test acc.", PM4),
+                    Column("BilevelSVC (s)", "{:.3f} ± {:.3f}"), Column("GridSearchCV (s)", "{:.3f} ± {:.3f}"),
+                    Column("GridSearchCV / BilevelSVC", "{:.2f}"), Column("faster at ≤ val. loss (seeds)", "{} / {}")]
+
+
+def accuracy_columns(clean):
+    columns = [Column("row"), Column("paper", "{:.4f}"), *(Column(m, PM4) for m in METHODS)]
+    if clean:
+        columns += [Column(f"{m}, clean labels", PM4) for m in METHODS]
+        columns += [Column("oracle", PM4), Column("flipped validation labels (of 5)", PM1)]
+    return columns + [Column(MET), Column(WARNED, "{} / {} / {}")]
+
+
+def section_lines(sec):
+    """Markdown of one experiment: accuracy table, runtime table, warnings."""
+    warned = [f"- {w['row']}, {w['classifier']} ({w['count']}x): `{w['message']}`" for w in sec["warnings"]]
+    return [f"## {sec['title']}", "", sec["intro"], "", "Test accuracy (mean ± std over seeds):", "",
+            *_harness.table_lines(accuracy_columns(sec["clean"]), sec["accuracy"]), "",
+            "Fit time in seconds (mean ± std; the ratio is of the means):", "",
+            *_harness.table_lines(RUNTIME_COLUMNS, sec["runtime"]), "",
+            "ConvergenceWarning messages:", "", *(warned or ["- none"]), ""]
+
+
+def render(records):
+    """The table of the latest record."""
+    record = records[-1]
+    res = record["results"]
+    lines = ["# Huang et al. (2025), section 4: BilevelSVC against the paper's Table 1, Fisher Iris and Table 2", "",
+             *_harness.run_lines(record, f" ({res['seeds']} seeds per row)"),
+             "- Runtimes are not comparable with the paper's (MATLAB R2024a `fmincon`, Intel i5-14600K) except "
+             "as the order of magnitude; the ratio GridSearchCV / BilevelSVC is measured in this run on this "
+             "machine (GridSearchCV with `n_jobs=None`), after one untimed warm-up fit.",
+             f"- BilevelSVC is `BilevelSVC(method={record['config']['method']!r})` (per-sample weights; `'auto'` "
+             "runs the hypergradient method, implicit differentiation through the SVM's active set) given the "
+             "validation part; the baselines see the training part only. See the module docstring of "
+             "`benchmarks/svm_paper.py` for the data generator and splits.", *_harness.note_lines(record), ""]
+    for sec in res["sections"]:
+        lines += section_lines(sec)
+    if res.get("scale") is not None:
+        lines += ["## Scale: per-sample weights on the full data sets", "",
+                  "From the Table 2 rows above (same fits); target = the time the issue that set the goal allows.",
+                  "", *_harness.table_lines(SCALE_COLUMNS, res["scale"]), ""]
+    if res.get("single_C") is not None:
+        lines += ["## Single C: BilevelSVC(learn='C') against GridSearchCV(LinearSVC, 17 log C, 5-fold)", "",
+                  "Split 0.8 : 0.1 : 0.1. The validation loss is BilevelSVC's upper level (sigmoid of the negative "
+                  "signed distance) on the validation part, evaluated for both models; GridSearchCV picks C by "
+                  "5-fold CV accuracy on the training part. BilevelSVC screens its default 5 starts (one SVM solve "
+                  "each) and descends from the best.", "",
+                  *_harness.table_lines(SINGLE_C_COLUMNS, res["single_C"]), ""]
+    lines += res["skipped"]
+    return "\n".join(lines) + "\n"
 
 
 # -- driver --------------------------------------------------------------------------------------
@@ -438,7 +464,8 @@ def parse_args(argv):
     p.add_argument("--method", default="auto", choices=["auto", "lme-mpec", "mpec", "hypergradient"],
                    help="BilevelSVC's method (default 'auto')")
     p.add_argument("--skip-small", action="store_true", help="skip Table 1 and Iris")
-    p.add_argument("--out", type=Path, default=RESULTS, help="markdown output file")
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help="markdown output file (another than the default: the record is written beside it)")
     p.add_argument("--note", action="append", default=[],
                    help="a line on how the run was made (e.g. other jobs sharing the cores), added to the header")
     p.add_argument("--verbose", "-v", action="store_true", help="one line per BilevelSVC fit on stderr")
@@ -454,22 +481,23 @@ def main(argv=None):
     todo, notes = experiments(opts)
     for note in notes:
         print(note, file=sys.stderr)
-    lines = header(argv, opts.seeds, opts.method, opts.note)
     warm_up()
-    all_results = []
+    results = {"seeds": opts.seeds, "sections": [], "scale": None, "single_C": None, "skipped": notes,
+               "per_seed": {}}
     for title, intro, rows, clean in todo:
         start = time.perf_counter()
-        results = [run_row(row, opts.seeds, opts.verbose, opts.method) for row in rows]
-        all_results.append(results)
+        recs = [run_row(row, opts.seeds, opts.verbose, opts.method) for row in rows]
         print(f"{title}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-        lines += section(title, intro, rows, results, clean)
+        results["sections"].append(section(title, intro, rows, recs, clean))
+        results["per_seed"].update({row.label: r for row, r in zip(rows, recs)})
     if opts.table2 and DATA_DIR.is_dir():
-        lines += scale_section(todo[-1][2], all_results[-1])
-        lines += single_C_section(opts.datasets, opts.seeds)
-    lines += notes
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        table2 = todo[-1][2]
+        results["scale"] = scale_rows(table2, [results["per_seed"][row.label] for row in table2])
+        results["single_C"] = single_C_rows(opts.datasets, opts.seeds)
+    config = {"seeds": opts.seeds, "method": opts.method, "table2": opts.table2, "datasets": opts.datasets,
+              "ratios": opts.ratios, "skip_small": opts.skip_small}
+    record = _harness.new_record(NAME, argv, config, results, opts.note)
+    _harness.publish(record, opts.out, RESULTS, render)
 
 
 if __name__ == "__main__":

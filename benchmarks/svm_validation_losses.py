@@ -1,12 +1,13 @@
-"""BilevelSVC's validation losses, per-sample and single-C, on the rows of paper 000's Table 1 and Table 2.
+"""BilevelSVC's validation losses, per-sample and single-C, on the rows of Table 1 and Table 2 of Huang et al. (2025).
 
-Writes ``benchmarks/results/svm_validation_losses.md`` (or ``--out``) and prints it. For every row
+Writes a record (see ``benchmarks/_harness.py``) and ``benchmarks/results/svm_validation_losses.md``
+(or ``--out``, with the record beside it) and prints the table. For every row
 of ``benchmarks/svm_paper.py`` (the same data, splits and seeds), the per-sample model
 ``BilevelSVC(validation_loss=...)`` is fitted with each upper-level loss, ``'sigmoid'`` (the
 paper's, the default), ``'logistic'`` and ``'squared_hinge'``, and the single-``C`` model
 ``BilevelSVC(learn='C')`` with ``'sigmoid'`` and ``'logistic'``, beside ``LinearSVC()`` on the
-training part. Each cell is the test accuracy, mean ± std over the seeds, and whether it meets the foundation
-issue's target (mean ≥ the paper's number − the std; LinearSVC judged by the same rule).
+training part. Each cell is the test accuracy, mean ± std over the seeds, and whether it meets the
+target (mean ≥ the paper's number − the std; LinearSVC judged by the same rule).
 
 The question it answers: is a row that BilevelSVC misses in ``svm_paper.md`` a matter of the
 paper's loss, or of learning one weight per training sample on a small validation part at all
@@ -16,15 +17,18 @@ Usage
 -----
 ::
 
-    PYTHONPATH=. python benchmarks/svm_validation_losses.py             # Table 1 and Table 2, 10 seeds
-    PYTHONPATH=. python benchmarks/svm_validation_losses.py --seeds 2 --datasets ionosphere --out /tmp/l.md
+    python -m benchmarks.svm_validation_losses             # Table 1 and Table 2, 10 seeds
+    python -m benchmarks.svm_validation_losses --seeds 2 --datasets ionosphere --out /tmp/l.md
+
+References
+----------
+L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for Hyperparameter Learning in Supporting
+Vector Machines", 2025.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import sys
 import warnings
 from pathlib import Path
@@ -32,17 +36,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.svm import LinearSVC
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from svm_paper import DATA_DIR, DATASETS, PAPER_TABLE2, iris_rows, table1_rows, table2_rows  # noqa: E402
-
-from skbilevel import BilevelSVC  # noqa: E402
+from benchmarks import _harness
+from benchmarks.svm_paper import DATA_DIR, DATASETS, PAPER_TABLE2, iris_rows, table1_rows, table2_rows
+from skbilevel import BilevelSVC
 
 LOSSES = ("sigmoid", "logistic", "squared_hinge")
 #: column name -> BilevelSVC parameters
 CONFIGS = {**{f"BilevelSVC, {loss!r}": {"validation_loss": loss} for loss in LOSSES},
            **{f"BilevelSVC(learn='C'), {loss!r}": {"learn": "C", "validation_loss": loss}
               for loss in ("sigmoid", "logistic")}}
-RESULTS = Path(__file__).resolve().parent / "results" / "svm_validation_losses.md"
+NAME = "svm_validation_losses"
+RESULTS = _harness.RESULTS / f"{NAME}.md"
+MODELS = ("LinearSVC", *CONFIGS)
 
 
 def row_accuracies(row, seeds):
@@ -63,49 +68,54 @@ def row_accuracies(row, seeds):
 
 
 def cell(values, paper):
-    mean, std = np.mean(values), np.std(values)
-    return f"{mean:.4f} ± {std:.4f} ({'yes' if mean >= paper - std else 'no'})", mean >= paper - std
+    """Mean, std and whether the mean is at least ``paper`` minus the std."""
+    mean, std = float(np.mean(values)), float(np.std(values))
+    return [mean, std, "yes" if mean >= paper - std else "no"]
+
+
+def render(records):
+    """The table of the latest record."""
+    record = records[-1]
+    res = record["results"]
+    columns = [_harness.Column("row"), _harness.Column("paper", "{:.4f}"),
+               *(_harness.Column(name, "{:.4f} ± {:.4f} ({})") for name in MODELS)]
+    met = {name: sum(row[name][2] == "yes" for row in res["rows"]) for name in MODELS}
+    n = len(res["rows"])
+    lines = ["# BilevelSVC's validation losses on the rows of Huang et al. (2025)", "", *_harness.run_lines(record),
+             f"- {res['seeds']} seeds per row; the data, splits and seeds of `benchmarks/svm_paper.py`.",
+             "- `BilevelSVC(validation_loss=...)` with one weight per training sample (the paper's model, "
+             "`method='auto'`) and `BilevelSVC(learn='C', ...)` with one `C`, given the validation part; "
+             "`LinearSVC()` on the training part. Test accuracy, "
+             "mean ± std; (yes) when the mean is at least the paper's number minus the std, the target.",
+             *_harness.note_lines(record), "", *_harness.table_lines(columns, res["rows"]), "",
+             "Rows meeting the target: " + ", ".join(f"{name} {k} of {n}" for name, k in met.items())
+             + " (LinearSVC judged by the same rule).", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help="markdown output file (another than the default: the record is written beside it)")
     opts = p.parse_args(argv)
     rows = table1_rows() + iris_rows()
     if DATA_DIR.is_dir():
         rows += table2_rows(opts.datasets, list(PAPER_TABLE2))
     else:
         print(f"Table 2 skipped: data folder {DATA_DIR} not found", file=sys.stderr)
-    lines = ["# BilevelSVC's validation losses on paper 000's rows", "",
-             f"- Date: {datetime.datetime.now():%Y-%m-%d %H:%M}; Python {platform.python_version()}; "
-             f"{opts.seeds} seeds per row; the data, splits and seeds of `benchmarks/svm_paper.py`.",
-             "- `BilevelSVC(validation_loss=...)` with one weight per training sample (the paper's model, "
-             "`method='auto'`) and `BilevelSVC(learn='C', ...)` with one `C`, given the validation part; "
-             "`LinearSVC()` on the training part. Test accuracy, "
-             "mean ± std; (yes) when the mean is at least the paper's number minus the std, the foundation "
-             "issue's target.", "",
-             "| row | paper | LinearSVC | " + " | ".join(CONFIGS) + " |",
-             "|---|---|---|" + "---|" * len(CONFIGS)]
-    met = dict.fromkeys(("LinearSVC", *CONFIGS), 0)
+    results = {"seeds": opts.seeds, "rows": [], "per_seed": {}}
     for row in rows:
         acc = row_accuracies(row, opts.seeds)
-        cells = []
-        for name in CONFIGS:
-            text, ok = cell(acc[name], row.paper_acc)
-            cells.append(text)
-            met[name] += ok
-        linear, ok = cell(acc["LinearSVC"], row.paper_acc)
-        met["LinearSVC"] += ok
-        lines.append(f"| {row.label} | {row.paper_acc:.4f} | {linear} | " + " | ".join(cells) + " |")
-        print(lines[-1], file=sys.stderr, flush=True)
-    lines += ["", "Rows meeting the target: " + ", ".join(f"{name} {n} of {len(rows)}" for name, n in met.items())
-              + " (LinearSVC judged by the same rule).", ""]
-    text = "\n".join(lines)
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text(text)
-    print(text)
+        results["rows"].append({"row": row.label, "paper": row.paper_acc,
+                                **{name: cell(acc[name], row.paper_acc) for name in MODELS}})
+        results["per_seed"][row.label] = acc
+        print(row.label, {name: round(v[0], 4) for name, v in results["rows"][-1].items() if name in MODELS},
+              file=sys.stderr, flush=True)
+    record = _harness.new_record(NAME, argv, {"seeds": opts.seeds, "datasets": opts.datasets}, results)
+    _harness.publish(record, opts.out, RESULTS, render)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Benchmarks of skbilevel against scikit-learn baselines and published results (see README.md here)."""
