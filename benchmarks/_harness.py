@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 RECORDS = RESULTS / "records"
 UNKNOWN = "unknown (before the harness)"
+#: a version or machine detail an old table did not state
+NOT_RECORDED = "not recorded"
 PACKAGES = ("numpy", "scipy", "scikit-learn", "cvxpy", "skbilevel")
 
 
@@ -103,7 +105,7 @@ def jsonable(value):
 
 # -- reading and writing records -------------------------------------------------------------------
 def record_path(record, label=""):
-    stamp = re.sub(r"[^0-9T]", "", record["date"][:16].replace(":", ""))
+    stamp = re.sub(r"[^0-9T]", "", record["date"][:19])
     return RECORDS / record["benchmark"] / f"{stamp}{'_' + label if label else ''}.json"
 
 
@@ -145,9 +147,15 @@ def run_lines(record, command_note=""):
     dirty = {True: ", with uncommitted changes", False: "", None: ""}[record.get("dirty")]
     packages = ", ".join(f"{name} {v.get(name, UNKNOWN)}" for name in ("numpy", "scipy", "scikit-learn", "cvxpy",
                                                                          "skbilevel"))
-    return [f"- Run: {_date(record['date'])}; commit {record['commit']}{dirty}; machine: {m['processor']}, "
-            f"{m['cpu_count']} cores; Python {v.get('python', UNKNOWN)}, {packages}; BLAS: {_blas(v.get('blas'))}.",
+    where = f"{m['processor']}, {m['cpu_count']} cores" if m.get("cpu_count") else "not recorded"
+    return [f"- Run: {_date(record['date'])}; commit {record['commit']}{dirty}; machine: {where}; "
+            f"Python {v.get('python', UNKNOWN)}, {packages}; BLAS: {_blas(v.get('blas'))}.",
             f"- Command: `{record['command']}`{command_note}."]
+
+
+def run_date(record):
+    """When a run was made, for a reader."""
+    return _date(record["date"])
 
 
 def _date(text):
@@ -161,7 +169,7 @@ def _blas(blas):
         return str(blas)
     if not blas:
         return "none found"
-    return ", ".join(f"{b.get('internal_api') or 'unknown library'} {b.get('version') or ''}".rstrip()
+    return ", ".join(f"{b.get('internal_api') or 'library not recorded'} {b.get('version') or ''}".rstrip()
                      + f" with {b['num_threads']} thread(s)" for b in blas)
 
 

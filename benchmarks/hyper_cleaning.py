@@ -1,6 +1,8 @@
 """Data hyper-cleaning on MNIST 5k: HyperCleaningClassifier against four baselines fitted in the same run.
 
-Writes ``benchmarks/results/hyper_cleaning.md`` (or ``--out``) and prints it. Settings (issue 3):
+Writes a record (see ``benchmarks/_harness.py``) and ``benchmarks/results/hyper_cleaning.md`` (or
+``--out``, with the record beside it) and prints the table. Settings (those of the issue that set the
+goal):
 
 * (a) 2,000 noisy training / 1,000 trusted / 2,000 test samples;
 * (b) 3,000 noisy training / 200 trusted / 1,800 test samples;
@@ -19,57 +21,59 @@ fit on the same noisy training data, measured in the same run.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/hyper_cleaning.py                       # everything, 5 seeds (hours)
-    PYTHONPATH=. python benchmarks/hyper_cleaning.py --seeds 1 --models logistic --methods hypergradient
-    PYTHONPATH=. python benchmarks/hyper_cleaning.py --records DIR --method-iter perturbed-gd=600 \\
+    python -m benchmarks.hyper_cleaning                       # everything, 5 seeds (hours)
+    python -m benchmarks.hyper_cleaning --seeds 1 --models logistic --methods hypergradient
+    python -m benchmarks.hyper_cleaning --records DIR --method-iter perturbed-gd=600 \\
         perturbed-gd:mlp=300 ...
 
-``--records DIR`` keeps one JSON file per (setting, p, model, seed), so that a run can be resumed or
-split over processes (one folder per process: two processes on the same seed overwrite each other's
-record), and ``--from-records`` writes the table from them without fitting. The records of the runs
-behind the committed table are in ``benchmarks/results/hyper_cleaning_records_weighted_refit`` (those
-of its earlier refit in ``benchmarks/results/hyper_cleaning_records``). ``--merge TABLE`` keeps the
-cells of an earlier table for what this run does not measure (the records of the runs before
-2026-12-02 are lost), and ``--no-baselines`` fits our methods only::
+The table merges every record in ``benchmarks/results/records/hyper_cleaning`` whose options are the
+table's (``alpha=0.01``, ``n_hidden=64``, the default refit, float64 pixels), oldest first: a cell
+comes from the latest run that measured it, so a run of some methods (``--methods``, with
+``--no-baselines`` to fit our methods only) replaces their cells and keeps the others.
 
-    PYTHONPATH=. python benchmarks/hyper_cleaning.py --models mlp --methods sqcqp --no-baselines \
-        --records benchmarks/results/hyper_cleaning_records_weighted_refit \
-        --merge benchmarks/results/hyper_cleaning.md
+``--records DIR`` keeps one JSON file per (setting, p, model, seed) while the run goes on, so that a
+run can be resumed or split over processes (one folder per process: two processes on the same seed
+overwrite each other's file), and ``--from-records`` makes the run's record from them without
+fitting.
 
-``--refit-max-iter N`` sets HyperCleaningClassifier's ``refit_max_iter`` (its records get the suffix
-``_refitN``); the baselines do not use the refit, so pair it with ``--no-baselines``. ``--float32``
-passes the pixels as float32 to every model (records with the suffix ``_float32``).
+``--refit-max-iter N`` sets HyperCleaningClassifier's ``refit_max_iter`` (its per-seed files get the
+suffix ``_refitN``); the baselines do not use the refit, so pair it with ``--no-baselines``.
+``--float32`` passes the pixels as float32 to every model (suffix ``_float32``). Such runs are kept
+as records but do not enter the table.
+
+References
+----------
+R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based Interior-point Method for
+Non-convex Bi-level Optimization", ICML 2021.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import sys
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
-import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.utils import check_random_state
 
+from benchmarks import _harness
 from skbilevel import HyperCleaningClassifier
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mnist_5k.csv.gz"
-RESULTS = ROOT / "benchmarks" / "results" / "hyper_cleaning.md"
+NAME = "hyper_cleaning"
+DATA = _harness.ROOT.parent / "shared" / "data" / "mnist_5k.csv.gz"
+RESULTS = _harness.RESULTS / f"{NAME}.md"
 SETTINGS = {"a": (2000, 1000, 2000), "b": (3000, 200, 1800)}
 METHODS = ("hypergradient", "value-function", "perturbed-gd", "sqcqp")
 BASELINES = ("noisy", "trusted only", "noisy + trusted", "oracle")
 ANCHORS = ("Anchors (other data sizes, stated for orientation only): BVFIM's Table 3 on MNIST, accuracy 90.41, "
-           "F1 91.19 (paper 003); BOME's linear model on MNIST with 50,000 samples: noisy + validation 83.99, "
+           "F1 91.19 (Liu et al., 2021); BOME's linear model on MNIST with 50,000 samples: noisy + validation 83.99, "
            "validation only 91.06, clean 92.52. Our MNIST 5k holds 5,000 samples, so the settings above train on "
            "2,000-3,000.")
 
@@ -159,7 +163,7 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
         if opts.from_records or (len(done) == len(methods) and (opts.no_baselines
                                                                 or all(b in rec for b in BASELINES))):
             if rec:
-                recs.append(current(rec, opts, model))
+                recs.append({"seed": seed, **current(rec, opts, model)})
             continue
         X_tr, y_noisy, bad, X_v, y_v, X_te, y_te, y_clean = task(X, y, setting, p, seed)
         for method in methods:
@@ -182,7 +186,7 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
         _, rec["lr_seconds"] = timed(lambda: LogisticRegression(max_iter=2000).fit(X_tr, y_noisy))
         save(cache, rec)
         if opts.no_baselines:
-            recs.append(current(rec, opts, model))
+            recs.append({"seed": seed, **current(rec, opts, model)})
             continue
         clean = ~bad
         data = {"noisy": (X_tr, y_noisy), "trusted only": (X_v, y_v),
@@ -195,7 +199,7 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
             _, seconds = timed(lambda: est.fit(Xb, yb))
             rec[name] = {"acc": float(est.score(X_te, y_te)), "seconds": seconds}
         save(cache, rec)
-        recs.append(current(rec, opts, model))
+        recs.append({"seed": seed, **current(rec, opts, model)})
     return recs
 
 
@@ -286,42 +290,6 @@ def _seeds(n):
     return f"{n} seed" + ("s" if n != 1 else "")
 
 
-def _parse_stat(text):
-    mean, std = (float(t) for t in text.split("±"))
-    return mean / 100, std / 100
-
-
-def parse_table(path, methods):
-    """The row summaries of a table this script wrote (the inverse of :func:`table`), so that a run
-    of some methods can update its cells and keep the others (``--merge``)."""
-    rows, head = {}, None
-    for line in Path(path).read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] == "setting":
-            head = cells
-        if head is None or not cells[0].startswith("("):
-            continue
-        cell = dict(zip(head, cells))
-        seeds = int(cell["seeds"])
-        row = {"seeds": seeds, "methods": {}, "baselines": {}, "lr_seconds": None}
-        for m in methods:
-            text = cell.get(f"{m} acc / F1 / s", "not run")
-            if text == "not run":
-                continue
-            n = int(text.split("(")[1].split()[0]) if " seed" in text else seeds
-            acc, f1, sec = text.split(" (")[0].split(" / ")
-            sec = tuple(float(t) for t in sec.split("±"))
-            row["methods"][m] = {"n": n, "acc": _parse_stat(acc), "f1": _parse_stat(f1), "seconds": sec}
-        for b in BASELINES:
-            row["baselines"][b] = {"n": seeds, "acc": _parse_stat(cell[f"{b} acc"])}
-        ratio = cell["fastest ours / one LogisticRegression fit"].rstrip("x")
-        if row["methods"] and ratio != "n/a":
-            fastest = min(v["seconds"][0] for v in verdict_methods(row).values())
-            row["lr_seconds"] = fastest / float(ratio)
-        rows[(cell["setting"].strip("()"), float(cell["p"]), cell["model"])] = row
-    return rows
-
-
 def merge(old, new):
     """``new`` row summary over ``old``: each method and baseline measured in ``new`` replaces its
     cell; the rest is kept. Either may be None (a row only one of them has)."""
@@ -347,10 +315,85 @@ def parse_method_iter(ap, items):
     return out
 
 
-def command_line(argv):
-    """``argv`` for the header, with each ``--note`` text (printed on its own line) shown as ``...``."""
-    shown = ["..." if i and argv[i - 1] == "--note" else a for i, a in enumerate(argv)]
-    return " ".join(shown)
+# -- records and the table -----------------------------------------------------------------------
+#: the options of the runs the table merges (another refit, float32 pixels, ... are kept as records only)
+TABLE_CONFIG = {"alpha": 0.01, "n_hidden": 64, "refit_max_iter": None, "float32": False, "refit": "weighted-mean"}
+
+
+def run_config(opts, seeds):
+    """The options of a run, as its record keeps them. ``refit`` names the estimator's final refit
+    (the weighted-mean loss of the current code; records of earlier code name theirs)."""
+    return {"seeds": list(seeds), "settings": opts.settings, "ps": opts.ps, "models": opts.models,
+            "methods": opts.methods, "max_iter": opts.max_iter,
+            "method_iter": [[m, model, n] for (m, model), n in opts.method_iter.items()],
+            "alpha": opts.alpha, "n_hidden": opts.n_hidden, "refit_max_iter": opts.refit_max_iter,
+            "float32": opts.float32, "refit": "weighted-mean", "no_baselines": opts.no_baselines}
+
+
+def iteration_options(config):
+    """``max_iter`` and ``method_iter`` of a record's options, as :func:`iterations` reads them."""
+    return SimpleNamespace(max_iter=config.get("max_iter", 30),
+                           method_iter={(m, model): n for m, model, n in config.get("method_iter", [])})
+
+
+def in_table(config):
+    """Whether a run with these options enters the table (a run of baselines only names no refit)."""
+    return all(config.get(k, v) == v for k, v in TABLE_CONFIG.items() if k != "refit") and (
+        config.get("refit") in (TABLE_CONFIG["refit"], "none (baselines only)"))
+
+
+def row_summaries(record):
+    """``{(setting, p, model): summary}`` of one record: its stored summary (records converted from a
+    table) or the summary of its seeds, each without the methods run for other iteration counts."""
+    opts = iteration_options(record["config"])
+    out = {}
+    for row in record["results"]["rows"]:
+        key = (row["setting"], row["p"], row["model"])
+        if "summary" in row:
+            out[key] = row["summary"]
+        else:
+            out[key] = summarise([current(rec, opts, row["model"]) for rec in row["seeds"]], METHODS)
+    return out
+
+
+def table_rows(records):
+    """The table's rows: the records' summaries merged oldest first (a later run's cells replace)."""
+    rows = {}
+    for record in records:
+        for key, summary in row_summaries(record).items():
+            rows[key] = merge(rows.get(key), summary)
+    return sorted(rows.items())
+
+
+def describe(config):
+    """The options of a run in words."""
+    if not config.get("methods"):
+        return "baseline cells only"
+    options = f"max_iter={config['max_iter']}, alpha={config['alpha']:g}, n_hidden={config['n_hidden']}" + (
+        "" if config["refit_max_iter"] is None else f", refit_max_iter={config['refit_max_iter']}")
+    return (f"{len(config['seeds'])} seed(s) per row; `HyperCleaningClassifier({options})`"
+            + (", pixels as float32" if config["float32"] else "")
+            + "".join(f", `max_iter={n}` for {m}" + (f" on the {model} rows" if model else "")
+                      for m, model, n in config["method_iter"])
+            + f"; final refit: {config['refit']}")
+
+
+def render(records):
+    """The table from the records whose options are the table's (all of ``records`` when it holds
+    one run made with another ``--out``), then the runs it merges with their notes."""
+    used = [r for r in records if in_table(r["config"])] if len(records) > 1 else records
+    rows = table_rows(used)
+    shown = [m for m in METHODS if any(m in row["methods"] for _, row in rows)
+             or m in used[-1]["config"].get("methods", ())]
+    lines = ["# Data hyper-cleaning on MNIST 5k", "",
+             "- Accuracy and F1 in percent, mean ± std over seeds; times in seconds. The last four columns use the "
+             "methods run on every seed of the row.",
+             "- The table merges the runs listed below it, oldest first: each cell comes from the latest run that "
+             "measured it.", "", *table(rows, shown), "", ANCHORS, "", "## Runs", ""]
+    for record in used:
+        lines += [f"### {_harness.run_date(record)}: {describe(record['config'])}", "",
+                  *_harness.run_lines(record), *_harness.note_lines(record), ""]
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -372,17 +415,17 @@ def main(argv=None):
                     help="HyperCleaningClassifier's refit_max_iter (default 'auto')")
     ap.add_argument("--float32", action="store_true",
                     help="pass the pixels as float32 (the network then computes its products with them in "
-                         "float32; records get the suffix _float32)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+                         "float32; per-seed files get the suffix _float32)")
+    ap.add_argument("--out", type=Path, default=RESULTS,
+                    help="markdown output file (another than the default: the record is written beside it and "
+                         "the table holds this run alone)")
     ap.add_argument("--records", type=Path, default=None,
-                    help="folder caching one JSON record per (setting, p, model, seed); reused when present")
+                    help="folder caching one JSON file per (setting, p, model, seed); reused when present")
     ap.add_argument("--from-records", action="store_true",
-                    help="fit nothing: write the table from the records in --records")
+                    help="fit nothing: make the run's record from the per-seed files in --records")
     ap.add_argument("--no-baselines", action="store_true",
-                    help="fit only our methods and the LogisticRegression of the speed column (the baselines' cells then come from --merge)")
-    ap.add_argument("--merge", type=Path, default=None, metavar="TABLE",
-                    help="a table written by this script: its cells for what this run did not measure are "
-                         "kept (records of an earlier run that are no longer at hand)")
+                    help="fit only our methods and the LogisticRegression of the speed column (the table keeps the "
+                         "baselines' cells of earlier records)")
     ap.add_argument("--note", action="append", default=[],
                     help="a line on how the run was made (e.g. processes sharing the cores), added to the header")
     ap.add_argument("--verbose", "-v", action="store_true")
@@ -395,29 +438,11 @@ def main(argv=None):
         sys.exit(f"data file {DATA} not found")
     X, y = load()
     X = X.astype(np.float32) if opts.float32 else X
-    merged = parse_table(opts.merge, METHODS) if opts.merge else {}
     seeds = range(opts.seeds) if opts.seed_list is None else opts.seed_list
-    measured = {(s, p, m): summarise(run_row(X, y, s, p, m, opts.methods, seeds, opts), opts.methods)
-                for s in opts.settings for p in opts.ps for m in opts.models}
-    rows = [(key, merge(merged.get(key), measured.get(key))) for key in sorted(set(measured) | set(merged))]
-    shown = [m for m in METHODS if m in opts.methods or any(m in row["methods"] for _, row in rows)]
-    lines = ["# Data hyper-cleaning on MNIST 5k", "",
-             f"- Date: {datetime.datetime.now():%Y-%m-%d %H:%M}; machine: {platform.machine()}, {os.cpu_count()} "
-             f"cores; numpy {np.__version__}, scikit-learn {sklearn.__version__}.",
-             f"- Command: `PYTHONPATH=. python benchmarks/hyper_cleaning.py {command_line(argv)}` "
-             f"({len(seeds)} seed(s) per row; `HyperCleaningClassifier(max_iter={opts.max_iter}, "
-             f"alpha={opts.alpha:g}, n_hidden={opts.n_hidden}"
-             + ("" if opts.refit_max_iter is None else f", refit_max_iter={opts.refit_max_iter}") + ")`"
-             + (", pixels as float32" if opts.float32 else "")
-             + "".join(f", `max_iter={n}` for {m}" + (f" on the {model} rows" if model else "")
-                       for (m, model), n in opts.method_iter.items()) + ").",
-             "- Accuracy and F1 in percent, mean ± std over seeds; times in seconds. The last four columns use the "
-             "methods run on every seed of the row.",
-             *(f"- {note}" for note in opts.note), "",
-             *table(rows, shown), "", ANCHORS, ""]
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    rows = [{"setting": s, "p": p, "model": m, "seeds": run_row(X, y, s, p, m, opts.methods, seeds, opts)}
+            for s in opts.settings for p in opts.ps for m in opts.models]
+    record = _harness.new_record(NAME, argv, run_config(opts, seeds), {"rows": rows}, opts.note)
+    _harness.publish(record, opts.out, RESULTS, render)
 
 
 if __name__ == "__main__":

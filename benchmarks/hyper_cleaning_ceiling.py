@@ -8,20 +8,18 @@ a corrupted one). Prints one JSON line per seed with the three test accuracies.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/hyper_cleaning_ceiling.py a 0.25 0,1,2,3,4 [mlp]
+    python -m benchmarks.hyper_cleaning_ceiling a 0.25 0,1,2,3,4 [mlp]
 """
 
 import json
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hyper_cleaning as hc  # noqa: E402
+from benchmarks import hyper_cleaning as hc
 
-from skbilevel import HyperCleaningClassifier  # noqa: E402
+from skbilevel import HyperCleaningClassifier
 
 
 def main(setting, p, seeds, model="mlp"):

@@ -10,22 +10,20 @@ For the logistic model one solve reaches ``||grad_y f|| ~ 1e-15`` and there is o
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/hyper_cleaning_hypergradient_drift.py [mlp|logistic] [a|b] [P] [SEED]
+    python -m benchmarks.hyper_cleaning_hypergradient_drift [mlp|logistic] [a|b] [P] [SEED]
 """
 
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hyper_cleaning as hc  # noqa: E402
+from benchmarks import hyper_cleaning as hc
 
-from skbilevel.methods.hypergradient import hypergradient  # noqa: E402
-from skbilevel.problems import BilevelProblem  # noqa: E402
-from skbilevel.problems.classifiers import (CrossEntropyValidationLoss, WeightedMLP,  # noqa: E402
+from skbilevel.methods.hypergradient import hypergradient
+from skbilevel.problems import BilevelProblem
+from skbilevel.problems.classifiers import (CrossEntropyValidationLoss, WeightedMLP,
                                             WeightedSoftmaxRegression)
 
 # iterations added per stage (the MLP's solves stop at their budget: L-BFGS stalls on the ReLU kinks)

@@ -10,43 +10,45 @@ method='value-function', max_iter=10)`` runs in the table (same split, network i
 method options and final refit), with the warm step or (``--cold``) without it, and prints per
 seed the trusted-set cross-entropy the method ends at, the mean weights of clean and corrupted
 samples, the test accuracy and the detection F1, beside the record of the earlier table's cell
-(``warm_step=False``, the earlier refit) where ``benchmarks/results/hyper_cleaning_records`` holds it.
+(``warm_step=False``, the earlier refit) where its record
+(``benchmarks/results/records/hyper_cleaning/20261202T1639_earlier_refit.json``) holds it.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/hyper_cleaning_overfit.py a 0.25 0,1,2 [--cold]
+    python -m benchmarks.hyper_cleaning_overfit a 0.25 0,1,2 [--cold]
 """
 
 import json
 import sys
 import time
 import warnings
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 from scipy.special import expit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hyper_cleaning as hc  # noqa: E402
+from benchmarks import _harness
+from benchmarks import hyper_cleaning as hc
 
-from skbilevel import HyperCleaningClassifier  # noqa: E402
-from skbilevel.cleaning import _INEXACT_OPTIONS  # noqa: E402
-from skbilevel.methods import value_function  # noqa: E402
-from skbilevel.problems import BilevelProblem  # noqa: E402
-from skbilevel.problems.classifiers import CrossEntropyValidationLoss  # noqa: E402
+from skbilevel import HyperCleaningClassifier
+from skbilevel.cleaning import _INEXACT_OPTIONS
+from skbilevel.methods import value_function
+from skbilevel.problems import BilevelProblem
+from skbilevel.problems.classifiers import CrossEntropyValidationLoss
 
-# the table's run: its records, the default max_iter, alpha and n_hidden, and value-function:mlp=10
-TABLE = SimpleNamespace(records=Path(__file__).resolve().parent / "results" / "hyper_cleaning_records",
-                        max_iter=30, alpha=0.01, n_hidden=64)
+# the earlier table's run: its record, the default max_iter, alpha and n_hidden, and value-function:mlp=10
+EARLIER = _harness.RECORDS / "hyper_cleaning" / "20261202T1639_earlier_refit.json"
+TABLE = SimpleNamespace(max_iter=30, alpha=0.01, n_hidden=64)
 ROUNDS = 10
 
 
 def table_record(setting, p, seed):
     """The earlier table's value-function cell for this seed (``warm_step=False``), or None."""
-    path = hc.record_path(TABLE, setting, p, "mlp", seed)
-    rec = json.loads(path.read_text()).get("value-function") if path.exists() else None
-    return None if rec is None else {"acc": rec["acc"], "f1": rec["f1"]}
+    for row in json.loads(EARLIER.read_text())["results"]["rows"]:
+        if (row["setting"], row["p"], row["model"]) == (setting, p, "mlp"):
+            rec = next((r.get("value-function") for r in row["seeds"] if r["seed"] == seed), None)
+            return None if rec is None else {"acc": rec["acc"], "f1": rec["f1"]}
+    return None
 
 
 def run(X, y, setting, p, seed, warm_step):
