@@ -1,20 +1,33 @@
-"""The hyper-cleaning benchmark's table: summaries of per-seed records, and reading a table back (--merge)."""
+"""The benchmark harness: records carry their environment, and the committed tables are rendered from them.
 
-import importlib.util
+Also the hyper-cleaning table's arithmetic: summaries of per-seed records and merging runs.
+"""
+
+import datetime
+import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "hyper_cleaning.py"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("hyper_cleaning_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def benchmarks():
+    """The ``benchmarks`` package of this checkout (a folder beside ``skbilevel``, not installed)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(ROOT))
+        import benchmarks._harness
+        import benchmarks.hyper_cleaning
+        import benchmarks.render
+        yield benchmarks
+
+
+@pytest.fixture(scope="module")
+def bench(benchmarks):
+    return benchmarks.hyper_cleaning
 
 
 def records(rng, methods, seeds=5):
@@ -43,35 +56,6 @@ def test_summary_is_the_mean_and_std_over_the_seeds_that_hold_a_method(bench):
     assert set(bench.verdict_methods(row)) == {"hypergradient"}
 
 
-def test_a_table_reads_back_to_its_summaries(bench, tmp_path):
-    rng = np.random.default_rng(1)
-    partial = records(rng, bench.METHODS)
-    for rec in partial[1:]:
-        del rec["sqcqp"]  # one seed: the cell says "(1 seed)"
-    for rec in partial[3:]:
-        del rec["value-function"]
-    rows = [(("a", 0.25, "logistic"), bench.summarise(partial, bench.METHODS)),
-            (("b", 0.5, "mlp"), bench.summarise(records(rng, ["perturbed-gd"], seeds=3), bench.METHODS))]
-    path = tmp_path / "table.md"
-    path.write_text("\n".join(bench.table(rows, bench.METHODS)) + "\n")
-    assert "(1 seed)" in path.read_text() and "(3 seeds)" in path.read_text()
-    back = bench.parse_table(path, bench.METHODS)
-    assert set(back) == {key for key, _ in rows}
-    for key, row in rows:
-        assert back[key]["seeds"] == row["seeds"]
-        assert set(back[key]["methods"]) == set(row["methods"])
-        for m, summary in row["methods"].items():
-            assert back[key]["methods"][m]["acc"] == pytest.approx(summary["acc"], abs=5e-5)
-            assert back[key]["methods"][m]["seconds"] == pytest.approx(summary["seconds"], abs=0.05)
-        for b, summary in row["baselines"].items():
-            assert back[key]["baselines"][b]["acc"] == pytest.approx(summary["acc"], abs=5e-5)
-        # the LogisticRegression time is recovered from the ratio column (printed to 0.1x)
-        assert back[key]["lr_seconds"] == pytest.approx(row["lr_seconds"], rel=0.1)
-    # and writing the read table gives the same lines (up to the rounding of the verdict columns)
-    again = bench.table(list(back.items()), bench.METHODS)
-    assert [line.split("|")[:14] for line in again] == [line.split("|")[:14] for line in path.read_text().splitlines()]
-
-
 def test_merge_replaces_what_was_measured_and_keeps_the_rest(bench):
     rng = np.random.default_rng(2)
     old = bench.summarise(records(rng, ["hypergradient", "perturbed-gd"]), bench.METHODS)
@@ -81,3 +65,89 @@ def test_merge_replaces_what_was_measured_and_keeps_the_rest(bench):
     assert merged["methods"]["sqcqp"] is new["methods"]["sqcqp"]
     assert merged["baselines"] == old["baselines"] and merged["lr_seconds"] == old["lr_seconds"]
     assert bench.merge(None, new) is new
+
+
+def hc_record(bench, date, rows, **config):
+    base = {"seeds": [0, 1, 2], "methods": list(bench.METHODS), "max_iter": 30, "method_iter": [],
+            **bench.TABLE_CONFIG}
+    return {"benchmark": "hyper_cleaning", "date": date, "commit": "abc", "dirty": False, "versions": {},
+            "machine": {"cpu_count": 2, "processor": "x86_64"}, "command": "c", "notes": [],
+            "config": {**base, **config}, "results": {"rows": rows}}
+
+
+def test_the_table_merges_the_runs_with_its_options_oldest_first(bench):
+    rng = np.random.default_rng(1)
+    first = [{"seed": s, **r} for s, r in enumerate(records(rng, ["hypergradient", "sqcqp"], seeds=3))]
+    later = [{"seed": s, "sqcqp": r["sqcqp"], "lr_seconds": r["lr_seconds"]}
+             for s, r in enumerate(records(rng, ["sqcqp"], seeds=3))]
+    runs = [hc_record(bench, "2026-01-01T00:00:00+00:00", [{"setting": "a", "p": 0.25, "model": "logistic",
+                                                            "seeds": first}]),
+            hc_record(bench, "2026-01-02T00:00:00+00:00", [{"setting": "a", "p": 0.25, "model": "logistic",
+                                                            "seeds": later}]),
+            hc_record(bench, "2026-01-03T00:00:00+00:00", [{"setting": "a", "p": 0.25, "model": "logistic",
+                                                            "seeds": first}], float32=True)]
+    assert [bench.in_table(r["config"]) for r in runs] == [True, True, False]
+    [(key, row)] = bench.table_rows([r for r in runs if bench.in_table(r["config"])])
+    assert key == ("a", 0.25, "logistic")
+    assert row["methods"]["sqcqp"]["acc"][0] == pytest.approx(np.mean([r["sqcqp"]["acc"] for r in later]))
+    assert row["methods"]["hypergradient"]["acc"][0] == pytest.approx(
+        np.mean([r["hypergradient"]["acc"] for r in first]))
+    assert row["baselines"]["oracle"]["acc"][0] == pytest.approx(np.mean([r["oracle"]["acc"] for r in first]))
+    text = bench.render(runs)
+    assert text.count("\n| (a) | 0.25 | logistic | 3 |") == 1 and text.count("### ") == 2  # float32 run left out
+
+
+def test_a_method_run_for_other_iterations_is_left_out(bench):
+    seeds = [{"seed": 0, "perturbed-gd": {"acc": 0.8, "f1": 0.9, "seconds": 1.0, "max_iter": 300},
+              "sqcqp": {"acc": 0.7, "f1": 0.6, "seconds": 1.0, "max_iter": 30}}]
+    run = hc_record(bench, "2026-01-01T00:00:00+00:00", [{"setting": "b", "p": 0.5, "model": "mlp", "seeds": seeds}],
+                    method_iter=[["perturbed-gd", None, 600]])
+    [summary] = bench.row_summaries(run).values()
+    assert set(summary["methods"]) == {"sqcqp"}
+
+
+def test_every_committed_table_is_rendered_from_its_records(benchmarks):
+    for name in benchmarks.render.BENCHMARKS:
+        committed = (ROOT / "benchmarks" / "results" / f"{name}.md").read_text()
+        assert benchmarks.render.rendered(name) == committed, f"run python -m benchmarks.render ({name})"
+
+
+def test_every_record_carries_date_commit_versions_and_machine(benchmarks):
+    paths = sorted((ROOT / "benchmarks" / "results" / "records").glob("*/*.json"))
+    assert {p.parent.name for p in paths} == set(benchmarks.render.BENCHMARKS)
+    for path in paths:
+        record = json.loads(path.read_text())
+        assert record["benchmark"] == path.parent.name
+        datetime.datetime.fromisoformat(record["date"])
+        assert record["commit"] and "dirty" in record and record["command"]
+        assert {"python", "numpy", "scipy", "scikit-learn", "cvxpy", "skbilevel", "blas"} <= set(record["versions"])
+        assert "cpu_count" in record["machine"] and "platform" in record["machine"]
+        assert {"config", "results", "notes"} <= set(record)
+
+
+def test_a_new_record_states_its_environment(benchmarks):
+    h = benchmarks._harness
+    record = h.new_record("example_2_2", ["--note", "busy"], {"k": (1, 2)}, {"x": np.float64(0.5),
+                                                                           "y": np.arange(2)})
+    assert record["date"].endswith("+00:00")
+    assert re.fullmatch(r"[0-9a-f]{40}", record["commit"]) or record["commit"].startswith("unknown")
+    assert record["versions"]["numpy"] == np.__version__
+    assert record["command"] == "python -m benchmarks.example_2_2 --note ..."
+    assert json.loads(json.dumps(record))["results"] == {"x": 0.5, "y": [0, 1]}
+    assert "commit " + record["commit"] in h.run_lines(record)[0]
+
+
+def test_a_run_with_another_out_writes_its_record_beside_its_table(benchmarks, tmp_path):
+    h = benchmarks._harness
+    record = h.new_record("svm_validation_losses", [], {}, {"seeds": 1, "rows": []})
+    out = tmp_path / "table.md"
+    text = h.publish(record, out, h.RESULTS / "svm_validation_losses.md", lambda recs: f"{len(recs)} run\n")
+    assert text == "1 run\n" and out.read_text() == text
+    assert json.loads(out.with_suffix(".json").read_text())["date"] == record["date"]
+
+
+def test_table_cells_format_values_lists_and_missing(benchmarks):
+    h = benchmarks._harness
+    columns = [h.Column("a"), h.Column("b", "{:.2f} ± {:.2f}"), h.Column("c", "{:.1f}x")]
+    lines = h.table_lines(columns, [{"a": "x", "b": [1, 0.25], "c": None}, ["y", [2, 0], 3.14]])
+    assert lines == ["| a | b | c |", "|---|---|---|", "| x | 1.00 ± 0.25 | — |", "| y | 2.00 ± 0.00 | 3.1x |"]
