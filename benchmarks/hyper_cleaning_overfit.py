@@ -1,11 +1,10 @@
 """Does solving the hyper-cleaning problem further help the network? value-function with a warm step.
 
 ``HyperCleaningClassifier(model='mlp', method='value-function')`` carries the x step of
-Algorithm 1 over rounds (``warm_step=True``) since 2026-12-03. Before, each round started its
-spectral step at 1; on the MLP rows of ``hyper_cleaning.py`` most rounds then moved ``x`` by
-``O(1/n)`` and ended when the Armijo search on the budget-solved ``varphi_k`` found no decrease,
-and the weights ended near 1/2 (on (a) p = 0.25 seed 0: mean 0.53 on clean labels, 0.47 on
-corrupted ones). This script runs exactly what ``HyperCleaningClassifier(model='mlp',
+Algorithm 1 of Liu et al. (2021) over rounds (``warm_step=True``). Without it each round starts its
+spectral step at 1; on the MLP rows of ``hyper_cleaning.py`` most rounds then move ``x`` by
+``O(1/n)`` and end when the Armijo search on the budget-solved ``varphi_k`` finds no decrease,
+and the weights end near 1/2 (the notes of ``benchmarks/results/hyper_cleaning.md``). This script runs exactly what ``HyperCleaningClassifier(model='mlp',
 method='value-function', max_iter=10)`` runs in the table (same split, network initialisation,
 method options and final refit), with the warm step or (``--cold``) without it, and prints per
 seed the trusted-set cross-entropy the method ends at, the mean weights of clean and corrupted
@@ -16,6 +15,11 @@ samples, the test accuracy and the detection F1, beside the record of the earlie
 Usage::
 
     python -m benchmarks.hyper_cleaning_overfit a 0.25 0,1,2 [--cold]
+
+References
+----------
+R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based Interior-point Method for
+Non-convex Bi-level Optimization", ICML 2021.
 """
 
 import json
