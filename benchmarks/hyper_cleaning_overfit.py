@@ -4,8 +4,9 @@
 Algorithm 1 of Liu et al. (2021) over rounds (``warm_step=True``). Without it each round starts its
 spectral step at 1; on the MLP rows of ``hyper_cleaning.py`` most rounds then move ``x`` by
 ``O(1/n)`` and end when the Armijo search on the budget-solved ``varphi_k`` finds no decrease,
-and the weights end near 1/2 (the notes of ``benchmarks/results/hyper_cleaning.md``). This script runs exactly what ``HyperCleaningClassifier(model='mlp',
-method='value-function', max_iter=10)`` runs in the table (same split, network initialisation,
+and the weights end near 1/2 (the notes of ``benchmarks/results/hyper_cleaning.md``). This
+script runs exactly what ``HyperCleaningClassifier(model='mlp', method='value-function',
+max_iter=10)`` runs in the table (same split, network initialisation,
 method options and final refit), with the warm step or (``--cold``) without it, and prints per
 seed the trusted-set cross-entropy the method ends at, the mean weights of clean and corrupted
 samples, the test accuracy and the detection F1, beside the record of the earlier table's cell

@@ -377,8 +377,8 @@ def alternative_columns(labels):
 def header(record):
     config, res = record["config"], record["results"]
     threads = ", ".join(f"{v}={config['threads'].get(v)}" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
-    settings = "; ".join(f"{k} hyperparameter{'s' if int(k) > 1 else ''}: " + ", ".join(f"{a}={b!r}" for a, b in s.items())
-                         for k, s in config["bilevel"].items())
+    settings = "; ".join(f"{k} hyperparameter{'s' if int(k) > 1 else ''}: "
+                         + ", ".join(f"{a}={b!r}" for a, b in s.items()) for k, s in config["bilevel"].items())
     return [
         "# BilevelSearchCV against GridSearchCV, RandomizedSearchCV and HalvingRandomSearchCV", "",
         *_harness.run_lines(record, f"; whole run {res['wall_seconds']:.0f} s"),
