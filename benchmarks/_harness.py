@@ -153,11 +153,6 @@ def run_lines(record, command_note=""):
             f"- Command: `{record['command']}`{command_note}."]
 
 
-def run_date(record):
-    """When a run was made, for a reader."""
-    return _date(record["date"])
-
-
 def _date(text):
     if text.endswith("+00:00"):
         return text[:16].replace("T", " ") + " UTC"

@@ -390,8 +390,8 @@ def render(records):
              "- The table merges the runs listed below it, oldest first: each cell comes from the latest run that "
              "measured it.", "", *table(rows, shown), "", ANCHORS, "", "## Runs", ""]
     for record in used:
-        lines += [f"### {_harness.run_date(record)}: {describe(record['config'])}", "",
-                  *_harness.run_lines(record), *_harness.note_lines(record), ""]
+        lines += [f"### Run of {record['date'][:16].replace('T', ' ')}", "", *_harness.run_lines(record),
+                  f"- Options: {describe(record['config'])}.", *_harness.note_lines(record), ""]
     return "\n".join(lines)
 
 
