@@ -11,7 +11,8 @@ and ``python -m benchmarks.render`` writes every ``benchmarks/results/<benchmark
 records. No table is read back from Markdown.
 
 Records converted from the tables and per-seed files written before this harness carry what those
-files stated and :data:`UNKNOWN` for the rest (commit, versions not named in the old header).
+files stated, :data:`UNKNOWN` as their commit and :data:`NOT_RECORDED` for the versions and machine
+details the old tables did not name.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def versions():
 
 
 def machine():
+    """The platform, processor and number of CPUs."""
     return {"platform": platform.platform(), "machine": platform.machine(),
             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
 
@@ -105,11 +107,13 @@ def jsonable(value):
 
 # -- reading and writing records -------------------------------------------------------------------
 def record_path(record, label=""):
+    """Where a run's record is kept: ``records/<benchmark>/<UTC date and time>[_<label>].json``."""
     stamp = re.sub(r"[^0-9T]", "", record["date"][:19])
     return RECORDS / record["benchmark"] / f"{stamp}{'_' + label if label else ''}.json"
 
 
 def write_record(record, path):
+    """Write ``record`` as indented JSON; return ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     return path
@@ -169,6 +173,7 @@ def _blas(blas):
 
 
 def note_lines(record):
+    """The ``--note`` lines of a run, as Markdown items."""
     return [f"- {note}" for note in record.get("notes", ())]
 
 
