@@ -19,6 +19,7 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from skbilevel import BilevelSearchCV, BilevelSVC, HyperCleaningClassifier
+from skbilevel._search_folds import build_folds
 from skbilevel.methods.hypergradient import _oracle
 from skbilevel.problems.cross_validation import CrossValidationProblem
 
@@ -38,7 +39,7 @@ def _cv_problem(search, X, y):
     from skbilevel._search_space import parse_param_space
     dims = parse_param_space(search.param_space)
     route = {"split": {}, "pre": {}, "weight": None, "score": {}}
-    problem, _ = search._build_folds(X, y, route, dims)
+    problem, _ = build_folds(search.estimator, search.cv, search.validation_loss, X, y, route, dims)
     return problem
 
 
