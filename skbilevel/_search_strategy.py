@@ -32,17 +32,17 @@ _MAX_LINE_SEARCH = 5
 
 # A descent stops when L-BFGS-B probes a point within this distance (in log C, log gamma, ...:
 # 0.1%) of one it has evaluated: at a kink it re-probes the same spot, a full set of fold solves
-# each time (the descent points of benchmarks/results/search_vs_grid.md show it on SVC).
+# each time, for a change of the hyperparameters that means nothing to the search.
 _XTOL = 1e-3
 
 # Lower-level tolerances (relative). Where points are only compared, by validation loss or score
 # (the coarse grid, the score refinement), 1e-4: the tolerance at which scikit-learn's estimators,
 # and so GridSearchCV's fits, stop by default. In the descent the hypergradient's error is of the
-# order of the lower level's residual, so 1e-6 is ample against the outer tol (1e-4), and a much
-# looser one than the library default of 1e-10 (see benchmarks/results/search_vs_grid.md); a
-# tighter 1e-8 gave the same points on the benchmark at a higher cost. At 1e-6 a warm-started
-# LogisticRegression re-solve still tries Newton first (its NEWTON_FIRST_TOL): a looser descent
-# tolerance would drop that path.
+# order of the lower level's residual, so 1e-6 is ample against the outer tol (1e-4); the library
+# default of 1e-10 only costs lower-level iterations, and 1e-8 gave the same points on every row
+# of benchmarks/search_vs_grid.py at a higher cost. At 1e-6 a warm-started LogisticRegression
+# re-solve still tries Newton first (its NEWTON_FIRST_TOL): a looser descent tolerance would drop
+# that path.
 _COMPARE_TOL = 1e-4
 _DESCENT_TOL = 1e-6
 
@@ -186,7 +186,7 @@ class OuterSearch:
     def _first_step(self):
         """The descent's first step: a quarter of an initial-grid cell (an eighth of the box without a grid),
         along the narrowest dimension. L-BFGS-B's own first step on a box is the hypergradient itself, which
-        for a validation loss below 1 moves ``log C`` by 1e-3 or so and stops the descent on ``ftol``."""
+        for a validation loss below 1 is a tiny move of ``log C`` that stops the descent on ``ftol``."""
         lo, hi = (np.asarray(b, dtype=float) for b in self.problem.x_bounds)
         return float(np.min(hi - lo)) / (4 * max(self.grid_size, 2))
 

@@ -168,11 +168,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         whose nearest evaluated point scores higher, the upper side on a tie:
         a search of one hyperparameter takes few evaluations, so each added
         one is a sizeable share of its time) and 8 per hyperparameter
-        otherwise: on SVC ``(C, gamma)`` it closed the gap to a 900-point
-        grid's best accuracy on Ionosphere, breast cancer and Spambase, where
-        the squared hinge's valley lies far from the accuracy's, and a smaller
-        budget left Spambase short (``benchmarks/results/search_vs_grid.md``).
-        0 skips it.
+        otherwise: on SVC ``(C, gamma)``, where the squared hinge's valley
+        lies far from the accuracy's, it brings the search to or near a
+        900-point grid's best accuracy
+        (``benchmarks/results/search_vs_grid.md``). 0 skips it.
     validation_loss : {'auto', 'squared', 'log', 'squared_hinge'}, default='auto'
         The smooth loss descended (see
         :class:`~skbilevel.problems.estimator_base.ValidationLoss`); 'auto' is
@@ -307,7 +306,6 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.error_score = error_score
         self.return_train_score = return_train_score
         self.callback = callback
-
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
