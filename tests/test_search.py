@@ -19,6 +19,7 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from skbilevel import BilevelSearchCV, BilevelSVC, HyperCleaningClassifier
+from skbilevel._search_folds import build_folds
 from skbilevel.methods.hypergradient import _oracle
 from skbilevel.problems.cross_validation import CrossValidationProblem
 
@@ -38,7 +39,7 @@ def _cv_problem(search, X, y):
     from skbilevel._search_space import parse_param_space
     dims = parse_param_space(search.param_space)
     route = {"split": {}, "pre": {}, "weight": None, "score": {}}
-    problem, _ = search._build_folds(X, y, route, dims)
+    problem, _ = build_folds(search.estimator, search.cv, search.validation_loss, X, y, route, dims)
     return problem
 
 
@@ -454,3 +455,23 @@ def test_validation_loss_option(cancer):
     assert {f.upper.loss for f in log.folds} == {"log"}
     with pytest.raises(ValueError, match="validation_loss"):
         BilevelSearchCV(pipe, space, validation_loss="hinge").fit(X, y)
+
+
+# -- the helpers behind fit: they return what they compute ---------------------------------------
+def test_cv_results_ranks_as_grid_search_and_the_best_point_credits_its_descent():
+    """Ties share the lowest rank and NaN scores rank last; a refinement point (start -2) is credited to the
+    descent it refined, a grid point (start -1) to the first descent."""
+    from skbilevel._search_results import best_point, cv_results
+    from skbilevel._search_space import parse_param_space
+    dims = parse_param_space({"C": (0.1, 10.0)})
+    scores = [0.5, np.nan, 0.9, 0.9]
+    rows = [{"params": {"C": c}, "start": s, "loss": 1.0 - v if v == v else 1.0, "fit_time": np.zeros(2),
+             "score_time": np.zeros(2), "test": {"score": np.full(2, v)}, "train": {}}
+            for c, s, v in zip([0.1, 1.0, 3.0, 10.0], [-1, 0, -2, 1], scores)]
+    with pytest.warns(UserWarning, match="1 of the 4 evaluated points have no mean 'score' score"):
+        results = cv_results(rows, dims, ["score"], 2, False, np.nan)
+    np.testing.assert_array_equal(results["rank_test_score"], [3, 4, 1, 1])
+    best = best_point(results, True, False, ["score"], refine_from=1)
+    assert (best.index, best.score, best.params, best.start) == (2, 0.9, {"C": 3.0}, 1)
+    assert best_point(results, lambda r: 0, False, ["score"], refine_from=1).start == 0
+    assert best_point(results, False, True, ["score"], refine_from=1) is None

@@ -1,15 +1,15 @@
 """Cross-validation as one bilevel problem: K lower levels sharing the hyperparameters.
 
-Hyperparameter optimisation is the bilevel problem (4.1)-(4.2) of paper
-002, section 4.1; with folds ``k = 1..K``, each a training problem
+Hyperparameter optimisation is the bilevel problem (4.1)-(4.2) of Grazzi
+et al. (2026), section 4.1; with folds ``k = 1..K``, each a training problem
 ``y_k(x)`` (4.2) and a held-out loss ``F_k`` (4.1), cross-validation minimises
 
 .. math::
 
     h(x) = \\frac{1}{K} \\sum_{k=1}^K F_k(x, y_k(x)),
 
-whose gradient is the mean of the folds' hypergradients (each from paper
-002, section 5.1); the folds are independent given ``x`` and can be solved
+whose gradient is the mean of the folds' hypergradients (each from Grazzi
+et al. (2026), section 5.1); the folds are independent given ``x`` and can be solved
 in parallel.
 """
 
@@ -47,7 +47,7 @@ class CrossValidationProblem:
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): hyperparameter optimisation
+       (survey), 2026: hyperparameter optimisation
        as the bilevel problem (4.1)-(4.2), section 4.1, here with one
        training / validation split per fold; each fold's hypergradient by
        implicit differentiation, section 5.1.

@@ -76,7 +76,7 @@ def lower_level_class(estimator):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): each class returned here is
+       (survey), 2026: each class returned here is
        the training problem (4.2) of section 4.1 of one estimator,
        differentiated as in section 5.1 (section 6.1, formula (6.3), for the
        active set of the constrained or non-smooth ones).

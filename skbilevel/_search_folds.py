@@ -1,0 +1,130 @@
+"""BilevelSearchCV's problem: the searched hyperparameters and one lower level per cross-validation fold."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import check_cv
+from sklearn.utils import _safe_indexing
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d
+
+from ._search_routing import fold_params, split_pipeline
+from ._search_space import parse_param_space, within_valid_values
+from .problems.base import BilevelProblem
+from .problems.cross_validation import CrossValidationProblem
+from .problems.estimator_base import ValidationLoss
+from .problems.sklearn_estimators import lower_level_class
+
+
+def _parameter_error(estimator, name, value):
+    """scikit-learn's message when ``estimator`` refuses ``name=value``, else None."""
+    trial = clone(estimator).set_params(**{name: value})
+    try:
+        trial._validate_params()
+    except (ValueError, TypeError) as exc:  # InvalidParameterError is both
+        return str(exc)
+    return None
+
+
+def search_dimensions(estimator, param_space):
+    """The parsed ``param_space``: last-step names only, box edges the estimator accepts.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        The searched estimator; an estimator without a lower level is
+        refused first (``TypeError``).
+    param_space : dict
+        BilevelSearchCV's ``param_space``.
+
+    Returns
+    -------
+    list of Dimension
+        One per searched hyperparameter, in sorted name order.
+    """
+    _, final, prefix = split_pipeline(estimator)
+    lower_cls = lower_level_class(final)  # an estimator we cannot differentiate is refused first
+    dims = []
+    for d in parse_param_space(param_space):
+        if not d.name.startswith(prefix) or "__" in d.name[len(prefix):]:
+            raise ValueError(
+                f"param_space name {d.name!r}: only the last step's parameters can be searched "
+                f"(names starting with {prefix!r}); earlier Pipeline steps are fitted once per fold"
+            )
+        if d.name[len(prefix):] not in lower_cls.hyperparameters:  # before checking its values
+            raise ValueError(f"{type(final).__name__} hyperparameters [{d.name[len(prefix):]!r}] cannot be "
+                             f"differentiated; supported: {list(lower_cls.hyperparameters)}")
+        dims.append(within_valid_values(d, partial(_parameter_error, final, d.name[len(prefix):])))
+    return dims
+
+
+def check_targets(estimator, y):
+    """1-D finite targets (a column vector is raveled with a warning, as by the estimators)."""
+    y = column_or_1d(y, warn=True)
+    if is_classifier(split_pipeline(estimator)[1]):
+        check_classification_targets(y)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
+    else:
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    return y
+
+
+def build_folds(estimator, cv, validation_loss, X, y, route, dims):
+    """One bilevel problem per fold of ``cv``, and the data that scores each fold's solution.
+
+    Earlier Pipeline steps are fitted on the fold's training part and
+    transform both parts; the final step's training problem on the training
+    part is the fold's lower level, the smooth ``validation_loss`` on the
+    held-out part its upper level.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        The searched estimator.
+    cv : int, cross-validation generator or iterable
+        BilevelSearchCV's ``cv``.
+    validation_loss : str
+        BilevelSearchCV's ``validation_loss`` (``'auto'``: the estimator's).
+    X, y : array-like
+        The data (``y`` checked).
+    route : dict
+        The routed metadata (:func:`~skbilevel._search_routing.route_fit_params`).
+    dims : list of Dimension
+        The searched hyperparameters.
+
+    Returns
+    -------
+    problem : CrossValidationProblem
+        The folds' problems, on the box of ``dims``.
+    data : list of tuple
+        Per fold ``(X_train, y_train, X_test, y_test, (score params of the
+        training part, of the test part))``.
+    """
+    pre, final, prefix = split_pipeline(estimator)
+    names = [d.name[len(prefix):] for d in dims]
+    lower_cls = lower_level_class(final)
+    folds, data, n = [], [], len(y)
+    for train, test in check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]):
+        X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
+        if pre is not None:
+            fitted = clone(pre)
+            X_tr = fitted.fit_transform(X_tr, _safe_indexing(y, train), **fold_params(route["pre"], n, train))
+            X_te = fitted.transform(X_te)
+        X_tr = check_array(X_tr, accept_sparse="csr", dtype=np.float64)
+        X_te = check_array(X_te, accept_sparse="csr", dtype=np.float64)
+        y_tr, y_te = _safe_indexing(y, train), _safe_indexing(y, test)
+        sw = None if route["weight"] is None else route["weight"][train]
+        lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw)
+        loss = None if validation_loss == "auto" else validation_loss
+        score_params = (fold_params(route["score"], n, train), fold_params(route["score"], n, test))
+        # the smooth loss the descent follows weighs the held-out samples as the scores do
+        upper = ValidationLoss(lower, X_te, y_te, loss, sample_weight=score_params[1].get("sample_weight"))
+        folds.append(BilevelProblem(upper, lower))
+        data.append((X_tr, y_tr, X_te, y_te, score_params))
+    lo = np.array([d.low for d in dims])
+    hi = np.array([d.high for d in dims])
+    return CrossValidationProblem(tuple(folds), (lo, hi)), data
