@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "doc" / "_static" / "benchmarks"
 
-WIDTH = 10.0  # inches; at DPI 150 the image is 1,500 px, shown scaled to the text column
+WIDTH = 8.0  # inches; at DPI 150 the image is 1,200 px, shown scaled to the text column
 DPI = 150
 MARKERS = "osD^vP*X"
 # the same search keeps its colour and marker in every panel
@@ -120,7 +121,9 @@ def dot_plot(ax, labels, series, *, xlabel, xscale="linear"):
 
 def legend_below(fig, axes, ncol=4):
     """One legend for all panels, under them, so that it hides no point."""
-    fig.tight_layout()  # keeps the axis labels inside the figure, above the legend
+    with warnings.catch_warnings():  # suptitle and shared axes: tight_layout warns, and still fits
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()  # keeps the axis labels inside the figure, above the legend
     handles = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -183,7 +186,7 @@ def svm_paper(tables):
               "LinearSVC": _series(rows, "LinearSVC")}
     if all("GridSearchCV" in r for r in rows):
         series["GridSearchCV(LinearSVC)"] = _series(rows, "GridSearchCV")
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.36 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.3 * len(rows) + 1.2))
     dot_plot(ax, labels, series, xlabel="test accuracy (mean ± std over seeds)")
     legend_below(fig, (ax,))
     ax.set_title("Bilevel SVM: the experiments of Huang et al. (2025)", fontsize=11)
@@ -198,7 +201,7 @@ def svm_validation_losses(tables):
     rows = table["rows"]
     names = [h for h in table["header"] if h.startswith("BilevelSVC") or h in ("paper", "LinearSVC")]
     series = {h: _series(rows, h) for h in names}
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.5 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.42 * len(rows) + 1.2))
     dot_plot(ax, [r["row"] for r in rows], series, xlabel="test accuracy (mean ± std over seeds)")
     legend_below(fig, (ax,), ncol=3)
     ax.set_title("BilevelSVC's validation losses", fontsize=11)
@@ -257,7 +260,7 @@ FIGURES = {"search_vs_grid": search_vs_grid, "svm_paper": svm_paper,
 
 
 def main() -> int:
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10})
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "legend.fontsize": 9})
     missing = []
     for name, draw in FIGURES.items():
         path = RESULTS / f"{name}.md"

@@ -121,8 +121,11 @@ html_theme_options = {
     "footer_end": ["sphinx-version", "theme-version"],
     "icon_links": [],
 }
-# No primary (left) sidebar on pages without a section navigation: an empty one only narrows the column.
-html_sidebars = {page: [] for page in ("index", "installation", "parallel", "limitations", "references")}
+# No primary (left) sidebar on pages without a section navigation (an empty one only narrows the
+# column), nor on the benchmark and gallery pages, whose figures, tables and code want the width
+# (they link to each other).
+html_sidebars = {page: [] for page in ("index", "installation", "parallel", "limitations", "references",
+                                       "benchmarks", "benchmarks/*", "auto_examples/*")}
 html_context = {"default_mode": "light"}
 
 warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")

@@ -15,6 +15,8 @@ Here 40% of the labels of 1,000 handwritten digits are replaced by a wrong
 digit; 300 digits with their true labels form the trusted set.
 """
 
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_hyper_cleaning_digits.png"
+
 # %%
 # The data
 # --------

@@ -21,6 +21,8 @@ low-level API: :mod:`skbilevel.problems` builds the problem and
 call the same solvers.
 """
 
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_lme_mpec_vs_mpec.png"
+
 # %%
 # Three solvers, twenty starts
 # ----------------------------

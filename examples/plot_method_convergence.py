@@ -25,6 +25,8 @@ four run on the same small task: 400 of scikit-learn's 8x8 digits with 40%
 of the labels replaced by wrong ones, 100 trusted digits.
 """
 
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_method_convergence.png"
+
 # %%
 # The task
 # --------

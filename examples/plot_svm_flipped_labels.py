@@ -16,6 +16,8 @@ This example reproduces the synthetic experiment of Huang et al. (2025)
 4, 8 or 12 labels are flipped; 60% train the SVM, 10% validate, 30% test.
 """
 
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_svm_flipped_labels.png"
+
 # %%
 # The data
 # --------

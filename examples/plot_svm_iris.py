@@ -12,6 +12,8 @@ figure is the margin: which training samples the learned weights make
 count.
 """
 
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_svm_iris.png"
+
 # %%
 # Split and fit
 # -------------
