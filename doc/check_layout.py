@@ -1,5 +1,8 @@
 """Check the built HTML pages in headless Chromium: does anything run wider than its column?
 
+It also checks each page's text for words that only make sense inside this repository (papers by
+their number in the project's reading list, its folder of papers, commit hashes, issue names).
+
 Run from the repository root after building the documentation (``doc/_build/html``)::
 
     python doc/check_layout.py                 # every page at 1,400 px
@@ -25,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent / "_build" / "html"
+JARGON = re.compile(r"\b[Pp]aper 00\d\b|shared/papers|foundation issue|\bcommits? [0-9a-f]{7,40}\b")
 
 MEASURE = r"""
 function measure(frame) {
@@ -86,6 +90,13 @@ def run(pages: list[Path], width: int, chromium: str) -> list:
     return json.loads(html.unescape(found.group(1)))
 
 
+def jargon(page: Path) -> list[str]:
+    """Internal words in the page's text (scripts, styles and tags removed)."""
+    text = re.sub(r"<script.*?</script>|<style.*?</style>", "", page.read_text(encoding="utf-8"), flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return sorted({m.group(0) for m in JARGON.finditer(text)})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=1400)
@@ -100,10 +111,14 @@ def main() -> int:
     failed = 0
     for start in range(0, len(pages), args.batch):
         for name, result in run(pages[start:start + args.batch], args.width, chromium):
-            bad = "error" in result or result["page_scrolls"] or result["n_wide"]
+            words = jargon(ROOT / name)
+            if words:
+                result["jargon"] = words
+            bad = "error" in result or result["page_scrolls"] or result["n_wide"] or words
             failed += bool(bad)
             print(("FAIL " if bad else "ok   ") + name, json.dumps(result))
-    print(f"{len(pages) - failed} of {len(pages)} pages within their column at {args.width} px")
+    print(f"{len(pages) - failed} of {len(pages)} pages within their column at {args.width} px "
+          "and free of internal jargon")
     return 1 if failed else 0
 
 

@@ -176,10 +176,19 @@ def _readable_results(text: str) -> str:
         kept.append(line)
     # a lead-in line ("... messages:") whose list was dropped
     kept = [line for k, line in enumerate(kept) if not (line.endswith(":") and _ends_section(kept, k))]
+    # a class on each table, for the style sheet (numbers on one line, a smaller font)
+    kept = [f"```{{rst-class}} benchmark-table\n```\n{line}" if _starts_table(kept, k) else line
+            for k, line in enumerate(kept)]
     text = "\n".join(kept) + "\n"
     text = _PAPER.sub(lambda m: _PAPERS[m.group(1)], text)
     text = text.replace("the foundation issue", "the project").replace("foundation issue", "project")
     return _COMMIT.sub("", text)
+
+
+def _starts_table(lines, k):
+    """Whether line ``k`` is the header row of a Markdown table."""
+    return (lines[k].startswith("|") and (k == 0 or not lines[k - 1].startswith("|"))
+            and k + 1 < len(lines) and lines[k + 1].startswith("|---"))
 
 
 def _ends_section(lines, k):
