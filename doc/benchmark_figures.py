@@ -136,7 +136,7 @@ def save(fig, name: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT / f"{name}.png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    print(f"wrote {(OUT / f'{name}.png').relative_to(ROOT)}")
+    print(f"wrote {OUT / f'{name}.png'}")
 
 
 def _series(rows, name):
@@ -267,7 +267,7 @@ def main() -> int:
         fig = draw(read_tables(path)) if path.exists() else None
         if fig is None:
             missing.append(name)
-            print(f"skipped {name}: no table with the expected columns in {path.relative_to(ROOT)}",
+            print(f"skipped {name}: no table with the expected columns in {path}",
                   file=sys.stderr)
         else:
             save(fig, name)

@@ -164,9 +164,17 @@ _COMMIT = re.compile(r",?\s*\(?\bcommits? [0-9a-f]{7,40}\b\)?")
 
 
 def _readable_results(text: str) -> str:
-    """Drop the bullet notes (a line starting with "- " and its indented continuation lines)."""
-    kept, in_note = [], False
+    """Drop the bullet notes (a line starting with "- " and its indented continuation lines) and the
+    sections that list the runs behind a table (a heading "Runs" or "Run ...")."""
+    kept, in_note, skip_level = [], False, 0
     for line in text.splitlines():
+        heading = re.match(r"(#+)\s", line)
+        if heading and skip_level and len(heading.group(1)) <= skip_level:
+            skip_level = 0
+        if heading and re.match(r"#+\s+Runs?\b", line):
+            skip_level = len(heading.group(1))
+        if skip_level:
+            continue
         if line.startswith("- "):
             in_note = True
             continue
@@ -174,8 +182,9 @@ def _readable_results(text: str) -> str:
             continue
         in_note = False
         kept.append(line)
-    # a lead-in line ("... messages:") whose list was dropped
+    # a lead-in line ("... messages:") whose list was dropped, and a heading left without content
     kept = [line for k, line in enumerate(kept) if not (line.endswith(":") and _ends_section(kept, k))]
+    kept = [line for k, line in enumerate(kept) if not _empty_heading(kept, k)]
     # a class on each table, for the style sheet (numbers on one line, a smaller font)
     kept = [f"```{{rst-class}} benchmark-table\n```\n{line}" if _starts_table(kept, k) else line
             for k, line in enumerate(kept)]
@@ -188,7 +197,17 @@ def _readable_results(text: str) -> str:
 def _starts_table(lines, k):
     """Whether line ``k`` is the header row of a Markdown table."""
     return (lines[k].startswith("|") and (k == 0 or not lines[k - 1].startswith("|"))
-            and k + 1 < len(lines) and lines[k + 1].startswith("|---"))
+            and k + 1 < len(lines) and re.match(r"\|\s*:?-", lines[k + 1]) is not None)
+
+
+def _empty_heading(lines, k):
+    """Whether line ``k`` is a heading followed by nothing, or by a heading of its level or above."""
+    level = len(re.match(r"#*", lines[k]).group(0))
+    if not level:
+        return False
+    following = next((line for line in lines[k + 1:] if line.strip()), "")
+    following_level = len(re.match(r"#*", following).group(0))
+    return not following or 0 < following_level <= level
 
 
 def _ends_section(lines, k):
