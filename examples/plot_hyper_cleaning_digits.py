@@ -15,8 +15,6 @@ Here 40% of the labels of 1,000 handwritten digits are replaced by a wrong
 digit; 300 digits with their true labels form the trusted set.
 """
 
-# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_hyper_cleaning_digits.png"
-
 # %%
 # The data
 # --------
@@ -131,3 +129,4 @@ fig.tight_layout()
 # experiment (2,000 or 3,000 noisy digits, a one-hidden-layer network too,
 # all four bilevel methods, against baselines).
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_hyper_cleaning_digits.png"

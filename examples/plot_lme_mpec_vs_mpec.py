@@ -21,8 +21,6 @@ low-level API: :mod:`skbilevel.problems` builds the problem and
 call the same solvers.
 """
 
-# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_lme_mpec_vs_mpec.png"
-
 # %%
 # Three solvers, twenty starts
 # ----------------------------
@@ -131,3 +129,4 @@ fig.tight_layout()
 # problem bounds, or several starts (the estimators bound their
 # hyperparameters: ``weight_bounds`` of :class:`~skbilevel.BilevelSVC`).
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_lme_mpec_vs_mpec.png"

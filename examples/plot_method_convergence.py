@@ -25,8 +25,6 @@ four run on the same small task: 400 of scikit-learn's 8x8 digits with 40%
 of the labels replaced by wrong ones, 100 trusted digits.
 """
 
-# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_method_convergence.png"
-
 # %%
 # The task
 # --------
@@ -116,3 +114,4 @@ fig.tight_layout()
 # because the final model is refit on the weighted noisy digits *plus* the
 # trusted set.
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_method_convergence.png"

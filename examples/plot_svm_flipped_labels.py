@@ -16,8 +16,6 @@ This example reproduces the synthetic experiment of Huang et al. (2025)
 4, 8 or 12 labels are flipped; 60% train the SVM, 10% validate, 30% test.
 """
 
-# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_svm_flipped_labels.png"
-
 # %%
 # The data
 # --------
@@ -102,3 +100,4 @@ fig.tight_layout()
 # weights are only as good as the validation labels. Pass a clean validation
 # set of your own as ``X_val, y_val`` when you have one.
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_svm_flipped_labels.png"

@@ -12,8 +12,6 @@ figure is the margin: which training samples the learned weights make
 count.
 """
 
-# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_svm_iris.png"
-
 # %%
 # Split and fit
 # -------------
@@ -86,3 +84,4 @@ fig.tight_layout()
 # stopped after two iterations: the validation loss is flat here, as the
 # paper's tiny runtimes on this data also suggest.
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_svm_iris.png"
