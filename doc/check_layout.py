@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent / "_build" / "html"
-JARGON = re.compile(r"\b[Pp]aper 00\d\b|shared/papers|foundation issue|\bcommits? [0-9a-f]{7,40}\b")
+JARGON = re.compile(r"\b[Pp]aper 00\d\b|shared/paper[s]|foundation issue|\bcommits? [0-9a-f]{7,40}\b")
 
 MEASURE = r"""
 function measure(frame) {
