@@ -58,7 +58,7 @@ exclude_patterns = [
     "auto_examples/*.codeobj.json",
     "**.ipynb_checkpoints",
 ]
-# benchmarks.md includes the tables of ../benchmarks/results (MyST {include}, headings shifted one level)
+# benchmarks/*.md include the tables of ../benchmarks/results (MyST {include}, headings shifted one level)
 default_role = "literal"
 nitpicky = False
 
@@ -121,7 +121,11 @@ html_theme_options = {
     "footer_end": ["sphinx-version", "theme-version"],
     "icon_links": [],
 }
-html_sidebars = {"index": [], "installation": [], "parallel": []}
+# No primary (left) sidebar on pages without a section navigation (an empty one only narrows the
+# column), nor on the benchmark and gallery pages, whose figures, tables and code want the width
+# (they link to each other).
+html_sidebars = {page: [] for page in ("index", "installation", "parallel", "limitations", "references",
+                                       "benchmarks", "benchmarks/*", "auto_examples/*")}
 html_context = {"default_mode": "light"}
 
 warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
@@ -149,6 +153,75 @@ def _unlink_sklearn_references(app, what, name, obj, options, lines):
     lines[:] = [_SKLEARN_ROLE.sub(lambda m: m.group(1) or f"``{m.group(2)}``", line) for line in lines]
 
 
+# The benchmark tables of ../benchmarks/results are written for the repository: their bullet notes
+# record the command, machine, versions and history of each run, and name the papers by the
+# numbers of the project's reading list. The documentation shows their headings, tables and
+# paragraphs, with the papers named by authors and year; the notes stay in the files.
+_PAPERS = {"000": "Huang et al. (2025)", "001": "the perturbed-gradient paper (2025)",
+           "002": "Grazzi et al. (2026)", "003": "Liu et al. (2021)", "004": "Sharifi et al. (2025)"}
+_PAPER = re.compile(r"\b[Pp]aper (00[0-4])\b")
+_COMMIT = re.compile(r",?\s*\(?\bcommits? [0-9a-f]{7,40}\b\)?")
+
+
+def _readable_results(text: str) -> str:
+    """Drop the bullet notes (a line starting with "- " and its indented continuation lines) and the
+    sections that list the runs behind a table (a heading "Runs" or "Run ...")."""
+    kept, in_note, skip_level = [], False, 0
+    for line in text.splitlines():
+        heading = re.match(r"(#+)\s", line)
+        if heading and skip_level and len(heading.group(1)) <= skip_level:
+            skip_level = 0
+        if heading and re.match(r"#+\s+Runs?\b", line):
+            skip_level = len(heading.group(1))
+        if skip_level:
+            continue
+        if line.startswith("- "):
+            in_note = True
+            continue
+        if in_note and line.startswith((" ", "\t")):
+            continue
+        in_note = False
+        kept.append(line)
+    # a lead-in line ("... messages:") whose list was dropped, and a heading left without content
+    kept = [line for k, line in enumerate(kept) if not (line.endswith(":") and _ends_section(kept, k))]
+    kept = [line for k, line in enumerate(kept) if not _empty_heading(kept, k)]
+    # a class on each table, for the style sheet (numbers on one line, a smaller font)
+    kept = [f"```{{rst-class}} benchmark-table\n```\n{line}" if _starts_table(kept, k) else line
+            for k, line in enumerate(kept)]
+    text = "\n".join(kept) + "\n"
+    text = _PAPER.sub(lambda m: _PAPERS[m.group(1)], text)
+    text = text.replace("the foundation issue", "the project").replace("foundation issue", "project")
+    return _COMMIT.sub("", text)
+
+
+def _starts_table(lines, k):
+    """Whether line ``k`` is the header row of a Markdown table."""
+    return (lines[k].startswith("|") and (k == 0 or not lines[k - 1].startswith("|"))
+            and k + 1 < len(lines) and re.match(r"\|\s*:?-", lines[k + 1]) is not None)
+
+
+def _empty_heading(lines, k):
+    """Whether line ``k`` is a heading followed by nothing, or by a heading of its level or above."""
+    level = len(re.match(r"#*", lines[k]).group(0))
+    if not level:
+        return False
+    following = next((line for line in lines[k + 1:] if line.strip()), "")
+    following_level = len(re.match(r"#*", following).group(0))
+    return not following or 0 < following_level <= level
+
+
+def _ends_section(lines, k):
+    """Whether line ``k`` is the last text of its section (the next non-blank line is a heading, or none)."""
+    following = next((line for line in lines[k + 1:] if line.strip()), "#")
+    return following.startswith("#")
+
+
+def _include_results(app, relative_path, parent_docname, content):
+    if "benchmarks/results/" in Path(relative_path).as_posix():
+        content[0] = _readable_results(content[0])
+
+
 def setup(app):
+    app.connect("include-read", _include_results)
     app.connect("autodoc-skip-member", _skip_metadata_requests)
     app.connect("autodoc-process-docstring", _unlink_sklearn_references)

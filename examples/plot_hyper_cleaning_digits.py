@@ -6,8 +6,8 @@ Data hyper-cleaning: finding wrong digit labels
 :class:`~skbilevel.HyperCleaningClassifier` trains a classifier on data
 whose labels may be wrong, with a weight in [0, 1] per training sample, and
 learns those weights so that the classifier does well on a small *trusted*
-set with clean labels (data hyper-cleaning: paper 001, section 5; paper
-003, section 6.2). Samples with wrong labels pull the classifier away from
+set with clean labels (data hyper-cleaning: the perturbed-gradient paper (2025), section 5;
+Liu et al. (2021), section 6.2). Samples with wrong labels pull the classifier away from
 the trusted set and end up with weights near 0: the weights are a detector
 of label noise as well as a means of training on noisy data.
 
@@ -84,8 +84,8 @@ print(f"median weight: {np.median(weights[corrupted]):.1e} for the corrupted dig
 # plot). Beside it, the trusted-set cross-entropy per outer iteration
 # (:func:`~skbilevel.plotting.plot_history`).
 fig, (ax, ax_hist) = plt.subplots(1, 2, figsize=(11, 4))
-plot_sample_weights(clf, X[train], y_noisy, mask=corrupted, mask_labels=("wrong label", "correct label"),
-                    ax=ax)
+plot_sample_weights(clf, X[train], y_noisy, mask=corrupted,
+                    mask_labels=("wrong label", "correct label"), ax=ax)
 ax.set_title("learned weights")
 plot_history(clf, ax=ax_hist, marker="o")
 ax_hist.set_ylabel("trusted-set cross-entropy")
@@ -112,7 +112,8 @@ fig, axes = plt.subplots(3, 5, figsize=(8, 5.4))
 for ax, i in zip(axes.ravel(), lowest):
     ax.imshow(X[train][i].reshape(side, side), cmap="gray_r")
     colour = "C3" if corrupted[i] else "C2"
-    ax.set_title(f"given {y_noisy[i]} (true {y[train][i]})\nweight {weights[i]:.1e}", fontsize=8, color=colour)
+    ax.set_title(f"given {y_noisy[i]} (true {y[train][i]})\nweight {weights[i]:.1e}",
+                 fontsize=8, color=colour)
     ax.set_axis_off()
 fig.suptitle("lowest learned weights (red: corrupted label, green: correct label)")
 fig.tight_layout()
@@ -128,3 +129,4 @@ fig.tight_layout()
 # experiment (2,000 or 3,000 noisy digits, a one-hidden-layer network too,
 # all four bilevel methods, against baselines).
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_hyper_cleaning_digits.png"

@@ -5,8 +5,8 @@ LME-MPEC and MPEC on Example 2.2 of the SVM paper
 
 A bilevel problem whose lower level is convex can be replaced by a single
 level one with the lower level's KKT conditions as constraints: the MPEC
-(paper 000, (1.3)), whose variables include the lower level's Lagrange
-multipliers ``lambda``. Paper 000 proposes instead to express the
+(Huang et al., 2025, (1.3)), whose variables include the lower level's
+Lagrange multipliers ``lambda``. Huang et al. propose instead to express the
 multipliers as functions of ``(x, y)``, Lagrange multiplier expressions
 (LMEs) ``lambda = L(x, y) f_hat(x, y)``, which removes ``lambda`` from the
 variables: the LME-MPEC (2.4). Both are solved by the penalty method of its
@@ -46,7 +46,8 @@ starts = [x for x in rng.normal(size=(60, 3)) if x.sum() >= 0][:20]
 
 solvers = {
     "LME-MPEC (pseudo-inverse LME)": lme_mpec.solve,
-    "LME-MPEC (paper's L)": partial(lme_mpec.solve, lme=MatrixLME([-1 / 3, -1 / 3, -1 / 3, 0])),
+    "LME-MPEC (paper's L)": partial(lme_mpec.solve,
+                                    lme=MatrixLME([-1 / 3, -1 / 3, -1 / 3, 0])),
     "MPEC": mpec.solve,
 }
 times, results, solved = {}, {}, {}
@@ -55,13 +56,14 @@ for name, solve in solvers.items():
     start = time.perf_counter()
     results[name] = [solve(problem, x0) for x0 in starts]
     times[name] = (time.perf_counter() - start) / len(starts)
-    values = np.array([abs(problem.upper.value(r.hyperparameters, r.model)) for r in results[name]])
+    values = np.array([abs(problem.upper.value(r.hyperparameters, r.model))
+                       for r in results[name]])
     solved[name] = int((values < 1e-6).sum())
     n_iter = [r.n_iter for r in results[name]]
-    print(f"{name:>30}: {1000 * times[name]:6.2f} ms per solve; stopping test met from "
-          f"{sum(r.converged for r in results[name])}/{len(starts)} starts, F < 1e-6 reached from "
-          f"{solved[name]}/{len(starts)}; largest |F| {values.max():.2g} (start {values.argmax()}); "
-          f"{min(n_iter)}-{max(n_iter)} penalty iterations")
+    print(f"{name}: {1000 * times[name]:.2f} ms per solve; stopping test met from "
+          f"{sum(r.converged for r in results[name])}/{len(starts)} starts,\n"
+          f"    F < 1e-6 reached from {solved[name]}/{len(starts)}; largest |F| {values.max():.2g} "
+          f"(start {values.argmax()}); {min(n_iter)}-{max(n_iter)} penalty iterations")
 # the start on which the paper's L needed the most penalty iterations
 shown = int(np.argmax([r.n_iter for r in results["LME-MPEC (paper's L)"]]))
 
@@ -80,8 +82,8 @@ names = list(solvers)
 ax_bar.barh(names, [times[n] - 1e-4 for n in names], left=1e-4, color=["C0", "C1", "C2"],
             label="skbilevel (local SLSQP)")
 paper = {"LME-MPEC (pseudo-inverse LME)": None, "LME-MPEC (paper's L)": 0.1752, "MPEC": 1.4511}
-ax_bar.scatter([paper[n] for n in names if paper[n]], [n for n in names if paper[n]], marker="D", color="k",
-               zorder=3, label="paper 000 (global moment-SOS)")
+ax_bar.scatter([paper[n] for n in names if paper[n]], [n for n in names if paper[n]], marker="D",
+               color="k", zorder=3, label="Huang et al. (global moment-SOS)")
 for k, name in enumerate(names):
     ax_bar.annotate(f" F < 1e-6 from {solved[name]}/{len(starts)}", (times[name], k), va="center",
                     fontsize="small")
@@ -93,8 +95,8 @@ ax_bar.set_title("Example 2.2: time per solve")
 
 for k, name in enumerate(names):
     result = results[name][shown]
-    plot_history(result, x="time", label=f"{name}: {result.n_iter} iterations", ax=ax_hist, color=f"C{k}",
-                 marker="o")
+    plot_history(result, x="time", label=f"{name}: {result.n_iter} iterations", ax=ax_hist,
+                 color=f"C{k}", marker="o")
 ax_hist.set_xscale("log")
 ax_hist.set_ylabel("upper objective F")
 ax_hist.set_title(f"start {shown}: F per penalty iteration")
@@ -127,3 +129,4 @@ fig.tight_layout()
 # problem bounds, or several starts (the estimators bound their
 # hyperparameters: ``weight_bounds`` of :class:`~skbilevel.BilevelSVC`).
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_lme_mpec_vs_mpec.png"

@@ -9,13 +9,15 @@ differently:
 
 - ``'hypergradient'``: L-BFGS-B on the upper objective, its gradient with
   respect to the weights obtained by implicit differentiation of the
-  training problem (paper 002, sections 5-6); the training problem is
+  training problem (Grazzi et al., 2026, sections 5-6); the training problem is
   solved (warm started) at every iterate;
 - ``'value-function'``: the value-function reformulation with a log
-  barrier, Hessian-free (BVFIM, paper 003);
+  barrier, Hessian-free (BVFIM, Liu et al., 2021);
 - ``'perturbed-gd'``: a single-loop perturbed gradient method whose
-  direction comes from a convex quadratic approximation (paper 001);
-- ``'sqcqp'``: a single-loop sequential QCQP with a line search (paper 004).
+  direction comes from a convex quadratic approximation (the
+  perturbed-gradient paper, 2025);
+- ``'sqcqp'``: a single-loop sequential QCQP with a line search (Sharifi et
+  al., 2025).
 
 Each fitted estimator keeps the per-iteration record of its method in
 ``history_``; :func:`~skbilevel.plotting.plot_history` draws it. Here the
@@ -112,3 +114,4 @@ fig.tight_layout()
 # because the final model is refit on the weighted noisy digits *plus* the
 # trusted set.
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_method_convergence.png"

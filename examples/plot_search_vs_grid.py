@@ -42,7 +42,8 @@ pipe = make_pipeline(StandardScaler(), SVC(kernel="rbf"))
 cv = StratifiedKFold(5, shuffle=True, random_state=0)
 
 start = time.perf_counter()
-search = BilevelSearchCV(pipe, {"svc__C": (1e-2, 1e3), "svc__gamma": (1e-4, 1.0)}, cv=cv, random_state=0)
+search = BilevelSearchCV(pipe, {"svc__C": (1e-2, 1e3), "svc__gamma": (1e-4, 1.0)}, cv=cv,
+                         random_state=0)
 search.fit(X, y)
 bilevel_time = time.perf_counter() - start
 
@@ -72,17 +73,19 @@ print(f"GridSearchCV:    {n_grid} points, {grid_time:.1f} s, best {grid.best_par
 scores = grid.cv_results_["mean_test_score"].reshape(C_grid.size, gamma_grid.size)
 vmin, vmax = 0.9, max(scores.max(), search.best_score_)
 fig, ax = plt.subplots(figsize=(8, 6))
-contour = ax.contourf(C_grid, gamma_grid, scores.T, levels=np.linspace(vmin, vmax, 12), cmap="viridis",
-                      extend="min", alpha=0.7)
+contour = ax.contourf(C_grid, gamma_grid, scores.T, levels=np.linspace(vmin, vmax, 12),
+                      cmap="viridis", extend="min", alpha=0.7)
 C_points, gamma_points = np.meshgrid(C_grid, gamma_grid)
 ax.scatter(C_points, gamma_points, s=6, color="w", edgecolors="0.3", linewidths=0.4,
            label=f"GridSearchCV ({n_grid} points, {grid_time:.1f} s)")
 plot_search_path(search, ax=ax, vmin=vmin, vmax=vmax)
-ax.set_title(f"BilevelSearchCV: {n_bilevel} points, {bilevel_time:.1f} s, CV accuracy {search.best_score_:.4f}\n"
-             f"GridSearchCV: {n_grid} points, {grid_time:.1f} s, CV accuracy {grid.best_score_:.4f}")
+ax.set_title(f"BilevelSearchCV: {n_bilevel} points, {bilevel_time:.1f} s, "
+             f"CV accuracy {search.best_score_:.4f}\n"
+             f"GridSearchCV: {n_grid} points, {grid_time:.1f} s, "
+             f"CV accuracy {grid.best_score_:.4f}")
 ax.set_xlabel("C")
 ax.set_ylabel("gamma")
-ax.legend(loc="lower left", fontsize="small")
+_ = ax.legend(loc="lower left", fontsize="small")
 
 # %%
 # What to look for
@@ -96,7 +99,8 @@ ax.legend(loc="lower left", fontsize="small")
 # probes the piecewise constant accuracy around the best-scoring point on
 # a shrinking cross. Both searches end on the flat top, at different
 # points and within a sample or two of each other in CV accuracy (the
-# titles); the bilevel search with a third of the evaluations. The contour comes from the grid search: the bilevel search
-# knows only the points it evaluated, which is why its ``cv_results_`` has
+# titles); the bilevel search with a third of the evaluations. The contour
+# comes from the grid search: the bilevel search knows only the points it
+# evaluated, which is why its ``cv_results_`` has
 # one row per evaluated point rather than a full grid.
 plt.show()

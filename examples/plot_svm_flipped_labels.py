@@ -4,15 +4,15 @@ Learned sample weights of an SVM under flipped labels
 =====================================================
 
 :class:`~skbilevel.BilevelSVC` learns one weight ``e^{c_i}`` per training
-sample on a validation set (paper 000, section 4): the lower level is a
+sample on a validation set (Huang et al., 2025, section 4): the lower level is a
 squared-hinge linear SVM whose slack of sample ``i`` costs ``e^{c_i}``, the
 upper level the validation loss of that SVM. Where
 :class:`~sklearn.model_selection.GridSearchCV` would pick one ``C`` for all
 samples from a list, here every sample gets its own ``C``, chosen by
 gradient-based bilevel optimisation.
 
-This example reproduces the synthetic experiment of paper 000 (Table 1 and
-Figure 1): 50 points in two Gaussian clouds, linearly separable, of which 0,
+This example reproduces the synthetic experiment of Huang et al. (2025)
+(Table 1 and Figure 1): 50 points in two Gaussian clouds, linearly separable, of which 0,
 4, 8 or 12 labels are flipped; 60% train the SVM, 10% validate, 30% test.
 """
 
@@ -69,8 +69,8 @@ for k, ax in zip((0, 4, 8, 12), axes.ravel()):
     flipped = np.isin(np.arange(50), order[:k])
     y = np.where(flipped, -y_clean, y_clean)
     clf = BilevelSVC(random_state=0).fit(X[train], y[train], X_val=X[val], y_val=y[val])
-    plot_sample_weights(clf, X[train], y[train], mask=flipped[train], mask_labels=("flipped label", "clean"),
-                        ax=ax)
+    plot_sample_weights(clf, X[train], y[train], mask=flipped[train],
+                        mask_labels=("flipped label", "clean"), ax=ax)
     ax.scatter(X[val, 0], X[val, 1], marker="s", s=70, facecolors="none", linewidths=1.5,
                edgecolors=["C0" if label == -1 else "C1" for label in y[val]])
     observed, clean = clf.score(X[test], y[test]), clf.score(X[test], y_clean[test])
@@ -100,3 +100,4 @@ fig.tight_layout()
 # weights are only as good as the validation labels. Pass a clean validation
 # set of your own as ``X_val, y_val`` when you have one.
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_svm_flipped_labels.png"

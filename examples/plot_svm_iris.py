@@ -3,7 +3,7 @@
 Per-sample weights on Fisher's Iris: setosa vs virginica
 ==========================================================
 
-The second experiment of paper 000 (Figure 2): a linear
+The second experiment of Huang et al. (2025) (Figure 2): a linear
 :class:`~skbilevel.BilevelSVC` separating *setosa* from *virginica* with the
 last two features of the Iris data (petal length and width), one learned
 weight per training sample, the data split 60% train, 10% validation, 30%
@@ -48,7 +48,8 @@ print("learned weights: min {:.3g}, median {:.3g}, max {:.3g}".format(
 # the dashed ones the margins ``w^T x + b = +-1``; the test points are
 # added as small black crosses. On the right, each training sample's
 # learned weight against its margin ``y_i (w^T x_i + b)``.
-fig, (ax, ax_w) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1.4, 1]})
+fig, (ax, ax_w) = plt.subplots(1, 2, figsize=(11, 4.5),
+                               gridspec_kw={"width_ratios": [1.4, 1]})
 plot_sample_weights(clf, X[train], y[train], ax=ax)
 ax.scatter(X[test, 0], X[test, 1], marker="x", color="k", s=20, linewidths=0.8)
 ax.set_xlabel("petal length (cm)")
@@ -83,3 +84,4 @@ fig.tight_layout()
 # stopped after two iterations: the validation loss is flat here, as the
 # paper's tiny runtimes on this data also suggest.
 plt.show()
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/plot_svm_iris.png"

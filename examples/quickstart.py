@@ -6,8 +6,8 @@ time) it fits
 - ``BilevelSearchCV``: the drop-in replacement for ``GridSearchCV``, tuning ``C`` of the same
   ``LinearSVC`` pipeline by the hypergradient of the same 5-fold CV loss;
 - ``GridSearchCV``: 17 log-spaced ``C``, 5-fold;
-- ``BilevelSVC``: the bilevel SVM of paper 000, one weight per training sample (its model) or a single
-  ``C``, learned on a stratified 10% of the training data held out as validation set;
+- ``BilevelSVC``: the bilevel SVM of Huang et al. (2025), one weight per training sample (its model)
+  or a single ``C``, learned on a stratified 10% of the training data held out as validation set;
 
 and prints the mean and standard deviation of the test accuracy (on the true labels) and the mean fit time.
 ``BilevelSVC`` learns from 40 validation samples of which a fifth carry wrong labels, where the 5-fold
