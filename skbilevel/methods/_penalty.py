@@ -1,4 +1,4 @@
-"""Algorithm 1 of paper 000: the iterative penalty method for complementarity programs.
+"""Algorithm 1 of Huang et al. (2025): the iterative penalty method for complementarity programs.
 
 Both reformulations solved here share one shape: variables ``z``, an upper
 objective ``F(z)``, equality constraints ``e(z) = 0``, inequality constraints
@@ -112,8 +112,8 @@ _DIVERGED = 1e-3
 
 # SLSQP's quasi-Newton steps can run along a flat valley of the penalty objective
 # to a spurious KKT point at a huge scale, where the constraint Jacobians grow with
-# the variables and absorb the objective's gradient (Example 2.2 from one start:
-# x ~ 6e8, F = 1.3, reported stationary). An SLSQP solution this many times farther
+# the variables and absorb the objective's gradient (on Example 2.2 from some starts,
+# with one BLAS thread: tests/test_methods.py). An SLSQP solution this many times farther
 # from the origin than its start is re-solved by the augmented Lagrangian.
 _RUNAWAY = 1e4
 
@@ -193,7 +193,7 @@ class PenaltyMethod(BilevelMethod):
     def should_stop(self, run, k, row):
         o, comp = run.options, row["complementarity"]
         # exit on a min(eps_t, tol)-KKT point: the paper's eps_t alone (0.1 at first) accepts
-        # points visibly short of stationarity (Example 2.2 stopped at F = 5e-3)
+        # points visibly short of stationarity (on Example 2.2, short of its solution F = 0)
         threshold = o.eps_star * max(min(1.0, row["sum_t"]), o.feas_tol)
         if comp <= threshold and row["kkt_residual"] <= min(run.eps, o.tol) and row["infeasibility"] <= o.feas_tol:
             run.stop(Status.CONVERGED, f"complementarity {comp:.3g} <= eps_star * max(min(1, sum(tau)), feas_tol) = "

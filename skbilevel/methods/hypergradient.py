@@ -1,7 +1,7 @@
-"""Hypergradient descent by implicit differentiation (paper 002, sections 5-6).
+"""Hypergradient descent by implicit differentiation (Grazzi et al., 2026, sections 5-6).
 
 With ``y(x)`` the lower-level solution, the upper objective ``F(x, y(x))`` has
-the gradient (paper 002, section 5.1: the implicit function theorem applied to
+the gradient (Grazzi et al., 2026, section 5.1: the implicit function theorem applied to
 the stationarity condition (5.4), with the adjoint written out)
 
 .. math::
@@ -74,7 +74,7 @@ DIRECT_LIMIT = 300
 def active_set(lower: LowerLevel, x, y) -> np.ndarray:
     """Indices of the constraints treated as active at ``(x, y)``.
 
-    The multipliers ``lambda`` are the lower level's default LME (paper 000,
+    The multipliers ``lambda`` are the lower level's default LME (Huang et al., 2025,
     section 2), else the pseudo-inverse LME (2.3). A constraint is active
     when its multiplier exceeds its slack ``g_i = (A y - b(x))_i``, both
     measured per unit row, :math:`\\lambda_i \\|a_i\\| > g_i / \\|a_i\\|` (scaling
@@ -103,10 +103,10 @@ def active_set(lower: LowerLevel, x, y) -> np.ndarray:
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        the active set ``I`` of formula (6.3), section 6.1.
     .. [2] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the LMEs of section 2, (2.2)-(2.3), that give the multipliers.
 
     Examples
@@ -239,7 +239,7 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        the Jacobian (6.3) of section 6.1, used here in its KKT form.
 
     Examples
@@ -313,7 +313,7 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10,
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        section 5.1 (the hypergradient from the stationarity condition (5.4))
        and section 6.1, formula (6.3) (constrained lower levels).
 
@@ -364,7 +364,7 @@ def usable(lower: LowerLevel) -> bool:
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        section 5.1 (the products the hypergradient needs).
 
     Examples
@@ -461,7 +461,7 @@ def evaluate(problem: BilevelProblem | CrossValidationProblem, points, y0=None, 
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        section 5.1 (the hypergradient).
 
     Examples
@@ -568,7 +568,7 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): gradient descent on
+       (survey), 2026: gradient descent on
        ``F(x, y(x))`` with the hypergradient of section 5.1 (from the
        stationarity condition (5.4)); Algorithm 6.1 and formula (6.3) of
        section 6.1 for a linearly constrained lower level.

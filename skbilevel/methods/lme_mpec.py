@@ -1,4 +1,4 @@
-"""The LME-MPEC reformulation (2.4) of paper 000, solved by its penalty method (Algorithm 1).
+"""The LME-MPEC reformulation (2.4) of Huang et al. (2025), solved by its penalty method (Algorithm 1).
 
 With an LME ``tau(x, y)`` (see :mod:`skbilevel.methods.lme`) the KKT
 conditions of the lower level become constraints in ``(x, y)`` alone:
@@ -123,7 +123,7 @@ METHOD = _LMEMPEC()
 def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1, eps_star=0.01,
           r1=0.5, r2=2.0, tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
           callback=None) -> BilevelResult:
-    """Solve ``problem`` through the LME-MPEC (2.4) with Algorithm 1 of paper 000.
+    """Solve ``problem`` through the LME-MPEC (2.4) with Algorithm 1 of Huang et al. (2025).
 
     Parameters
     ----------
@@ -174,8 +174,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the LME-MPEC (2.4), the penalty program (3.5) and Algorithm 1
        (section 3) with its parameters ``theta_1 = eps_1 = 0.1``,
        ``eps* = 0.01``, ``r1 = 0.5``, ``r2 = 2``.

@@ -1,4 +1,4 @@
-"""The classical MPEC (1.3) of paper 000: multipliers as variables, for comparison with LME-MPEC.
+"""The classical MPEC (1.3) of Huang et al. (2025): multipliers as variables, for comparison with LME-MPEC.
 
 .. math::
 
@@ -129,8 +129,7 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the classical MPEC (1.3), section 1, and the penalty method
        Algorithm 1 of section 3, applied to it.
 

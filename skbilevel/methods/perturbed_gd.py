@@ -1,6 +1,9 @@
-"""Single-loop perturbed gradient descent with a closed-form QP direction (paper 001, section 3).
+"""Single-loop perturbed gradient descent with a closed-form QP direction.
 
-The bilevel problem is replaced by its stationarity reduction (paper 001, eq. (4))
+The method of section 3 of "Perturbed Gradient Descent via Convex Quadratic
+Approximation for Nonconvex Bilevel Optimization" (anonymous authors, under
+double-blind review, 2025; "the perturbed-gradient paper" below). The
+bilevel problem is replaced by its stationarity reduction (eq. (4))
 
 .. math::
 
@@ -64,7 +67,7 @@ from ._base import BilevelMethod, box, project, start_model
 #: Lower-level capabilities the method uses (``grad h`` needs both products).
 REQUIRES = ("hvp", "cross_vjp")
 
-#: The two choices of ``rho`` of paper 001, section 3.
+#: The two choices of ``rho`` of the perturbed-gradient paper (2025), section 3.
 RHO_CHOICES = ("adaptive", "fixed")
 
 #: Most step reductions of the curvature safeguard within one iteration.
@@ -96,7 +99,7 @@ def qp_direction(grad_F, grad_h, alpha, rho):
     ----------
     .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
        Approximation for Nonconvex Bilevel Optimization", paper under
-       double-blind review (paper 001 of ``shared/papers``):
+       double-blind review, 2025:
        the QP (7) and its solution (8a)-(8c), section 3.
 
     Examples
@@ -280,7 +283,7 @@ METHOD = _PerturbedGD()
 def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=None, step=None,
           c0: float = 1.0, tol: float = 1e-6, max_iter: int = 1000,
           verbose: int = 0, callback=None) -> BilevelResult:
-    """Run Algorithm 1 of paper 001 (perturbed gradient descent on ``min F s.t. ||grad_y f||^2 = 0``).
+    """Run Algorithm 1 of the perturbed-gradient paper (2025) on ``min F s.t. ||grad_y f||^2 = 0``.
 
     Each iteration computes the direction (8a)-(8c) at ``z_k = (x_k, y_k)``
     (see :func:`qp_direction`) and moves ``z_{k+1} = z_k + gamma Delta_k``,
@@ -351,7 +354,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
     ----------
     .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
        Approximation for Nonconvex Bilevel Optimization", paper under
-       double-blind review (paper 001 of ``shared/papers``):
+       double-blind review, 2025:
        the reduction (4), Algorithm 1 with the direction (7)-(8c) and
        Remark 3.1 (section 3), the step and rate conditions of Theorems 4.2
        and 4.5 and Corollaries 4.3 and 4.6, and the eps-KKT point of

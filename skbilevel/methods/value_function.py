@@ -1,4 +1,4 @@
-"""BVFIM: the bilevel value-function-based interior-point method (paper 003, section 3).
+"""BVFIM: the bilevel value-function-based interior-point method (Liu et al., 2021, section 3).
 
 The bilevel problem (1) is read optimistically, ``min_x phi(x)`` with
 ``phi(x) = inf {F(x, y) : y in S(x)}`` (eqs. (2)-(3)). The lower-level
@@ -68,8 +68,7 @@ the unconstrained lower level (1).
 References
 ----------
 R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A value-function-based
-interior-point method for non-convex bi-level optimization", ICML 2021
-(paper 003).
+interior-point method for non-convex bi-level optimization", ICML 2021.
 """
 
 from __future__ import annotations
@@ -150,7 +149,7 @@ def lbfgs(fun, w, *, tol, max_iter, memory=10):
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        this solver replaces the fixed-step gradient descents (18) and (19)
        of Algorithm 1 (section 3).
 
@@ -238,7 +237,7 @@ def regularised_lower(lower, x, z0, mu1, mu2, *, tol, max_iter):
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        the regularised value function (12), its minimiser (15) and the
        gradient steps (18) it replaces, section 3.
 
@@ -299,7 +298,7 @@ def barrier_upper(problem, x, y0, f_mu, theta, tau, *, tol, max_iter):
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        the barrier problem (13), its minimiser (14) and the gradient steps
        (19) it replaces, section 3.
 
@@ -368,7 +367,7 @@ def evaluate(problem, x, z0, y0, params, *, tol, max_iter) -> _Point:
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        the approximation (13), Proposition 1 (its gradient (16)-(17)) and
        steps 2-4 of Algorithm 1 (section 3).
 
@@ -467,7 +466,7 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub, a
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        Algorithm 1 (section 3), line 5 projected on the box.
 
     Examples
@@ -614,7 +613,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        the value-function reformulation (11), the approximations (12)-(15),
        the gradient (16)-(17) of Proposition 1, Algorithm 1 (section 3) and
        the vanishing parameters of Theorem 1 (section 4).
