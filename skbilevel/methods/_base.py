@@ -138,10 +138,10 @@ class BilevelMethod:
             if present:
                 what = (f"{lower.n_constraints} linear constraints" if present == ["constraints"]
                         else f"the capabilities {present}")
-                raise ValueError(
-                    f"method {self.name!r} does not handle lower levels with the capabilities {present}"
-                    f"{' (' + self.forbids_reason + ')' if self.forbids_reason else ''}; "
-                    f"{type(lower).__name__} has {what}. It handles unconstrained lower levels only.")
+                reason = f" ({self.forbids_reason})" if self.forbids_reason else ""
+                only = " It handles unconstrained lower levels only." if "constraints" in present else ""
+                raise ValueError(f"method {self.name!r} refuses lower levels with the capabilities {present}{reason}; "
+                                 f"{type(lower).__name__} has {what}.{only}")
 
     def check_options(self, options: SimpleNamespace) -> None:
         """Raise ``ValueError`` on an option value the method cannot use (default: none)."""

@@ -685,8 +685,8 @@ class _ValueFunction(BilevelMethod):
     name = "value-function"
     requires = REQUIRES
     forbids = ("constraints",)
-    forbids_reason = ("the value function of an unconstrained lower level; use 'hypergradient', 'lme-mpec' or "
-                      "'mpec'")
+    forbids_reason = ("its reformulation (11) is that of an unconstrained lower level; use 'hypergradient', "
+                      "'lme-mpec' or 'mpec'")
     history_keys = ("objective", "complementarity", "relaxation", "lower_value", "time", "stationarity", "step",
                     "inner_iterations", "mu1", "mu2", "theta", "tau")
     unit = "rounds"
