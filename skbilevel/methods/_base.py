@@ -147,9 +147,12 @@ class BilevelMethod:
         """Raise ``ValueError`` on an option value the method cannot use (default: none)."""
 
     # -- 2-4. the run ------------------------------------------------------------------------------
-    def run(self, problem, x0, y0, options: dict) -> BilevelResult:
-        """Check, set up, iterate and finalise one run on ``problem`` from ``(x0, y0)``."""
-        opts = SimpleNamespace(**options)
+    def run(self, problem, x0, y0, settings: dict) -> BilevelResult:
+        """Check, set up, iterate and finalise one run on ``problem`` from ``(x0, y0)``.
+
+        ``settings`` holds the value of every option of the method's ``solve``, by name.
+        """
+        opts = SimpleNamespace(**settings)
         self.check_problem(problem)
         self.check_options(opts)
         state = Run(problem, opts, self.history_keys)
