@@ -65,7 +65,7 @@ def run(X, y, setting, p, seed, warm_step):
     problem = BilevelProblem(CrossEntropyValidationLoss(lower, X_v, Y_v), lower)
     start = time.perf_counter()
     result = value_function.solve(problem, np.zeros(lower.n_hyper), tol=clf.tol, max_iter=ROUNDS,
-                                  **{**_INEXACT_OPTIONS, "warm_step": warm_step})
+                                  **{**_INEXACT_OPTIONS["value-function"], "warm_step": warm_step})
     weights = expit(result.hyperparameters)
     clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, np.ones(Y_v.shape[0]), init, result.model))
     return {"trusted_ce": round(result.history["objective"][-1], 4),

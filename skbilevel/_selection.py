@@ -13,36 +13,45 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
 
     - ``'perturbed-gd'`` for a non-convex lower level (``lower.convex`` is
       False, e.g. the ReLU network of ``HyperCleaningClassifier(model='mlp')``)
-      offering ``'hvp'`` and ``'cross_vjp'``, without constraints. Implicit differentiation needs a
-      lower-level minimiser reached exactly, with a nonsingular Hessian; a
-      network trained to a budget is neither, and there its hypergradient
-      was mostly noise (after 200 to 1,000 L-BFGS iterations, cosine 0.01-0.44
-      with the one after 2,000: ``benchmarks/hyper_cleaning_hypergradient_drift.py``).
-      Paper 001's single-loop method is built for non-convex lower levels and
-      needs no lower-level solve after its warm start: on the four MLP rows
-      of ``benchmarks/results/hyper_cleaning.md`` (``max_iter=600``) it
-      scored 0.02-2.4 points of test accuracy above ``'hypergradient'`` and
-      from 0.77 below to 2.8 above the 3.4-4.2 times slower
-      ``'value-function'``, with the highest detection F1 on all four rows;
-      at the estimator's default ``max_iter=100`` (2 seeds, ``hyper_cleaning_auto_mlp_records``) -0.07
-      to +3.1 points against ``'hypergradient'``;
+      offering ``'hvp'`` and ``'cross_vjp'``, without constraints. Implicit
+      differentiation needs a lower-level minimiser reached exactly, with a
+      nonsingular Hessian; a network trained to a budget is neither, and its
+      hypergradient then points in directions that change from one budget to
+      the next (``benchmarks/hyper_cleaning_hypergradient_drift.py``). The
+      single-loop method of the perturbed-gradient paper (2025) is built for
+      non-convex lower levels and needs no lower-level solve after its warm
+      start; on the network rows of ``benchmarks/results/hyper_cleaning.md``
+      it reaches test accuracies at least those of ``'hypergradient'`` and
+      close to the slower ``'value-function'``, with the best detection of
+      the corrupted samples;
     - ``'hypergradient'`` otherwise, when the lower level can be solved and
       differentiated (``'solve'``, ``'cross_vjp'``, and ``'hvp'`` or
       ``'adjoint'``): its cost per iteration is one warm-started lower-level
-      solve and one adjoint solve, whatever the number of hyperparameters. On the Ionosphere rows of paper
-      000 it runs 20-500x faster than LME-MPEC and lowers the validation loss
-      where LME-MPEC's first penalty subproblem diverges and it returns its
-      start ``c = 0``, the plain SVM (whose test accuracy is then the higher
-      one: weights fitted to a validation set of 35 samples overfit it); on
-      single-``C`` problems it matched brute force where Algorithm 1 stopped at
-      a worse stationary point (``tests/test_svm.py``);
+      solve and one adjoint solve, whatever the number of hyperparameters.
+      On the SVM problems of Huang et al. (2025) it runs much faster than
+      LME-MPEC and lowers the validation loss where LME-MPEC's first penalty
+      subproblem diverges and it returns its start ``c = 0``
+      (``benchmarks/svm_paper.py --method lme-mpec`` against the default;
+      results in ``benchmarks/results/svm_paper.md``); on single-``C`` problems it
+      matched brute force where Algorithm 1 stopped at a worse stationary
+      point (``tests/test_svm.py``);
     - ``'lme-mpec'`` for a linearly constrained convex lower level (it offers
       ``'constraints'``) that the hypergradient cannot use (no ``'solve'`` or
-      ``'cross_vjp'``, or neither ``'hvp'`` nor ``'adjoint'``): paper 000
-      shows that eliminating the multipliers through an LME solves the same
-      program as the classical MPEC with fewer variables.
+      ``'cross_vjp'``, or neither ``'hvp'`` nor ``'adjoint'``): Huang et al.
+      (2025) show that eliminating the multipliers through an LME solves the
+      same program as the classical MPEC with fewer variables.
 
     A named method is returned unchanged after checking that it exists.
+
+    References
+    ----------
+    .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
+       Hyperparameter Learning in Supporting Vector Machines", 2025.
+    .. [2] "Perturbed Gradient Descent via Convex Quadratic Approximation for
+       Nonconvex Bilevel Optimization", anonymous authors (under double-blind
+       review), 2025.
+    .. [3] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
+       (survey), 2026: the hypergradient by implicit differentiation, section 5.1.
     """
     if method != "auto":
         if method not in METHODS:

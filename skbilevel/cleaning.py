@@ -20,7 +20,7 @@ from ._progress import OuterProgress
 from ._selection import select_method
 from ._validation_split import check_sample_weight, classes_from_scores, split_validation
 from ._warnings import warn
-from .methods import METHODS
+from .methods import run_method
 from .problems import BilevelProblem
 from .problems.classifiers import CrossEntropyValidationLoss, WeightedMLP, WeightedSoftmaxRegression
 
@@ -31,7 +31,7 @@ CLEANING_METHODS = ("hypergradient", "value-function", "perturbed-gd", "sqcqp")
 _AUTO_LOWER_MAX_ITER = {"logistic": 2000, "mlp": 200}
 _AUTO_REFIT_FACTOR = 5
 
-# Method options for a lower level that is solved within a budget rather than to a tolerance
+# Each method's options for a lower level that is solved within a budget rather than to a tolerance
 # (the network; see lower_max_iter). The adjoint of 'hypergradient' is tracked, not solved. L-BFGS
 # on the ReLU network stalls at ||grad_y f|| ~ 7e-3 (its kinks; MNIST 5k, 2,000 samples, 200 to
 # 1,200 iterations): 'sqcqp' needs a tolerance eps above that (paper 004 used 0.1 and 0.5) and
@@ -41,9 +41,10 @@ _AUTO_REFIT_FACTOR = 5
 # grad varphi_k is O(1/n), so a round started at step 1 moves x by O(1/n), and on the budget-solved
 # varphi_k its Armijo search then mostly finds no decrease and ends the round with x unmoved
 # (MNIST 5k: weights within 0.06 of 1/2, trusted-set cross-entropy 0.65 against 0.28-0.34).
-_INEXACT_OPTIONS = {"adjoint_tol": 1e-4, "adjoint_max_iter": 50,
-                    "epsilon": 0.05, "newton_max_iter": 50,
-                    "inner_iter": 3, "sub_iter": 50, "warm_step": True}
+_INEXACT_OPTIONS = {"hypergradient": {"adjoint_tol": 1e-4, "adjoint_max_iter": 50},
+                    "sqcqp": {"epsilon": 0.05, "newton_max_iter": 50},
+                    "value-function": {"inner_iter": 3, "sub_iter": 50, "warm_step": True},
+                    "perturbed-gd": {}}
 
 
 class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
@@ -314,11 +315,11 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         self.method_ = select_method(problem, self.method)
         callback = None if self.callback is None else _WeightsCallback(self.callback)
         # a network trained a bounded number of iterations per solve is an inexact lower level
-        options = {} if lower.convex else _INEXACT_OPTIONS
+        inexact = {} if lower.convex else _INEXACT_OPTIONS[self.method_]
         with OuterProgress(f"HyperCleaningClassifier ({self.method_})", self.verbose, self.max_iter) as progress:
-            result = METHODS[self.method_](problem, np.zeros(lower.n_hyper), tol=self.tol, max_iter=self.max_iter,
-                                           verbose=progress.method_verbose, callback=progress.wrap(callback),
-                                           **options)
+            options = dict(tol=self.tol, max_iter=self.max_iter, verbose=progress.method_verbose,
+                           callback=progress.wrap(callback), **inexact)
+            result = run_method(self.method_, problem, np.zeros(lower.n_hyper), options=options)
         if not result.converged and not result.stopped_by_callback:  # a stop the user asked for is no failure
             warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning)
         weights = expit(result.hyperparameters)

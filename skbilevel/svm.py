@@ -16,7 +16,7 @@ from ._progress import OuterProgress
 from ._selection import select_method
 from ._validation_split import check_sample_weight, classes_from_scores, split_validation
 from ._warnings import warn
-from .methods import METHODS
+from .methods import method_options, run_method
 from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
 from .problems.losses import VALIDATION_LOSSES
 
@@ -280,9 +280,11 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         self.method_ = select_method(problem, self.method)
         c0 = self._best_start(lower, upper, bounds)
         with OuterProgress(f"BilevelSVC ({self.method_}{label})", self.verbose, self.max_iter) as progress:
-            result = METHODS[self.method_](problem, np.full(lower.n_hyper, c0), tol=self.tol,
-                                           eps_star=self.eps_star, max_iter=self.max_iter,
-                                           verbose=progress.method_verbose, callback=progress.wrap(None))
+            options = dict(tol=self.tol, max_iter=self.max_iter, verbose=progress.method_verbose,
+                           callback=progress.wrap(None))
+            if "eps_star" in method_options(self.method_):  # Algorithm 1's exit tolerance (penalty methods)
+                options["eps_star"] = self.eps_star
+            result = run_method(self.method_, problem, np.full(lower.n_hyper, c0), options=options)
         y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
         if not result.converged:
             warn(f"BilevelSVC ({self.method_}): {result.message}", ConvergenceWarning)

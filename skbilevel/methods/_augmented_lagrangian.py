@@ -1,7 +1,7 @@
 """A matrix-free augmented Lagrangian solver for smooth nonlinear programs.
 
 Solves ``min h(z)`` s.t. ``e(z) = 0``, ``lo <= z <= hi`` to an epsilon-KKT point
-(paper 000, Definition 3.4) with the augmented Lagrangian
+(Huang et al., 2025, Definition 3.4) with the augmented Lagrangian
 
 .. math::
 
@@ -131,7 +131,7 @@ def solve_nlp_sqp(fun, eq, eq_vjp, ineq, ineq_vjp, z0, bounds, *, tol, feas_tol,
 
 #: Largest multiplier, relative to ``max(1, max|grad|)``, that certifies a KKT point. Where the
 #: constraint qualification fails (the pseudo-inverse LME (2.3) at an active lower-level constraint:
-#: its Jacobian loses rank), rounding-level Jacobian entries times multipliers of 1e11 drove the
+#: its Jacobian loses rank), rounding-level Jacobian entries times huge multipliers can drive the
 #: residual under the tolerance at points that are not stationary.
 MULTIPLIER_CAP = 1e6
 

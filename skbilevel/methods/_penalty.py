@@ -1,4 +1,4 @@
-"""Algorithm 1 of paper 000: the iterative penalty method for complementarity programs.
+"""Algorithm 1 of Huang et al. (2025): the iterative penalty method for complementarity programs.
 
 Both reformulations solved here share one shape: variables ``z``, an upper
 objective ``F(z)``, equality constraints ``e(z) = 0``, inequality constraints
@@ -36,13 +36,11 @@ KKT point.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from .._progress import emit
-from .._result import BilevelResult
+from .._result import Status
 from ._augmented_lagrangian import NLP, solve_nlp, solve_nlp_sqp
+from ._base import BilevelMethod
 
 
 class _SlackedProgram:
@@ -114,8 +112,8 @@ _DIVERGED = 1e-3
 
 # SLSQP's quasi-Newton steps can run along a flat valley of the penalty objective
 # to a spurious KKT point at a huge scale, where the constraint Jacobians grow with
-# the variables and absorb the objective's gradient (Example 2.2 from one start:
-# x ~ 6e8, F = 1.3, reported stationary). An SLSQP solution this many times farther
+# the variables and absorb the objective's gradient (on Example 2.2 from some starts,
+# with one BLAS thread: tests/test_methods.py). An SLSQP solution this many times farther
 # from the origin than its start is re-solved by the augmented Lagrangian.
 _RUNAWAY = 1e4
 
@@ -124,68 +122,95 @@ def _ran_away(z, start):
     return float(np.linalg.norm(z)) > _RUNAWAY * max(1.0, float(np.linalg.norm(start)))
 
 
-def run_penalty_method(form, z0, *, theta=0.1, eps=0.1, eps_star=0.01, r1=0.5, r2=2.0,
-                       tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
-                       callback=None) -> BilevelResult:
-    """Run Algorithm 1 on the complementarity program ``form`` from ``z0``.
+class PenaltyMethod(BilevelMethod):
+    """Algorithm 1 on a complementarity program, on the template of :class:`BilevelMethod`.
 
-    ``form`` provides ``upper(z) -> (F, grad)``, ``pair(z) -> (g, t)``,
-    ``pair_vjp(z, ug, ut)``, ``eq``, ``eq_vjp``, ``bounds``, ``n_pairs``,
-    ``name`` and ``split(z) -> (x, y)``. Each subproblem is solved to the KKT
-    tolerance ``min(eps_t, tol)`` and the feasibility tolerance ``feas_tol``.
+    A subclass builds the program in :meth:`build`: a ``form`` providing
+    ``upper(z) -> (F, grad)``, ``pair(z) -> (g, t)``, ``pair_vjp(z, ug, ut)``,
+    ``eq``, ``eq_vjp``, ``bounds``, ``n_pairs``, ``name`` and
+    ``split(z) -> (x, y)``, and its starting point ``z0``. Each subproblem is
+    solved to the KKT tolerance ``min(eps_t, tol)`` and the feasibility
+    tolerance ``feas_tol``.
+
+    Run state: ``form``, ``program``, ``use_sqp``, the variables ``v`` of the
+    slacked program with the multipliers ``mult`` of its last augmented
+    Lagrangian solve, the penalty ``theta``, the tolerance ``eps`` and the
+    last subproblem's result ``sub``.
     """
-    if not 0 < r1 < 1 < r2:
-        raise ValueError(f"Algorithm 1 needs 0 < r1 < 1 < r2, got r1={r1}, r2={r2}")
-    program = _SlackedProgram(form, form.n_pairs)
-    if solver not in ("auto", "sqp", "alm"):
-        raise ValueError(f"solver must be 'auto', 'sqp' or 'alm'; got {solver!r}")
-    use_sqp = solver == "sqp" or (solver == "auto" and program.n <= SQP_MAX_VARIABLES)
-    history = {"objective": [], "complementarity": [], "time": [], "theta": [], "kkt_residual": []}
-    v, mult, converged, message = program.start(np.asarray(z0, float)), None, False, ""
-    for it in range(1, max_iter + 1):
-        start = time.perf_counter()
-        sub = _sqp_subproblem(form, program, v, theta, min(eps, tol), min(eps, tol), feas_tol) if use_sqp else None
+
+    history_keys = ("objective", "complementarity", "time", "theta", "kkt_residual")
+    callback_keys = ("complementarity",)
+
+    def build(self, run, x0, y0):
+        """Return ``(form, z0)``: the program and its starting point."""
+        raise NotImplementedError
+
+    def check_options(self, o):
+        if not 0 < o.r1 < 1 < o.r2:
+            raise ValueError(f"Algorithm 1 needs 0 < r1 < 1 < r2, got r1={o.r1}, r2={o.r2}")
+        if o.solver not in ("auto", "sqp", "alm"):
+            raise ValueError(f"solver must be 'auto', 'sqp' or 'alm'; got {o.solver!r}")
+
+    def setup(self, run, x0, y0):
+        o = run.options
+        run.form, z0 = self.build(run, x0, y0)
+        run.program = _SlackedProgram(run.form, run.form.n_pairs)
+        run.use_sqp = o.solver == "sqp" or (o.solver == "auto" and run.program.n <= SQP_MAX_VARIABLES)
+        run.v, run.mult, run.theta, run.eps = run.program.start(np.asarray(z0, float)), None, o.theta, o.eps
+
+    def _subproblem(self, run):
+        """An ``min(eps_t, tol)``-KKT point of (3.5) from ``v``: SLSQP, else the augmented Lagrangian."""
+        o, program, tol = run.options, run.program, min(run.eps, run.options.tol)
+        sub = _sqp_subproblem(run.form, program, run.v, run.theta, tol, tol, o.feas_tol) if run.use_sqp else None
         # an SLSQP stop short of stationarity is kept (Algorithm 1 then goes on with a larger
         # theta and cannot exit on it); an infeasible or runaway one is handed to the augmented
         # Lagrangian
-        if sub is None or sub.infeasibility > feas_tol or _ran_away(sub.z, v):
-            nlp = NLP(program.objective(theta), program.eq, program.eq_vjp, program.bounds)
-            sub = solve_nlp(nlp, v, tol=min(eps, tol), feas_tol=feas_tol, mult=mult)
+        if sub is None or sub.infeasibility > o.feas_tol or _ran_away(sub.z, run.v):
+            nlp = NLP(program.objective(run.theta), program.eq, program.eq_vjp, program.bounds)
+            sub = solve_nlp(nlp, run.v, tol=tol, feas_tol=o.feas_tol, mult=run.mult)
+        return sub
+
+    def step(self, run, k):
+        sub = run.sub = self._subproblem(run)
         if not np.isfinite(sub.z).all() or sub.infeasibility > _DIVERGED:
-            message = (f"penalty subproblem {it} diverged (infeasibility {sub.infeasibility:.3g}); "
-                       f"returning the iterate of subproblem {it - 1}")
-            break
-        v, mult = sub.z, (sub.multipliers if sub.multipliers is not None else mult)
-        z = program.parts(v)[0]
-        g, t = form.pair(z)
-        comp = float(g @ t)
-        history["objective"].append(form.upper(z)[0])
-        history["complementarity"].append(comp)
-        history["time"].append(time.perf_counter() - start)
-        history["theta"].append(theta)
-        history["kkt_residual"].append(sub.stationarity)
-        if verbose:
-            emit(f"[{form.name}] iter {it:3d}  F = {history['objective'][-1]:.6g}  "
-                  f"g'tau = {comp:.3g}  theta = {theta:.3g}  kkt = {sub.stationarity:.2g}  "
-                  f"infeas = {sub.infeasibility:.2g}  ({history['time'][-1]:.2f}s)")
-        if callback is not None and callback({"iteration": it, "objective": history["objective"][-1],
-                                               "complementarity": comp, "time": history["time"][-1]}):
-            message = f"stopped by the callback after {it} iterations"
-            break
+            run.stop(Status.FAILED, f"penalty subproblem {k} diverged (infeasibility {sub.infeasibility:.3g}); "
+                     f"returning the iterate of subproblem {k - 1}")
+            return None
+        run.v, run.mult = sub.z, (sub.multipliers if sub.multipliers is not None else run.mult)
+        z = run.program.parts(run.v)[0]
+        g, t = run.form.pair(z)
+        return {"objective": run.form.upper(z)[0], "complementarity": float(g @ t), "theta": run.theta,
+                "kkt_residual": sub.stationarity, "infeasibility": sub.infeasibility, "sum_t": float(np.sum(t))}
+
+    def progress_line(self, k, row):
+        return (f"[{self.name}] iter {k:3d}  F = {row['objective']:.6g}  "
+                f"g'tau = {row['complementarity']:.3g}  theta = {row['theta']:.3g}  kkt = {row['kkt_residual']:.2g}  "
+                f"infeas = {row['infeasibility']:.2g}  ({row['time']:.2f}s)")
+
+    def hyperparameters(self, run):
+        return self.solution(run)[0]
+
+    def should_stop(self, run, k, row):
+        o, comp = run.options, row["complementarity"]
         # exit on a min(eps_t, tol)-KKT point: the paper's eps_t alone (0.1 at first) accepts
-        # points visibly short of stationarity (Example 2.2 stopped at F = 5e-3)
-        threshold = eps_star * max(min(1.0, float(np.sum(t))), feas_tol)
-        done = comp <= threshold
-        if done and sub.stationarity <= min(eps, tol) and sub.infeasibility <= feas_tol:
-            converged = True
-            message = (f"complementarity {comp:.3g} <= eps_star * max(min(1, sum(tau)), feas_tol) = "
-                       f"{threshold:.3g} after {it} iterations")
-            break
-        theta, eps = r2 * theta, r1 * eps
-    else:  # no break: max_iter reached (possibly 0)
-        message = f"no iteration run (max_iter={max_iter})" if not history["objective"] else (
-                   f"no convergence in max_iter={max_iter} penalty iterations: complementarity "
-                   f"{comp:.3g} (eps_star = {eps_star:g}), last subproblem KKT residual "
-                   f"{sub.stationarity:.2g}, infeasibility {sub.infeasibility:.2g}")
-    x, y = form.split(program.parts(v)[0])
-    return BilevelResult(x, y, history, converged, message, len(history["objective"]))
+        # points visibly short of stationarity (on Example 2.2, short of its solution F = 0)
+        threshold = o.eps_star * max(min(1.0, row["sum_t"]), o.feas_tol)
+        if comp <= threshold and row["kkt_residual"] <= min(run.eps, o.tol) and row["infeasibility"] <= o.feas_tol:
+            run.stop(Status.CONVERGED, f"complementarity {comp:.3g} <= eps_star * max(min(1, sum(tau)), feas_tol) = "
+                     f"{threshold:.3g} after {k} iterations")
+            return True
+        return False
+
+    def advance(self, run):
+        run.theta, run.eps = run.options.r2 * run.theta, run.options.r1 * run.eps
+
+    def budget_message(self, run):
+        o = run.options
+        if not run.n_iter:
+            return f"no iteration run (max_iter={o.max_iter})"
+        return (f"no convergence in max_iter={o.max_iter} penalty iterations: complementarity "
+                f"{run.history['complementarity'][-1]:.3g} (eps_star = {o.eps_star:g}), last subproblem KKT residual "
+                f"{run.sub.stationarity:.2g}, infeasibility {run.sub.infeasibility:.2g}")
+
+    def solution(self, run):
+        return run.form.split(run.program.parts(run.v)[0])

@@ -1,7 +1,7 @@
-"""Hypergradient descent by implicit differentiation (paper 002, sections 5-6).
+"""Hypergradient descent by implicit differentiation (Grazzi et al., 2026, sections 5-6).
 
 With ``y(x)`` the lower-level solution, the upper objective ``F(x, y(x))`` has
-the gradient (paper 002, section 5.1: the implicit function theorem applied to
+the gradient (Grazzi et al., 2026, section 5.1: the implicit function theorem applied to
 the stationarity condition (5.4), with the adjoint written out)
 
 .. math::
@@ -47,10 +47,10 @@ from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.extmath import row_norms
 
-from .._progress import emit
-from .._result import BilevelResult
+from .._result import BilevelResult, Status
 from .._warnings import warn
-from ..problems.base import BilevelProblem, LowerLevel, require
+from ..problems.base import BilevelProblem, LowerLevel
+from ._base import BilevelMethod
 from ..problems.cross_validation import CrossValidationProblem
 from .lme import PseudoInverseLME
 
@@ -74,7 +74,7 @@ DIRECT_LIMIT = 300
 def active_set(lower: LowerLevel, x, y) -> np.ndarray:
     """Indices of the constraints treated as active at ``(x, y)``.
 
-    The multipliers ``lambda`` are the lower level's default LME (paper 000,
+    The multipliers ``lambda`` are the lower level's default LME (Huang et al., 2025,
     section 2), else the pseudo-inverse LME (2.3). A constraint is active
     when its multiplier exceeds its slack ``g_i = (A y - b(x))_i``, both
     measured per unit row, :math:`\\lambda_i \\|a_i\\| > g_i / \\|a_i\\|` (scaling
@@ -103,10 +103,10 @@ def active_set(lower: LowerLevel, x, y) -> np.ndarray:
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        the active set ``I`` of formula (6.3), section 6.1.
     .. [2] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the LMEs of section 2, (2.2)-(2.3), that give the multipliers.
 
     Examples
@@ -239,7 +239,7 @@ def adjoint(lower: LowerLevel, x, y, grad_y, *, v0=None, tol: float = 1e-10, max
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        the Jacobian (6.3) of section 6.1, used here in its KKT form.
 
     Examples
@@ -313,7 +313,7 @@ def hypergradient(problem: BilevelProblem, x, y, *, v0=None, tol: float = 1e-10,
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        section 5.1 (the hypergradient from the stationarity condition (5.4))
        and section 6.1, formula (6.3) (constrained lower levels).
 
@@ -364,7 +364,7 @@ def usable(lower: LowerLevel) -> bool:
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        section 5.1 (the products the hypergradient needs).
 
     Examples
@@ -376,12 +376,6 @@ def usable(lower: LowerLevel) -> bool:
     """
     caps = lower.capabilities
     return set(REQUIRES) - {"hvp"} <= caps and bool({"hvp", "adjoint"} & caps)
-
-
-def _require(lower: LowerLevel) -> None:
-    if not usable(lower):
-        needed = REQUIRES if "adjoint" not in lower.capabilities else ("solve", "adjoint", "cross_vjp")
-        require("hypergradient", lower, needed)
 
 
 def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_options, gradient=True):
@@ -467,7 +461,7 @@ def evaluate(problem: BilevelProblem | CrossValidationProblem, points, y0=None, 
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        section 5.1 (the hypergradient).
 
     Examples
@@ -480,8 +474,7 @@ def evaluate(problem: BilevelProblem | CrossValidationProblem, points, y0=None, 
     >>> [round(F, 4) for F, grad, model in values]
     [1.0, 0.5]
     """
-    for fold in (problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)):
-        _require(fold.lower)
+    METHOD.check_problem(problem)
     out = []
     with Parallel(n_jobs=n_jobs) as parallel:
         fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation, gradient=gradient)
@@ -495,8 +488,8 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
           max_iter: int = 100, lower_tol: float = 1e-10, adjoint_tol: float = 1e-10,
           adjoint_max_iter: int | None = None, verbose: int = 0,
           callback=None, n_jobs: int | None = None, on_evaluation=None, ftol: float | None = None,
-          max_line_search: int = 20, xtol: float | None = None, first_step: float | None = None,
-          **ignored) -> BilevelResult:
+          max_line_search: int = 20, xtol: float | None = None,
+          first_step: float | None = None) -> BilevelResult:
     """Minimise ``F(x, y(x))`` over the box ``problem.x_bounds`` by L-BFGS-B on hypergradients.
 
     Parameters
@@ -565,9 +558,6 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
         search trials) with a dict: ``hyperparameters``, ``objective``,
         ``gradient``, ``fold_objectives``, ``models`` (the lower-level
         solutions, one per fold) and ``fold_times``.
-    **ignored
-        Options of other methods (``eps_star``, ...), accepted so that callers
-        can pass one set of options to any method.
 
     Returns
     -------
@@ -578,7 +568,7 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): gradient descent on
+       (survey), 2026: gradient descent on
        ``F(x, y(x))`` with the hypergradient of section 5.1 (from the
        stationarity condition (5.4)); Algorithm 6.1 and formula (6.3) of
        section 6.1 for a linearly constrained lower level.
@@ -596,76 +586,114 @@ def solve(problem: BilevelProblem | CrossValidationProblem, x0, y0=None, *, tol:
     >>> result.converged, np.allclose(result.hyperparameters, x_star, atol=1e-5)
     (True, True)
     """
-    folds = problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)
-    for fold in folds:
-        _require(fold.lower)
-    x0 = np.asarray(x0, dtype=float)
-    lo, hi = problem.x_bounds if problem.x_bounds is not None else (None, None)
-    bounds = None if lo is None else list(zip(lo, hi))
-    with Parallel(n_jobs=n_jobs) as parallel:
-        adjoint_options = {"tol": adjoint_tol, "max_iter": adjoint_max_iter}
-        fun, state = _oracle(problem, parallel, lower_tol, y0, on_evaluation, adjoint_options)
-        history = {"objective": [], "complementarity": [], "time": []}
-        clock = [time.perf_counter()]
-        stop = {"flag": False}
+    options = dict(tol=tol, max_iter=max_iter, lower_tol=lower_tol, adjoint_tol=adjoint_tol,
+                   adjoint_max_iter=adjoint_max_iter, verbose=verbose, callback=callback, n_jobs=n_jobs,
+                   on_evaluation=on_evaluation, ftol=ftol, max_line_search=max_line_search, xtol=xtol,
+                   first_step=first_step)
+    return METHOD.run(problem, x0, y0, options)
 
-        def record(intermediate_result):
-            x = intermediate_result.x
-            F, grad = fun(x)
-            pg = _projected_gradient_norm(x, grad, lo, hi)
-            now = time.perf_counter()
-            history["objective"].append(F)
-            history["complementarity"].append(pg)
-            history["time"].append(now - clock[0])
-            clock[0] = now
-            it = len(history["objective"])
-            if verbose:
-                emit(f"[hypergradient] iter {it:3d}  F = {F:.6g}  |proj grad| = {pg:.3g}  "
-                      f"({history['time'][-1]:.2f}s)")
-            if callback is not None and callback({"iteration": it, "objective": F, "time": history["time"][-1],
-                                                   "hyperparameters": x.copy()}):
-                stop["flag"] = True
-                raise StopIteration
 
-        if max_iter == 0:  # scipy's L-BFGS-B takes a step even with maxiter=0
-            x = x0.copy() if lo is None else np.clip(x0, lo, hi)
-            fun(x)
-            model = state["y"] if isinstance(problem, CrossValidationProblem) else state["y"][0]
-            return BilevelResult(x, model, history, False, "no iteration run (max_iter=0)", 0)
-        guarded = fun if xtol is None else _stall_guard(fun, state, xtol)
-        c, ftol = _objective_scale(fun, x0, first_step, 1e-3 * tol if ftol is None else ftol)
-        try:
-            res = minimize(lambda x: tuple(v / c for v in guarded(x)), x0, jac=True, method="L-BFGS-B",
-                           bounds=bounds, callback=record,
-                           options={"maxiter": max_iter, "gtol": tol / c, "maxls": max_line_search,
-                                    "ftol": ftol})
-            x = res.x
-            fun(x)  # the returned point's fold solutions (cached when it was the last evaluation)
-            ys = state["y"]
-        except _Stalled as stalled:
-            res, (x, ys) = None, stalled.args
-    model = ys if isinstance(problem, CrossValidationProblem) else ys[0]
-    n_iter = len(history["objective"])
-    if stop["flag"]:
-        converged, message = False, f"stopped by the callback after {n_iter} iterations"
-    elif res is None:
-        converged, message = True, f"trial points within xtol={xtol:g} of evaluated ones"
-    elif res.status == 1:
-        converged, message = False, f"no convergence in max_iter={max_iter} L-BFGS-B iterations"
-    else:
-        converged, message = bool(res.success), f"L-BFGS-B: {res.message}"
+class _Hypergradient(BilevelMethod):
+    """L-BFGS-B on hypergradients on the template of :class:`BilevelMethod`; scipy drives the iterations.
+
+    :meth:`iterate` runs :func:`scipy.optimize.minimize`, whose callback
+    records each iteration through :meth:`BilevelMethod.record`. Run state:
+    ``x0``, ``y0``, the box ``lo``, ``hi``, ``oracle`` (the warm starts and
+    the counts of inexact solves, see :func:`_oracle`), ``res`` (scipy's
+    result, None after a stall at ``xtol``) and ``ys`` (the fold solutions
+    at ``x``).
+    """
+
+    name = "hypergradient"
+    requires = REQUIRES
+
+    def lower_levels(self, problem):
+        folds = problem.folds if isinstance(problem, CrossValidationProblem) else (problem,)
+        return tuple(fold.lower for fold in folds)
+
+    def needs(self, lower):
+        # a lower level with its own adjoint solver needs no Hessian-vector products
+        return ("solve", "adjoint", "cross_vjp") if "adjoint" in lower.capabilities else REQUIRES
+
+    def setup(self, run, x0, y0):
+        run.x0, run.y0 = np.asarray(x0, dtype=float), y0
+        run.lo, run.hi = run.problem.x_bounds if run.problem.x_bounds is not None else (None, None)
+
+    def iterate(self, run):
+        o, lo, hi = run.options, run.lo, run.hi
+        with Parallel(n_jobs=o.n_jobs) as parallel:
+            adjoint_options = {"tol": o.adjoint_tol, "max_iter": o.adjoint_max_iter}
+            fun, run.oracle = _oracle(run.problem, parallel, o.lower_tol, run.y0, o.on_evaluation, adjoint_options)
+            clock = [time.perf_counter()]
+
+            def on_iteration(intermediate_result):
+                x = intermediate_result.x
+                F, grad = fun(x)
+                now = time.perf_counter()
+                row = {"objective": F, "complementarity": _projected_gradient_norm(x, grad, lo, hi),
+                       "time": now - clock[0]}
+                clock[0], run.x = now, x
+                if self.record(run, run.n_iter + 1, row):
+                    raise StopIteration
+
+            if o.max_iter == 0:  # scipy's L-BFGS-B takes a step even with maxiter=0
+                run.x = run.x0.copy() if lo is None else np.clip(run.x0, lo, hi)
+                fun(run.x)
+                run.ys = run.oracle["y"]
+                run.stop(Status.MAX_ITER, "no iteration run (max_iter=0)")
+                return
+            guarded = fun if o.xtol is None else _stall_guard(fun, run.oracle, o.xtol)
+            c, ftol = _objective_scale(fun, run.x0, o.first_step, 1e-3 * o.tol if o.ftol is None else o.ftol)
+            try:
+                run.res = minimize(lambda x: tuple(v / c for v in guarded(x)), run.x0, jac=True, method="L-BFGS-B",
+                                   bounds=None if lo is None else list(zip(lo, hi)), callback=on_iteration,
+                                   options={"maxiter": o.max_iter, "gtol": o.tol / c, "maxls": o.max_line_search,
+                                            "ftol": ftol})
+                run.x = run.res.x
+                fun(run.x)  # the returned point's fold solutions (cached when it was the last evaluation)
+                run.ys = run.oracle["y"]
+            except _Stalled as stalled:
+                run.res, (run.x, run.ys) = None, stalled.args
+        if not run.done:  # not stopped by the callback
+            run.stop(*self._outcome(run))
+
+    def _outcome(self, run):
+        """``(status, message)`` from scipy's result."""
+        res = run.res
+        if res is None:
+            return Status.CONVERGED, f"trial points within xtol={run.options.xtol:g} of evaluated ones"
+        if res.status == 1:
+            return Status.MAX_ITER, f"no convergence in max_iter={run.options.max_iter} L-BFGS-B iterations"
+        message = f"L-BFGS-B: {res.message}"
         if res.status == 2:  # line search failure
             message += (" (the hypergradient jumps where a lower-level constraint changes from active"
                         " to inactive; the point is stationary only up to such a kink)")
-    if not state["ok"]:
-        converged = False
-        message += "; a lower-level solve did not reach its tolerance"
-    if state["adjoint_failures"]:
-        converged = False
-        cap = "the built-in cap" if adjoint_max_iter is None else f"adjoint_max_iter={adjoint_max_iter}"
-        message += (f"; {state['adjoint_failures']} adjoint solve(s) stopped before adjoint_tol={adjoint_tol:g} "
-                    f"(at {cap}, or on a singular system): the hypergradient was inexact")
-    return BilevelResult(x, model, history, converged, message, n_iter)
+        return (Status.CONVERGED if res.success else Status.STALLED), message
+
+    def progress_line(self, k, row):
+        return (f"[hypergradient] iter {k:3d}  F = {row['objective']:.6g}  |proj grad| = {row['complementarity']:.3g}  "
+                f"({row['time']:.2f}s)")
+
+    def annotate(self, run):
+        oracle, o = run.oracle, run.options
+        if o.max_iter == 0:  # the start alone: nothing was iterated on
+            return
+        if not oracle["ok"] or oracle["adjoint_failures"]:
+            run.status = Status.INEXACT if run.status is Status.CONVERGED else run.status
+        if not oracle["ok"]:
+            run.message += "; a lower-level solve did not reach its tolerance"
+        if oracle["adjoint_failures"]:
+            cap = "the built-in cap" if o.adjoint_max_iter is None else f"adjoint_max_iter={o.adjoint_max_iter}"
+            run.message += (f"; {oracle['adjoint_failures']} adjoint solve(s) stopped before "
+                            f"adjoint_tol={o.adjoint_tol:g} (at {cap}, or on a singular system): the hypergradient "
+                            "was inexact")
+
+    def solution(self, run):
+        return run.x, run.ys if isinstance(run.problem, CrossValidationProblem) else run.ys[0]
+
+
+#: The method object behind :func:`solve`.
+METHOD = _Hypergradient()
 
 
 def _objective_scale(fun, x0, first_step, ftol):

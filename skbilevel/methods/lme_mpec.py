@@ -1,4 +1,4 @@
-"""The LME-MPEC reformulation (2.4) of paper 000, solved by its penalty method (Algorithm 1).
+"""The LME-MPEC reformulation (2.4) of Huang et al. (2025), solved by its penalty method (Algorithm 1).
 
 With an LME ``tau(x, y)`` (see :mod:`skbilevel.methods.lme`) the KKT
 conditions of the lower level become constraints in ``(x, y)`` alone:
@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._result import BilevelResult
-from ..problems.base import BilevelProblem, require
-from ._penalty import run_penalty_method
+from ..problems.base import BilevelProblem
+from ._penalty import PenaltyMethod
 from .lme import PseudoInverseLME
 
 #: Lower-level capabilities the method uses.
@@ -90,10 +90,40 @@ def _bounds(problem: BilevelProblem, n_rest: int, rest_low=None):
     return lo, hi
 
 
+def _start_in_box(problem, x0):
+    """``x0`` as floats, clipped to ``problem.x_bounds``: the feasible ``y0`` is built from a point of the box."""
+    x0 = np.asarray(x0, dtype=float)
+    return x0 if problem.x_bounds is None else np.clip(x0, *problem.x_bounds)
+
+
+class _LMEMPEC(PenaltyMethod):
+    """The LME-MPEC (2.4) solved by Algorithm 1 (see :class:`~skbilevel.methods._penalty.PenaltyMethod`)."""
+
+    name = "lme-mpec"
+    requires = REQUIRES
+
+    def build(self, run, x0, y0):
+        problem, lower = run.problem, run.problem.lower
+        lme = run.options.lme or lower.default_lme() or PseudoInverseLME()
+        x0 = _start_in_box(problem, x0)
+        y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
+        n_tau = np.size(lme.value(lower, x0, y0))
+        if n_tau != lower.n_constraints:
+            raise ValueError(
+                f"{type(lme).__name__} gives {n_tau} multiplier(s) but the lower level has {lower.n_constraints} "
+                "constraints A y - b(x) >= 0, one multiplier each (EqualityLME gives one per equality, which the "
+                "lower level writes as two inequalities): use method 'mpec' for equality constraints.")
+        return _LMEMPECForm(problem, lme), np.concatenate([x0, y0])
+
+
+#: The method object behind :func:`solve`.
+METHOD = _LMEMPEC()
+
+
 def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1, eps_star=0.01,
           r1=0.5, r2=2.0, tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
-          callback=None, **ignored) -> BilevelResult:
-    """Solve ``problem`` through the LME-MPEC (2.4) with Algorithm 1 of paper 000.
+          callback=None) -> BilevelResult:
+    """Solve ``problem`` through the LME-MPEC (2.4) with Algorithm 1 of Huang et al. (2025).
 
     Parameters
     ----------
@@ -133,9 +163,6 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         Called with a dict (``iteration``, ``objective``,
         ``complementarity``, ``time``) after each penalty iteration;
         returning True stops the run.
-    **ignored
-        Options of other methods, accepted so that callers can pass one set
-        of options to any method.
 
     Returns
     -------
@@ -147,8 +174,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the LME-MPEC (2.4), the penalty program (3.5) and Algorithm 1
        (section 3) with its parameters ``theta_1 = eps_1 = 0.1``,
        ``eps* = 0.01``, ``r1 = 0.5``, ``r2 = 2``.
@@ -171,20 +197,6 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
     >>> result.converged, np.round(np.exp(result.hyperparameters), 2)
     (True, array([100.]))
     """
-    lower = problem.lower
-    require("lme-mpec", lower, REQUIRES)
-    lme = lme or lower.default_lme() or PseudoInverseLME()
-    x0 = np.asarray(x0, dtype=float)
-    if problem.x_bounds is not None:  # the start y0 = feasible_start(x0) must belong to a point of the box
-        x0 = np.clip(x0, *problem.x_bounds)
-    y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
-    n_tau = np.size(lme.value(lower, x0, y0))
-    if n_tau != lower.n_constraints:
-        raise ValueError(
-            f"{type(lme).__name__} gives {n_tau} multiplier(s) but the lower level has {lower.n_constraints} "
-            "constraints A y - b(x) >= 0, one multiplier each (EqualityLME gives one per equality, which the "
-            "lower level writes as two inequalities): use method 'mpec' for equality constraints.")
-    form = _LMEMPECForm(problem, lme)
-    return run_penalty_method(form, np.concatenate([x0, y0]), theta=theta, eps=eps, eps_star=eps_star,
-                              r1=r1, r2=r2, tol=tol, feas_tol=feas_tol, max_iter=max_iter, solver=solver, verbose=verbose,
-                              callback=callback)
+    options = dict(lme=lme, theta=theta, eps=eps, eps_star=eps_star, r1=r1, r2=r2, tol=tol, feas_tol=feas_tol,
+                   max_iter=max_iter, solver=solver, verbose=verbose, callback=callback)
+    return METHOD.run(problem, x0, y0, options)

@@ -1,4 +1,4 @@
-"""The classical MPEC (1.3) of paper 000: multipliers as variables, for comparison with LME-MPEC.
+"""The classical MPEC (1.3) of Huang et al. (2025): multipliers as variables, for comparison with LME-MPEC.
 
 .. math::
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._result import BilevelResult
-from ..problems.base import BilevelProblem, require
-from ._penalty import run_penalty_method
-from .lme_mpec import REQUIRES, _bounds
+from ..problems.base import BilevelProblem
+from ._penalty import PenaltyMethod
+from .lme_mpec import REQUIRES, _bounds, _start_in_box
 
 
 class _MPECForm:
@@ -63,9 +63,27 @@ class _MPECForm:
 
 
 
+class _MPEC(PenaltyMethod):
+    """The classical MPEC (1.3) solved by Algorithm 1 (see :class:`~skbilevel.methods._penalty.PenaltyMethod`)."""
+
+    name = "mpec"
+    requires = REQUIRES
+
+    def build(self, run, x0, y0):
+        lower, lambda0 = run.problem.lower, run.options.lambda0
+        x0 = _start_in_box(run.problem, x0)
+        y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
+        lambda0 = np.zeros(lower.n_constraints) if lambda0 is None else np.asarray(lambda0, float)
+        return _MPECForm(run.problem), np.concatenate([x0, y0, lambda0])
+
+
+#: The method object behind :func:`solve`.
+METHOD = _MPEC()
+
+
 def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=0.1, eps_star=0.01,
           r1=0.5, r2=2.0, tol=1e-4, feas_tol=1e-6, max_iter=30, solver="auto", verbose=0,
-          callback=None, **ignored) -> BilevelResult:
+          callback=None) -> BilevelResult:
     """Solve ``problem`` through the classical MPEC (1.3) with Algorithm 1.
 
     The multipliers ``lambda`` are variables (bounded below by 0) and the
@@ -100,9 +118,6 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
         Called with a dict (``iteration``, ``objective``,
         ``complementarity``, ``time``) after each penalty iteration;
         returning True stops the run.
-    **ignored
-        Options of other methods, accepted so that callers can pass one set
-        of options to any method.
 
     Returns
     -------
@@ -114,8 +129,7 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the classical MPEC (1.3), section 1, and the penalty method
        Algorithm 1 of section 3, applied to it.
 
@@ -137,14 +151,6 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
     >>> result.converged, np.round(np.exp(result.hyperparameters), 2)
     (True, array([100.]))
     """
-    lower = problem.lower
-    require("mpec", lower, REQUIRES)
-    x0 = np.asarray(x0, dtype=float)
-    if problem.x_bounds is not None:  # the start y0 = feasible_start(x0) must belong to a point of the box
-        x0 = np.clip(x0, *problem.x_bounds)
-    y0 = lower.feasible_start(x0) if y0 is None else np.asarray(y0, dtype=float)
-    lambda0 = np.zeros(lower.n_constraints) if lambda0 is None else np.asarray(lambda0, float)
-    form = _MPECForm(problem)
-    return run_penalty_method(form, np.concatenate([x0, y0, lambda0]), theta=theta, eps=eps,
-                              eps_star=eps_star, r1=r1, r2=r2, tol=tol, feas_tol=feas_tol, max_iter=max_iter, solver=solver,
-                              verbose=verbose, callback=callback)
+    options = dict(lambda0=lambda0, theta=theta, eps=eps, eps_star=eps_star, r1=r1, r2=r2, tol=tol,
+                   feas_tol=feas_tol, max_iter=max_iter, solver=solver, verbose=verbose, callback=callback)
+    return METHOD.run(problem, x0, y0, options)

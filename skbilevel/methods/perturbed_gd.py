@@ -1,6 +1,9 @@
-"""Single-loop perturbed gradient descent with a closed-form QP direction (paper 001, section 3).
+"""Single-loop perturbed gradient descent with a closed-form QP direction.
 
-The bilevel problem is replaced by its stationarity reduction (paper 001, eq. (4))
+The method of section 3 of "Perturbed Gradient Descent via Convex Quadratic
+Approximation for Nonconvex Bilevel Optimization" (anonymous authors, under
+double-blind review, 2025; "the perturbed-gradient paper" below). The
+bilevel problem is replaced by its stationarity reduction (eq. (4))
 
 .. math::
 
@@ -55,18 +58,16 @@ parameters tie ``alpha`` and ``gamma`` to the budget ``K`` for this reason.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from .._progress import emit
-from .._result import BilevelResult
-from ..problems.base import BilevelProblem, require
+from .._result import BilevelResult, Status
+from ..problems.base import BilevelProblem
+from ._base import BilevelMethod, box, project, start_model
 
 #: Lower-level capabilities the method uses (``grad h`` needs both products).
 REQUIRES = ("hvp", "cross_vjp")
 
-#: The two choices of ``rho`` of paper 001, section 3.
+#: The two choices of ``rho`` of the perturbed-gradient paper (2025), section 3.
 RHO_CHOICES = ("adaptive", "fixed")
 
 #: Most step reductions of the curvature safeguard within one iteration.
@@ -98,7 +99,7 @@ def qp_direction(grad_F, grad_h, alpha, rho):
     ----------
     .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
        Approximation for Nonconvex Bilevel Optimization", paper under
-       double-blind review (paper 001 of ``shared/papers``):
+       double-blind review, 2025:
        the QP (7) and its solution (8a)-(8c), section 3.
 
     Examples
@@ -159,7 +160,7 @@ def _secant(new, old, dz):
     return _norm(new - old) / dz
 
 
-def _take_step(problem, state, direction, gamma, curv, lips, project):
+def _take_step(problem, state, direction, gamma, curv, lips, bounds):
     """Move along ``direction`` with the curvature safeguard; return ``(state, gamma, lips)``.
 
     ``lips = (L_F, L_h)`` are the largest secant estimates of the Lipschitz
@@ -172,7 +173,8 @@ def _take_step(problem, state, direction, gamma, curv, lips, project):
     n = state["x"].size
     z = np.concatenate([state["x"], state["y"]])
     for _ in range(MAX_BACKTRACKS):
-        z_new = np.concatenate([project(state["x"] + gamma * direction[:n]), state["y"] + gamma * direction[n:]])
+        z_new = np.concatenate([project(state["x"] + gamma * direction[:n], bounds),
+                                state["y"] + gamma * direction[n:]])
         dz = _norm(z_new - z)
         new = _evaluate(problem, z_new[:n], z_new[n:])
         if dz == 0:  # pinned at the bounds with no move in y: nothing to check
@@ -189,57 +191,99 @@ def _take_step(problem, state, direction, gamma, curv, lips, project):
     return None, gamma, lips
 
 
-def _projector(problem):
-    if problem.x_bounds is None:
-        return lambda x: x
-    lo, hi = (np.asarray(b, dtype=float) for b in problem.x_bounds)
-    return lambda x: np.clip(x, lo, hi)
-
-
-def _start(problem, x0, y0):
-    """Starting point: ``y0`` if given, else the lower-level solution (a warm start, Algorithm 1 line 2), else 0."""
-    lower = problem.lower
-    x0 = _projector(problem)(np.asarray(x0, dtype=float).copy())
-    if y0 is not None:
-        return x0, np.asarray(y0, dtype=float).copy()
-    if "solve" in lower.capabilities:
-        return x0, np.asarray(lower.solve(x0, None, 1e-10)[0], dtype=float)
-    return x0, np.zeros(lower.n_var)
-
-
-def _check(problem, rho):
-    lower = problem.lower
-    require("perturbed-gd", lower, REQUIRES)
-    if "constraints" in lower.capabilities and lower.n_constraints > 0:
-        raise ValueError(
-            "method 'perturbed-gd' handles unconstrained lower levels only (h = ||grad_y f||^2 is not a "
-            f"stationarity measure under constraints); {type(lower).__name__} has "
-            f"{lower.n_constraints} linear constraints."
-        )
-    if rho not in RHO_CHOICES:
-        raise ValueError(f"rho must be one of {RHO_CHOICES}, got {rho!r}.")
-
-
-def _kkt_residual(state, direction, gamma, project):
+def _kkt_residual(state, direction, gamma, bounds):
     """``||Delta_k||``, with the ``x`` part replaced by the projected step ``(P(x + gamma Delta^x) - x) / gamma``."""
     x, n = state["x"], state["x"].size
-    dx = (project(x + gamma * direction[:n]) - x) / gamma
+    dx = (project(x + gamma * direction[:n], bounds) - x) / gamma
     return float(np.sqrt(dx @ dx + direction[n:] @ direction[n:]))
 
 
-def _record(history, state, kkt, lam, gamma, seconds):
-    history["objective"].append(state["F"])
-    history["complementarity"].append(state["h"])
-    history["time"].append(seconds)
-    history["kkt_residual"].append(kkt)
-    history["lambda"].append(lam)
-    history["nu_norm"].append(2.0 * lam * np.sqrt(state["h"]))
-    history["step"].append(gamma)
+class _PerturbedGD(BilevelMethod):
+    """Algorithm 1 of the perturbed-gradient paper (2025) on the template of :class:`BilevelMethod`.
+
+    Run state: ``state`` (``F``, ``h`` and their gradients at the current
+    ``(x, y)``), ``new`` (the point after the step), ``alpha``, ``gamma``,
+    ``h_scale``, ``curv``, ``lips`` and ``bounds``.
+    """
+
+    name = "perturbed-gd"
+    requires = REQUIRES
+    forbids = ("constraints",)
+    forbids_reason = "h = ||grad_y f||^2 is not a stationarity measure under constraints"
+    history_keys = ("objective", "complementarity", "time", "kkt_residual", "lambda", "nu_norm", "step")
+
+    def check_options(self, options):
+        if options.rho not in RHO_CHOICES:
+            raise ValueError(f"rho must be one of {RHO_CHOICES}, got {options.rho!r}.")
+
+    def setup(self, run, x0, y0):
+        opts, lower = run.options, run.problem.lower
+        run.bounds = box(run.problem)
+        x = project(np.array(x0, dtype=float), run.bounds)
+        run.state = _evaluate(run.problem, x, start_model(lower, x, y0)[0])
+        run.alpha, run.gamma = _defaults(opts.rho, opts.alpha, opts.step, max(int(opts.max_iter), 1))
+        run.h_scale = max(run.state["h"], run.alpha**2 * opts.c0)
+        run.curv = run.alpha if opts.rho == "adaptive" else 0.0
+        run.lips = (0.0, 0.0)
+
+    def step(self, run, k):
+        opts, state = run.options, run.state
+        rho = _rho(opts.rho, state["grad_h"], run.h_scale)
+        direction, lam = qp_direction(state["grad_F"], state["grad_h"], run.alpha, rho)
+        kkt = _kkt_residual(state, direction, run.gamma, run.bounds)
+        run.new = None
+        if kkt > opts.tol:
+            run.new, run.gamma, run.lips = _take_step(run.problem, state, direction, run.gamma, run.curv, run.lips,
+                                                      run.bounds)
+        return {"objective": state["F"], "complementarity": state["h"], "kkt_residual": kkt, "lambda": lam,
+                "nu_norm": 2.0 * lam * np.sqrt(state["h"]), "step": run.gamma}
+
+    def progress_line(self, k, row):
+        return (f"[perturbed-gd] iter {k:4d}  F = {row['objective']:.6g}  "
+                f"||grad_y f|| = {np.sqrt(row['complementarity']):.3g}  ||Delta|| = {row['kkt_residual']:.3g}  "
+                f"lambda = {row['lambda']:.3g}  step = {row['step']:.3g}")
+
+    def hyperparameters(self, run):
+        return run.state["x"]
+
+    def should_stop(self, run, k, row):
+        kkt, residual = row["kkt_residual"], np.sqrt(row["complementarity"])
+        if kkt <= run.options.tol:
+            if residual <= run.options.tol:
+                run.stop(Status.CONVERGED, f"converged: ||Delta|| = {kkt:.3g} and ||grad_y f|| = {residual:.3g} <= tol")
+            else:
+                run.stop(Status.STALLED,
+                         f"stalled: ||Delta|| = {kkt:.3g} <= tol but ||grad_y f|| = {residual:.3g} > tol "
+                         "(a stationary point of h, or rho ~ 0 after an exact warm start with rho='fixed')")
+            return True
+        if run.new is None:
+            run.stop(Status.FAILED, f"no step accepted at iteration {k} (non-finite values or unbounded curvature)")
+            return True
+        return False
+
+    def advance(self, run):
+        run.state = run.new
+
+    def budget_message(self, run):
+        history, opts = run.history, run.options
+        if not run.n_iter:
+            return f"no iteration run (max_iter={opts.max_iter})"
+        return (f"no eps-KKT point within tol={opts.tol:g} in max_iter={opts.max_iter} iterations: ||Delta|| = "
+                f"{history['kkt_residual'][-1]:.3g}, ||grad_y f|| = {np.sqrt(history['complementarity'][-1]):.3g} "
+                "(with a fixed step the iterates settle within O(step) of a KKT point)")
+
+    def solution(self, run):
+        return run.state["x"].copy(), run.state["y"].copy()
+
+
+#: The method object behind :func:`solve`.
+METHOD = _PerturbedGD()
 
 
 def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=None, step=None,
-          c0: float = 1.0, tol: float = 1e-6, max_iter: int = 1000, verbose: int = 0, callback=None, **ignored) -> BilevelResult:
-    """Run Algorithm 1 of paper 001 (perturbed gradient descent on ``min F s.t. ||grad_y f||^2 = 0``).
+          c0: float = 1.0, tol: float = 1e-6, max_iter: int = 1000,
+          verbose: int = 0, callback=None) -> BilevelResult:
+    """Run Algorithm 1 of the perturbed-gradient paper (2025) on ``min F s.t. ||grad_y f||^2 = 0``.
 
     Each iteration computes the direction (8a)-(8c) at ``z_k = (x_k, y_k)``
     (see :func:`qp_direction`) and moves ``z_{k+1} = z_k + gamma Delta_k``,
@@ -293,9 +337,6 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``) after each iteration; returning True stops the run.
-    **ignored
-        Options of other methods, accepted so that callers can pass one set of
-        options to any method.
 
     Returns
     -------
@@ -313,7 +354,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
     ----------
     .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
        Approximation for Nonconvex Bilevel Optimization", paper under
-       double-blind review (paper 001 of ``shared/papers``):
+       double-blind review, 2025:
        the reduction (4), Algorithm 1 with the direction (7)-(8c) and
        Remark 3.1 (section 3), the step and rate conditions of Theorems 4.2
        and 4.5 and Corollaries 4.3 and 4.6, and the eps-KKT point of
@@ -332,47 +373,6 @@ def solve(problem: BilevelProblem, x0, y0=None, *, rho: str = "adaptive", alpha=
     >>> result.n_iter, np.round(result.hyperparameters, 1)
     (3000, array([1.4, 1.5]))
     """
-    _check(problem, rho)
-    project = _projector(problem)
-    state = _evaluate(problem, *_start(problem, x0, y0))
-    alpha, gamma = _defaults(rho, alpha, step, max(int(max_iter), 1))
-    h_scale = max(state["h"], alpha**2 * c0)
-    curv = alpha if rho == "adaptive" else 0.0
-    lips = (0.0, 0.0)
-    history = {key: [] for key in ("objective", "complementarity", "time", "kkt_residual", "lambda", "nu_norm",
-                                   "step")}
-    converged, message = False, None
-    for k in range(max_iter):
-        start = time.perf_counter()
-        direction, lam = qp_direction(state["grad_F"], state["grad_h"], alpha, _rho(rho, state["grad_h"], h_scale))
-        kkt = _kkt_residual(state, direction, gamma, project)
-        new = None
-        if kkt > tol:
-            new, gamma, lips = _take_step(problem, state, direction, gamma, curv, lips, project)
-        _record(history, state, kkt, lam, gamma, time.perf_counter() - start)
-        if verbose > 0:
-            emit(f"[perturbed-gd] iter {k + 1:4d}  F = {state['F']:.6g}  ||grad_y f|| = {np.sqrt(state['h']):.3g}"
-                  f"  ||Delta|| = {kkt:.3g}  lambda = {lam:.3g}  step = {gamma:.3g}")
-        if callback is not None and callback({"iteration": k + 1, "objective": state["F"],
-                                              "time": history["time"][-1], "hyperparameters": state["x"].copy()}):
-            message = f"stopped by the callback after {k + 1} iterations"
-            break
-        if kkt <= tol:
-            converged = bool(np.sqrt(state["h"]) <= tol)
-            message = (f"converged: ||Delta|| = {kkt:.3g} and ||grad_y f|| = {np.sqrt(state['h']):.3g} <= tol"
-                       if converged else
-                       f"stalled: ||Delta|| = {kkt:.3g} <= tol but ||grad_y f|| = {np.sqrt(state['h']):.3g} > tol "
-                       "(a stationary point of h, or rho ~ 0 after an exact warm start with rho='fixed')")
-            break
-        if new is None:
-            message = f"no step accepted at iteration {k + 1} (non-finite values or unbounded curvature)"
-            break
-        state = new
-    n_iter = len(history["objective"])
-    if message is None and not n_iter:
-        message = f"no iteration run (max_iter={max_iter})"
-    elif message is None:
-        message = (f"no eps-KKT point within tol={tol:g} in max_iter={max_iter} iterations: ||Delta|| = "
-                   f"{history['kkt_residual'][-1]:.3g}, ||grad_y f|| = {np.sqrt(history['complementarity'][-1]):.3g} (with a fixed step "
-                   "the iterates settle within O(step) of a KKT point)")
-    return BilevelResult(state["x"].copy(), state["y"].copy(), history, converged, message, n_iter)
+    options = dict(rho=rho, alpha=alpha, step=step, c0=c0, tol=tol, max_iter=max_iter, verbose=verbose,
+                   callback=callback)
+    return METHOD.run(problem, x0, y0, options)

@@ -1,6 +1,6 @@
-"""Sequential QCQP with a barrier line search (paper 004, section II and appendix V).
+"""Sequential QCQP with a barrier line search (Sharifi et al., 2025, section II and appendix V).
 
-The bilevel problem is relaxed to the single-level problem (2) of paper 004,
+The bilevel problem is relaxed to the single-level problem (2) of Sharifi et al. (2025),
 
 .. math::
 
@@ -67,8 +67,8 @@ Notes on the paper's text:
   ``2 beta w / L_h`` (Lemma 1), so ``z`` moves ``O(eps)`` per iteration
   while ``||grad F|| >> r``, and the final linear rate is ``1 - O(eps)``.
   Iterations are cheap (one ``hvp``, one ``cross_vjp`` and a few function
-  values) but many: tens of thousands for ``eps = 1e-3`` on a
-  two-dimensional quadratic, hence the large default ``max_iter``.
+  values) but many, at least of order ``1 / eps`` (a linear rate
+  ``1 - O(eps)``), hence the large default ``max_iter``.
 
 Bounds on ``x`` (``problem.x_bounds``), which the paper does not have, are
 handled by a constraint on the direction and a projection. (QCQP) gets the
@@ -89,14 +89,12 @@ along a bound, the direction would move along it.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, minres
 
-from .._progress import emit
-from .._result import BilevelResult
-from ..problems.base import BilevelProblem, require
+from .._result import BilevelResult, Status
+from ..problems.base import BilevelProblem
+from ._base import BilevelMethod, box, project, start_model
 
 #: Lower-level capabilities the method uses (for ``grad h``).
 REQUIRES = ("hvp", "cross_vjp")
@@ -108,7 +106,7 @@ MAX_BACKTRACKS = 60
 def barrier(lower, x, y):
     """Return ``(h, grad_x h, grad_y h)`` with ``h = ||grad_y f(x, y)||^2``.
 
-    ``grad h = 2 [grad^2_yx f, grad^2_yy f]^T grad_y f`` (paper 004, Remark 1,
+    ``grad h = 2 [grad^2_yx f, grad^2_yy f]^T grad_y f`` (Sharifi et al., 2025, Remark 1,
     with the factor 2 of the derivative of a square, which the paper omits).
 
     Parameters
@@ -132,7 +130,7 @@ def barrier(lower, x, y):
     References
     ----------
     .. [1] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP for
-       Bilevel Optimization with Line Search" (paper 004 of ``shared/papers``):
+       Bilevel Optimization with Line Search", 2025:
        the constraint function ``h`` of problem (2), section I, and its
        gradient after Remark 1, section II.
 
@@ -152,7 +150,7 @@ def barrier(lower, x, y):
 
 
 def qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b):
-    """Closed-form solution of (QCQP) (paper 004, Remark 3 of appendix V).
+    """Closed-form solution of (QCQP) (Sharifi et al., 2025, Remark 3 of appendix V).
 
     .. math::
 
@@ -183,7 +181,7 @@ def qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b):
     References
     ----------
     .. [1] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP for
-       Bilevel Optimization with Line Search" (paper 004 of ``shared/papers``):
+       Bilevel Optimization with Line Search", 2025:
        the direction problem (QCQP), section II-B, and its closed form,
        Remark 3 of the appendix (section V-A).
 
@@ -257,7 +255,7 @@ def cone_qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b, lo, hi):
     References
     ----------
     .. [1] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP for
-       Bilevel Optimization with Line Search" (paper 004 of ``shared/papers``):
+       Bilevel Optimization with Line Search", 2025:
        (QCQP) of section II-B, whose ball form (Remark 3, appendix V-A) is
        kept here with the bounds added (the paper has none).
 
@@ -294,10 +292,6 @@ def cone_qcqp_direction(grad_F, grad_h, h, epsilon, w, alpha_b, lo, hi):
     return direction(high)
 
 
-def _project(x, bounds):
-    return x if bounds is None else np.clip(x, bounds[0], bounds[1])
-
-
 def _line_search(problem, x, y, dx, dy, F, grad_F, h, bounds, opts):
     """Backtrack on the Armijo (7) and barrier (8) conditions.
 
@@ -307,7 +301,7 @@ def _line_search(problem, x, y, dx, dy, F, grad_F, h, bounds, opts):
     upper, lower = problem.upper, problem.lower
     eps2, t = opts["epsilon"] ** 2, opts["t_max"]
     for _ in range(MAX_BACKTRACKS + 1):
-        x_t, y_t = _project(x + t * dx, bounds), y + t * dy
+        x_t, y_t = project(x + t * dx, bounds), y + t * dy
         # the projected arc: the displacement actually taken, tdz when no bound is hit
         decrease = grad_F[:x.size] @ (x_t - x) + grad_F[x.size:] @ (y_t - y)
         F_t = upper.value(x_t, y_t)
@@ -352,21 +346,12 @@ def _restore(lower, x, y, epsilon, max_steps, newton_max_iter=None):
     return y, h
 
 
-def _start(problem, x0, y0, lower_tol):
-    lower = problem.lower
-    if y0 is not None:
-        return np.asarray(y0, dtype=float).copy(), True
-    if "solve" in lower.capabilities:
-        return lower.solve(x0, None, lower_tol)
-    return np.zeros(lower.n_var), True
-
-
 def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: int = 50000,
           epsilon: float = 1e-3, w: float = 1e-2, alpha_b: float = 0.1, alpha_ls: float = 0.1,
           gamma: float = 0.1, beta: float = 0.5, t_max: float = 1.0, lower_tol: float = 1e-10,
           restore_steps: int | None = None, newton_max_iter: int | None = None,
-          verbose: int = 0, callback=None, **ignored) -> BilevelResult:
-    """Solve the relaxation (2) of ``problem`` by Algorithm 1 of paper 004.
+          verbose: int = 0, callback=None) -> BilevelResult:
+    """Solve the relaxation (2) of ``problem`` by Algorithm 1 of Sharifi et al. (2025).
 
     Parameters
     ----------
@@ -411,9 +396,6 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``, ``lower_residual``, ``step``) after each
         iteration; returning True stops the run.
-    **ignored
-        Options of other methods, accepted so that one set of options can be
-        passed to any method.
 
     Returns
     -------
@@ -424,7 +406,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
     References
     ----------
     .. [1] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP for
-       Bilevel Optimization with Line Search" (paper 004 of ``shared/papers``):
+       Bilevel Optimization with Line Search", 2025:
        the relaxation (2), the direction (QCQP) with Theorem 1, the
        Armijo (7) and barrier (8) conditions of the line search, Lemma 1,
        Theorem 2 and Algorithm 1 (section II), Remark 3 (appendix V-A).
@@ -444,61 +426,10 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-6, max_iter: 
     >>> bool(result.history["lower_residual"][-1] <= 1e-2)
     True
     """
-    lower = problem.lower
-    require("sqcqp", lower, REQUIRES)
-    if "constraints" in lower.capabilities and lower.n_constraints > 0:
-        raise ValueError("method 'sqcqp' handles unconstrained lower levels only; "
-                         f"{type(lower).__name__} has {lower.n_constraints} linear constraints.")
-    if epsilon <= 0 or w <= 0:
-        raise ValueError(f"method 'sqcqp' needs epsilon > 0 and w > 0, got {epsilon} and {w}.")
-    if not (0 < beta < 1 and 0 < alpha_ls < 1 and 0 < gamma <= 1 and alpha_b > 0 and t_max > 0):
-        raise ValueError("method 'sqcqp' needs 0 < beta < 1, 0 < alpha_ls < 1, 0 < gamma <= 1, alpha_b > 0 and "
-                         f"t_max > 0; got beta={beta}, alpha_ls={alpha_ls}, gamma={gamma}, alpha_b={alpha_b}, "
-                         f"t_max={t_max}.")
-    opts = dict(epsilon=epsilon, w=w, alpha_b=alpha_b, alpha_ls=alpha_ls, gamma=gamma, beta=beta, t_max=t_max)
-    bounds = None
-    if problem.x_bounds is not None:
-        bounds = tuple(np.broadcast_to(np.asarray(b, float), (lower.n_hyper,)) for b in problem.x_bounds)
-    x = _project(np.asarray(x0, dtype=float).copy(), bounds)
-    y, solved = _start(problem, x, y0, lower_tol)
-    restore_steps = max_iter if restore_steps is None else restore_steps
-    y, h = _restore(lower, x, y, epsilon, restore_steps, newton_max_iter)
-    history = {"objective": [], "complementarity": [], "time": [], "lower_residual": [], "step": []}
-    if h > epsilon**2:
-        return BilevelResult(x, y, history, False, "could not make the start feasible: "
-                             f"||grad_y f(x0, y)|| = {np.sqrt(h):.3g} > epsilon = {epsilon:g} after "
-                             f"{restore_steps} restoration steps (restore_steps, default max_iter)", 0)
-
-    F, grad_F, h, dz = _evaluate(problem, x, y, bounds, opts)
-    converged = bool(np.linalg.norm(dz) <= tol)
-    message = f"||dz|| <= tol = {tol:g} at the start" if converged else f"no convergence in max_iter={max_iter} iterations"
-    clock = time.perf_counter()
-    for it in range(1, 0 if converged else max_iter + 1):
-        found = _line_search(problem, x, y, dz[:x.size], dz[x.size:], F, grad_F, h, bounds, opts)
-        if found is None:
-            message = (f"line search failed at iteration {it} (no step >= t_max * beta^{MAX_BACKTRACKS} "
-                       f"satisfies (7) and (8)); ||dz|| = {np.linalg.norm(dz):.3g}")
-            break
-        t, x, y = found[:3]
-        F, grad_F, h, dz = _evaluate(problem, x, y, bounds, opts)
-        res = float(np.linalg.norm(dz))
-        now = time.perf_counter()
-        _record(history, F, res, now - clock, np.sqrt(h), t)
-        clock = now
-        if verbose:
-            emit(f"[sqcqp] iter {it:4d}  F = {F:.6g}  ||dz|| = {res:.3g}  ||grad_y f|| = {np.sqrt(h):.3g}  "
-                  f"t = {t:.3g}  ({history['time'][-1]:.3f}s)")
-        if callback is not None and callback({"iteration": it, "objective": F, "time": history["time"][-1],
-                                              "hyperparameters": x.copy(), "lower_residual": np.sqrt(h),
-                                              "step": t}):
-            message = f"stopped by the callback after {it} iterations"
-            break
-        if res <= tol:
-            converged, message = True, f"||dz|| = {res:.3g} <= tol = {tol:g} after {it} iterations"
-            break
-    if not solved:
-        message += "; the starting lower-level solve did not reach its tolerance"
-    return BilevelResult(x, y, history, converged, message, len(history["objective"]))
+    options = dict(tol=tol, max_iter=max_iter, epsilon=epsilon, w=w, alpha_b=alpha_b, alpha_ls=alpha_ls,
+                   gamma=gamma, beta=beta, t_max=t_max, lower_tol=lower_tol, restore_steps=restore_steps,
+                   newton_max_iter=newton_max_iter, verbose=verbose, callback=callback)
+    return METHOD.run(problem, x0, y0, options)
 
 
 def _evaluate(problem, x, y, bounds, opts):
@@ -509,7 +440,75 @@ def _evaluate(problem, x, y, bounds, opts):
     return F, grad_F, h, _direction(grad_F, np.concatenate([hx, hy]), h, x, bounds, opts)
 
 
-def _record(history, F, res, seconds, lower_residual, t):
-    for key, value in zip(("objective", "complementarity", "time", "lower_residual", "step"),
-                          (F, res, seconds, lower_residual, t)):
-        history[key].append(float(value))
+class _SQCQP(BilevelMethod):
+    """Algorithm 1 of Sharifi et al. (2025) on the template of :class:`BilevelMethod`.
+
+    Run state: ``x``, ``y``, the values ``F``, ``grad_F``, ``h`` and the
+    direction ``dz`` at them, ``bounds``, ``solved`` (the starting
+    lower-level solve met its tolerance) and ``feasible`` (the start was
+    made feasible).
+    """
+
+    name = "sqcqp"
+    requires = REQUIRES
+    forbids = ("constraints",)
+    forbids_reason = "grad_y f = 0 is then not its optimality condition"
+    history_keys = ("objective", "complementarity", "time", "lower_residual", "step")
+    callback_keys = ("lower_residual", "step")
+
+    def check_options(self, o):
+        if o.epsilon <= 0 or o.w <= 0:
+            raise ValueError(f"method 'sqcqp' needs epsilon > 0 and w > 0, got {o.epsilon} and {o.w}.")
+        if not (0 < o.beta < 1 and 0 < o.alpha_ls < 1 and 0 < o.gamma <= 1 and o.alpha_b > 0 and o.t_max > 0):
+            raise ValueError("method 'sqcqp' needs 0 < beta < 1, 0 < alpha_ls < 1, 0 < gamma <= 1, alpha_b > 0 and "
+                             f"t_max > 0; got beta={o.beta}, alpha_ls={o.alpha_ls}, gamma={o.gamma}, "
+                             f"alpha_b={o.alpha_b}, t_max={o.t_max}.")
+
+    def setup(self, run, x0, y0):
+        o, lower = run.options, run.problem.lower
+        run.bounds = box(run.problem)
+        run.x = project(np.array(x0, dtype=float), run.bounds)
+        y, run.solved = start_model(lower, run.x, y0, o.lower_tol)
+        restore_steps = o.max_iter if o.restore_steps is None else o.restore_steps
+        run.y, h = _restore(lower, run.x, y, o.epsilon, restore_steps, o.newton_max_iter)
+        run.feasible = h <= o.epsilon**2
+        if not run.feasible:
+            run.stop(Status.FAILED, "could not make the start feasible: "
+                     f"||grad_y f(x0, y)|| = {np.sqrt(h):.3g} > epsilon = {o.epsilon:g} after "
+                     f"{restore_steps} restoration steps (restore_steps, default max_iter)")
+            return
+        run.F, run.grad_F, run.h, run.dz = _evaluate(run.problem, run.x, run.y, run.bounds, vars(o))
+        if np.linalg.norm(run.dz) <= o.tol:
+            run.stop(Status.CONVERGED, f"||dz|| <= tol = {o.tol:g} at the start")
+
+    def step(self, run, k):
+        x, dz = run.x, run.dz
+        found = _line_search(run.problem, x, run.y, dz[:x.size], dz[x.size:], run.F, run.grad_F, run.h, run.bounds,
+                             vars(run.options))
+        if found is None:
+            run.stop(Status.FAILED, f"line search failed at iteration {k} (no step >= t_max * beta^{MAX_BACKTRACKS} "
+                     f"satisfies (7) and (8)); ||dz|| = {np.linalg.norm(dz):.3g}")
+            return None
+        t, run.x, run.y = found[:3]
+        run.F, run.grad_F, run.h, run.dz = _evaluate(run.problem, run.x, run.y, run.bounds, vars(run.options))
+        return {"objective": float(run.F), "complementarity": float(np.linalg.norm(run.dz)),
+                "lower_residual": float(np.sqrt(run.h)), "step": float(t)}
+
+    def progress_line(self, k, row):
+        return (f"[sqcqp] iter {k:4d}  F = {row['objective']:.6g}  ||dz|| = {row['complementarity']:.3g}  "
+                f"||grad_y f|| = {row['lower_residual']:.3g}  t = {row['step']:.3g}  ({row['time']:.3f}s)")
+
+    def should_stop(self, run, k, row):
+        if row["complementarity"] <= run.options.tol:
+            run.stop(Status.CONVERGED, f"||dz|| = {row['complementarity']:.3g} <= tol = {run.options.tol:g} "
+                     f"after {k} iterations")
+            return True
+        return False
+
+    def annotate(self, run):
+        if run.feasible and not run.solved:
+            run.message += "; the starting lower-level solve did not reach its tolerance"
+
+
+#: The method object behind :func:`solve`.
+METHOD = _SQCQP()

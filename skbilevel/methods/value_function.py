@@ -1,4 +1,4 @@
-"""BVFIM: the bilevel value-function-based interior-point method (paper 003, section 3).
+"""BVFIM: the bilevel value-function-based interior-point method (Liu et al., 2021, section 3).
 
 The bilevel problem (1) is read optimistically, ``min_x phi(x)`` with
 ``phi(x) = inf {F(x, y) : y in S(x)}`` (eqs. (2)-(3)). The lower-level
@@ -68,20 +68,18 @@ the unconstrained lower level (1).
 References
 ----------
 R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A value-function-based
-interior-point method for non-convex bi-level optimization", ICML 2021
-(paper 003).
+interior-point method for non-convex bi-level optimization", ICML 2021.
 """
 
 from __future__ import annotations
 
-import time
 from typing import NamedTuple
 
 import numpy as np
 
-from .._progress import emit
-from .._result import BilevelResult
-from ..problems.base import BilevelProblem, require
+from .._result import BilevelResult, Status
+from ..problems.base import BilevelProblem
+from ._base import BilevelMethod, box, project, start_model
 
 #: Lower-level capabilities the method uses (``grad_y`` is always available).
 REQUIRES = ("grad_x",)
@@ -151,7 +149,7 @@ def lbfgs(fun, w, *, tol, max_iter, memory=10):
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        this solver replaces the fixed-step gradient descents (18) and (19)
        of Algorithm 1 (section 3).
 
@@ -239,7 +237,7 @@ def regularised_lower(lower, x, z0, mu1, mu2, *, tol, max_iter):
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        the regularised value function (12), its minimiser (15) and the
        gradient steps (18) it replaces, section 3.
 
@@ -300,7 +298,7 @@ def barrier_upper(problem, x, y0, f_mu, theta, tau, *, tol, max_iter):
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        the barrier problem (13), its minimiser (14) and the gradient steps
        (19) it replaces, section 3.
 
@@ -369,7 +367,7 @@ def evaluate(problem, x, z0, y0, params, *, tol, max_iter) -> _Point:
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        the approximation (13), Proposition 1 (its gradient (16)-(17)) and
        steps 2-4 of Algorithm 1 (section 3).
 
@@ -404,13 +402,9 @@ def evaluate(problem, x, z0, y0, params, *, tol, max_iter) -> _Point:
     return _Point(x, z, y, float(phi), grad, float(slack), bool(ok_z and ok_y and resolved))
 
 
-def _project(x, bounds):
-    return x if bounds is None else np.clip(x, bounds[0], bounds[1])
-
-
 def _stationarity(point, bounds):
     """``max |P(x - grad) - x|``: the projected gradient of ``varphi_k``, zero at a stationary point."""
-    return float(np.max(np.abs(_project(point.x - point.grad, bounds) - point.x), initial=0.0))
+    return float(np.max(np.abs(project(point.x - point.grad, bounds) - point.x), initial=0.0))
 
 
 def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub, alpha0=1.0):
@@ -472,7 +466,7 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub, a
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        Algorithm 1 (section 3), line 5 projected on the box.
 
     Examples
@@ -494,7 +488,7 @@ def algorithm_1(problem, point, params, *, step, inner_iter, tol, bounds, sub, a
         if _stationarity(point, bounds) <= tol:
             return point, n, "stationary", spectral
         for _ in range(MAX_HALVINGS + 1):
-            x_new = _project(point.x - alpha * point.grad, bounds)
+            x_new = project(point.x - alpha * point.grad, bounds)
             trial = evaluate(problem, x_new, point.z, point.y, params, **sub)
             if step is not None or trial.phi <= point.phi + ARMIJO * point.grad @ (x_new - point.x):
                 break
@@ -528,34 +522,10 @@ def _schedule(k, start, decay, floor):
     return mu1 * m, mu2 * m, theta * m, tau * np.sqrt(m)
 
 
-def _check_options(problem, schedule, decay, floor, step):
-    lower = problem.lower
-    if "constraints" in lower.capabilities and lower.n_constraints > 0:
-        raise ValueError(
-            f"method 'value-function' (BVFIM) handles unconstrained lower levels only; "
-            f"{type(lower).__name__} has {lower.n_constraints} linear constraints. "
-            f"Use 'hypergradient', 'lme-mpec' or 'mpec'.")
-    if len(schedule) != 4 or not all(p > 0 for p in schedule):
-        raise ValueError(f"schedule must be four positive numbers (mu1, mu2, theta, tau), got {schedule!r}")
-    if not (0 < decay < 1 and 0 < floor <= 1):
-        raise ValueError(f"need 0 < decay < 1 and 0 < floor <= 1, got decay={decay!r}, floor={floor!r}")
-    if step is not None and not step > 0:
-        raise ValueError(f"step must be None (spectral steps) or a positive number, got {step!r}")
-
-
-def _start(lower, x0, y0):
-    """First ``z``: ``y0``, else the lower level's own solution at ``x0``, else zero."""
-    if y0 is not None:
-        return np.asarray(y0, dtype=float)
-    if "solve" in lower.capabilities:
-        return np.asarray(lower.solve(x0)[0], dtype=float)
-    return np.zeros(lower.n_var)
-
-
 def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: int = 50,
           schedule=SCHEDULE, decay: float = 0.1, floor: float = 1e-10, inner_iter: int = 100,
           step=None, warm_step: bool = False, sub_tol: float = 1e-10, sub_iter: int = 1000,
-          verbose: int = 0, callback=None, **ignored) -> BilevelResult:
+          verbose: int = 0, callback=None) -> BilevelResult:
     """Solve ``problem`` by BVFIM: Algorithm 1 on ``varphi_k`` for a decreasing ``(mu, theta, tau)``.
 
     Outer iteration ``k`` (a "round") sets ``(mu1, mu2, theta, tau)_k`` (see
@@ -625,9 +595,6 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``, ``time``,
         ``hyperparameters``) after each round; returning True stops the run.
-    **ignored
-        Options of other methods, accepted so that callers can pass one set
-        of options to any method.
 
     Returns
     -------
@@ -646,7 +613,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     .. [1] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", Proceedings
        of the 38th International Conference on Machine Learning (ICML), PMLR
-       139, 2021 (paper 003 of ``shared/papers``):
+       139, 2021:
        the value-function reformulation (11), the approximations (12)-(15),
        the gradient (16)-(17) of Proposition 1, Algorithm 1 (section 3) and
        the vanishing parameters of Theorem 1 (section 4).
@@ -664,58 +631,14 @@ def solve(problem: BilevelProblem, x0, y0=None, *, tol: float = 1e-4, max_iter: 
     >>> result.converged, np.round(result.hyperparameters, 2)
     (True, array([1.43, 1.54]))
     """
-    lower = problem.lower
-    require("value-function", lower, REQUIRES)
-    _check_options(problem, schedule, decay, floor, step)
-    bounds = None if problem.x_bounds is None else tuple(np.asarray(b, float) for b in problem.x_bounds)
-    x = _project(np.array(x0, dtype=float), bounds)  # a copy: the result must not alias the caller's x0
-    z = _start(lower, x, y0)
-    sub = {"tol": sub_tol, "max_iter": sub_iter}
-    keys = ("objective", "complementarity", "relaxation", "lower_value", "time", "stationarity", "step",
-            "inner_iterations", "mu1", "mu2", "theta", "tau")
-    history = {key: [] for key in keys}
-    point, converged, message = None, False, f"no convergence in max_iter={max_iter} rounds"
-    alpha = 1.0
-    for k in range(max_iter):
-        start = time.perf_counter()
-        params = _schedule(k, schedule, decay, floor)
-        # varphi_k differs from varphi_{k-1}: re-evaluate it at x before stepping
-        point = evaluate(problem, x, z, None if point is None else point.y, params, **sub)
-        point, n_steps, status, last = algorithm_1(problem, point, params, step=step, inner_iter=inner_iter,
-                                                   tol=tol, bounds=bounds, sub=sub, alpha0=alpha)
-        if warm_step:
-            alpha = last
-        moved = float(np.max(np.abs(point.x - x), initial=0.0))
-        x, z = point.x, point.z
-        row = _record(history, problem, point, params, n_steps, moved, time.perf_counter() - start, bounds)
-        if verbose:
-            emit(f"[value-function] round {k + 1:3d}  F = {row['objective']:.6g}  "
-                  f"gap = {row['complementarity']:.3g}  relax = {row['relaxation']:.3g}  "
-                  f"|proj grad| = {row['stationarity']:.3g}  |dx| = {moved:.3g}  tau = {params[3]:.3g}  "
-                  f"({row['time']:.2f}s)")
-        if callback is not None and callback({"iteration": k + 1, "objective": row["objective"],
-                                              "time": row["time"], "hyperparameters": x.copy()}):
-            message = f"stopped by the callback after {k + 1} rounds"
-            break
-        # round 0 never converges: its x minimises the coarsest approximation varphi_0
-        if point.slack <= 0:
-            message = (f"stopped after {k + 1} rounds: the relaxation {row['relaxation']:.3g} is below the "
-                       f"rounding of f (|f(x, z)| = {abs(row['lower_value']):.3g}), where varphi_k is undefined; "
-                       "rescale the lower-level objective or raise floor: not converged")
-            break
-        if k and status != "budget" and moved <= tol * max(1.0, float(np.max(np.abs(x), initial=0.0))) \
-                and row["relaxation"] <= tol * max(1.0, abs(row["lower_value"])):
-            converged, message = _stop_message(k, status, moved, row, point.ok, tol)
-            break
-    else:
-        if point is not None and not point.ok:
-            message += "; a z or y sub-problem did not reach its tolerance in sub_iter iterations"
-    y = z.copy() if point is None else point.y  # max_iter=0: the start, as the other methods return
-    return BilevelResult(x, y, history, converged, message, len(history["objective"]))
+    options = dict(tol=tol, max_iter=max_iter, schedule=schedule, decay=decay, floor=floor, inner_iter=inner_iter,
+                   step=step, warm_step=warm_step, sub_tol=sub_tol, sub_iter=sub_iter, verbose=verbose,
+                   callback=callback)
+    return METHOD.run(problem, x0, y0, options)
 
 
 def _stop_message(k, status, moved, row, ok, tol):
-    """``(converged, message)`` where the stopping test of round ``k`` is met.
+    """``(status, message)`` where the stopping test of round ``k`` (from 0) is met.
 
     A round whose step search stalled moved ``x`` no more than a stationary
     one, but says nothing of stationarity; nor does a round whose
@@ -724,31 +647,111 @@ def _stop_message(k, status, moved, row, ok, tol):
     what = (f"after {k + 1} rounds: x moved {moved:.3g} over the last round, "
             f"value-function gap {row['complementarity']:.3g}, relaxation {row['relaxation']:.3g}")
     if status == "stalled":
-        return False, (f"stopped {what}, but the step search on varphi_k found no decrease in "
+        return Status.STALLED, (f"stopped {what}, but the step search on varphi_k found no decrease in "
                        f"{MAX_HALVINGS} halvings with the projected gradient at {row['stationarity']:.3g} "
                        f"> tol = {tol:g}: not converged")
     if not ok:
-        return False, (f"stopping test met {what}, but a z or y sub-problem did not reach its tolerance in "
+        return Status.INEXACT, (f"stopping test met {what}, but a z or y sub-problem did not reach its tolerance in "
                        "sub_iter iterations: not converged")
-    return True, f"converged {what}"
+    return Status.CONVERGED, f"converged {what}"
 
 
-def _record(history, problem, point, params, n_steps, moved, seconds, bounds):
-    """Append one round to ``history``; return the row."""
+def _row(problem, point, params, n_steps, moved, bounds):
+    """The history entries of one round (all but its time)."""
     lower = problem.lower
     mu1, mu2 = params[:2]
     f_z = float(lower.value(point.x, point.z))
-    row = {
+    return {
         "objective": float(problem.upper.value(point.x, point.y)),
         "complementarity": max(0.0, float(lower.value(point.x, point.y)) - f_z),
         "relaxation": 0.5 * mu1 * float(point.z @ point.z) + mu2,
         "lower_value": f_z,
-        "time": seconds,
         "stationarity": _stationarity(point, bounds),
         "step": moved,
         "inner_iterations": n_steps,
         **dict(zip(("mu1", "mu2", "theta", "tau"), (float(p) for p in params))),
     }
-    for key, value in row.items():
-        history[key].append(value)
-    return row
+
+
+class _ValueFunction(BilevelMethod):
+    """BVFIM (Liu et al., 2021) on the template of :class:`BilevelMethod`: one round per iteration.
+
+    Run state: ``x``, ``z``, ``point`` (``varphi_k`` at ``x``, None before
+    the first round), ``alpha`` (the first trial step of the next round),
+    ``status`` of the last round's Algorithm 1, ``bounds`` and ``sub`` (the
+    sub-problems' tolerance and iteration limit).
+    """
+
+    name = "value-function"
+    requires = REQUIRES
+    forbids = ("constraints",)
+    forbids_reason = ("its reformulation (11) is that of an unconstrained lower level; use 'hypergradient', "
+                      "'lme-mpec' or 'mpec'")
+    history_keys = ("objective", "complementarity", "relaxation", "lower_value", "time", "stationarity", "step",
+                    "inner_iterations", "mu1", "mu2", "theta", "tau")
+    unit = "rounds"
+
+    def check_options(self, o):
+        if len(o.schedule) != 4 or not all(p > 0 for p in o.schedule):
+            raise ValueError(f"schedule must be four positive numbers (mu1, mu2, theta, tau), got {o.schedule!r}")
+        if not (0 < o.decay < 1 and 0 < o.floor <= 1):
+            raise ValueError(f"need 0 < decay < 1 and 0 < floor <= 1, got decay={o.decay!r}, floor={o.floor!r}")
+        if o.step is not None and not o.step > 0:
+            raise ValueError(f"step must be None (spectral steps) or a positive number, got {o.step!r}")
+
+    def setup(self, run, x0, y0):
+        o = run.options
+        run.bounds = box(run.problem)
+        run.x = project(np.array(x0, dtype=float), run.bounds)  # a copy: the result must not alias the caller's x0
+        # y0, else the lower level's own solution at x0, else zero
+        run.z = start_model(run.problem.lower, run.x, y0)[0]
+        run.sub = {"tol": o.sub_tol, "max_iter": o.sub_iter}
+        run.point, run.alpha = None, 1.0
+
+    def step(self, run, k):
+        o, x = run.options, run.x
+        params = _schedule(k - 1, o.schedule, o.decay, o.floor)
+        # varphi_k differs from varphi_{k-1}: re-evaluate it at x before stepping
+        point = evaluate(run.problem, x, run.z, None if run.point is None else run.point.y, params, **run.sub)
+        point, n_steps, run.status_1, last = algorithm_1(run.problem, point, params, step=o.step,
+                                                         inner_iter=o.inner_iter, tol=o.tol, bounds=run.bounds,
+                                                         sub=run.sub, alpha0=run.alpha)
+        if o.warm_step:
+            run.alpha = last
+        moved = float(np.max(np.abs(point.x - x), initial=0.0))
+        run.point, run.x, run.z = point, point.x, point.z
+        return _row(run.problem, point, params, n_steps, moved, run.bounds)
+
+    def progress_line(self, k, row):
+        return (f"[value-function] round {k:3d}  F = {row['objective']:.6g}  "
+                f"gap = {row['complementarity']:.3g}  relax = {row['relaxation']:.3g}  "
+                f"|proj grad| = {row['stationarity']:.3g}  |dx| = {row['step']:.3g}  tau = {row['tau']:.3g}  "
+                f"({row['time']:.2f}s)")
+
+    def should_stop(self, run, k, row):
+        tol, x = run.options.tol, run.x
+        if run.point.slack <= 0:
+            run.stop(Status.FAILED,
+                     f"stopped after {k} rounds: the relaxation {row['relaxation']:.3g} is below the "
+                     f"rounding of f (|f(x, z)| = {abs(row['lower_value']):.3g}), where varphi_k is undefined; "
+                     "rescale the lower-level objective or raise floor: not converged")
+            return True
+        # round 1 never converges: its x minimises the coarsest approximation varphi_0
+        if k > 1 and run.status_1 != "budget" and row["step"] <= tol * max(1.0, float(np.max(np.abs(x), initial=0.0))) \
+                and row["relaxation"] <= tol * max(1.0, abs(row["lower_value"])):
+            run.stop(*_stop_message(k - 1, run.status_1, row["step"], row, run.point.ok, tol))
+            return True
+        return False
+
+    def budget_message(self, run):
+        message = super().budget_message(run)
+        if run.point is not None and not run.point.ok:
+            message += "; a z or y sub-problem did not reach its tolerance in sub_iter iterations"
+        return message
+
+    def solution(self, run):
+        return run.x, run.z.copy() if run.point is None else run.point.y
+
+
+#: The method object behind :func:`solve`.
+METHOD = _ValueFunction()
