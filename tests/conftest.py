@@ -13,7 +13,8 @@ puts ``tests/`` on ``sys.path``, as it does for ``tests/_search_helpers.py``. Un
 ``--import-mode=importlib`` the import gives a second copy of these pure functions, which is harmless.
 
 Long checks carry ``@pytest.mark.slow`` (declared in ``pyproject.toml``); the default run
-(``python -m pytest -q``) leaves them out, ``python -m pytest -q -m slow`` runs them.
+(``python -m pytest -q``) leaves them out, ``python -m pytest -q -m slow`` (run by ``.ci/run``) runs
+them. A check is marked slow only when a faster test checks the same property.
 """
 
 import numpy as np

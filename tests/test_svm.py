@@ -115,6 +115,8 @@ def test_random_state_makes_runs_repeatable_and_clone_is_safe():
     np.testing.assert_allclose(a.coef_, b.coef_)
 
 
+# the longest check of the suite (minutes); test_methods.py checks the MPEC method on Example 2.2 in seconds
+@pytest.mark.slow
 def test_mpec_and_lme_mpec_reach_similar_validation_loss():
     """Both reformulations solve the same bilevel problem; on this flat validation curve they stop
     at different C (log C 6.2 and -4.1), so their validation losses are compared, not C."""
