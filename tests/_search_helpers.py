@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from conftest import fd_gradient
 from skbilevel.methods.hypergradient import hypergradient
 from skbilevel.problems.base import BilevelProblem
 from skbilevel.problems.estimator_base import ValidationLoss
@@ -24,11 +25,7 @@ def check_hypergradient(problem, x, *, h=1e-5, rtol=1e-4, tol=1e-12):
     y, ok = problem.lower.solve(x, None, tol)
     assert ok
     _, grad, _ = hypergradient(problem, x, y)
-    fd = np.empty_like(x)
-    for j in range(x.size):
-        e = np.zeros_like(x)
-        e[j] = h
-        fd[j] = (outer_value(problem, x + e, tol) - outer_value(problem, x - e, tol)) / (2 * h)
+    fd = fd_gradient(lambda s: outer_value(problem, s, tol), x, h)
     err = np.linalg.norm(grad - fd) / max(np.linalg.norm(fd), 1e-12)
     assert err <= rtol, (grad, fd, err)
     return grad, fd

@@ -10,6 +10,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from conftest import fd_directional, fd_gradient
 from skbilevel import HyperCleaningClassifier, cleaning
 from skbilevel._selection import select_method
 from skbilevel.methods import METHODS, hypergradient as hg
@@ -26,10 +27,6 @@ def _data(seed, n=30, p=4, K=3):
     return rng, X, np.eye(K)[rng.integers(0, K, n)]
 
 
-def _fd(fun, z, h=1e-6):
-    return np.array([(fun(z + h * e) - fun(z - h * e)) / (2 * h) for e in np.eye(z.size)])
-
-
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("seed", range(3))
 def test_lower_level_derivatives_match_finite_differences(model, seed):
@@ -37,17 +34,17 @@ def test_lower_level_derivatives_match_finite_differences(model, seed):
     lower = MODELS[model](X, Y)
     x, theta = rng.normal(size=lower.n_hyper), 0.5 * rng.normal(size=lower.n_var)
     v = rng.normal(size=lower.n_var)
-    np.testing.assert_allclose(lower.grad_y(x, theta), _fd(lambda t: lower.value(x, t), theta), atol=1e-8)
+    np.testing.assert_allclose(lower.grad_y(x, theta), fd_gradient(lambda t: lower.value(x, t), theta), atol=1e-8)
     value, grad = lower.value_and_grad_y(x, theta)
     assert value == pytest.approx(lower.value(x, theta), rel=1e-12)
     np.testing.assert_array_equal(grad, lower.grad_y(x, theta))
-    np.testing.assert_allclose(lower.grad_x(x, theta), _fd(lambda s: lower.value(s, theta), x), atol=1e-8)
-    hvp_fd = (lower.grad_y(x, theta + 1e-6 * v) - lower.grad_y(x, theta - 1e-6 * v)) / 2e-6
+    np.testing.assert_allclose(lower.grad_x(x, theta), fd_gradient(lambda s: lower.value(s, theta), x), atol=1e-8)
+    hvp_fd = fd_directional(lambda t: lower.grad_y(x, t), theta, v)
     np.testing.assert_allclose(lower.hvp(x, theta, v), hvp_fd, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(lower.cross_vjp(x, theta, v), _fd(lambda s: lower.grad_y(s, theta) @ v, x),
+    np.testing.assert_allclose(lower.cross_vjp(x, theta, v), fd_gradient(lambda s: lower.grad_y(s, theta) @ v, x),
                                rtol=1e-5, atol=1e-9)
     upper = CrossEntropyValidationLoss(lower, X[:10], Y[:10])
-    np.testing.assert_allclose(upper.gradient(x, theta)[1], _fd(lambda t: upper.value(x, t), theta), atol=1e-8)
+    np.testing.assert_allclose(upper.gradient(x, theta)[1], fd_gradient(lambda t: upper.value(x, t), theta), atol=1e-8)
 
 
 @pytest.mark.parametrize("model", [
@@ -70,7 +67,7 @@ def test_hypergradient_matches_finite_differences(model):
         return problem.upper.value(s, lower.solve(s, theta, tol=1e-12)[0])
 
     _, grad, _ = hg.hypergradient(problem, x, theta)
-    fd = _fd(h_of, x, h=1e-5)
+    fd = fd_gradient(h_of, x, h=1e-5)
     assert np.max(np.abs(grad - fd)) <= 1e-5 * np.max(np.abs(fd))
 
 

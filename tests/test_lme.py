@@ -16,6 +16,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
+from conftest import fd_gradient
 from skbilevel.methods.lme import (
     BoxLME,
     EqualityLME,
@@ -219,14 +220,12 @@ def test_matrix_lme_example_2_2(x):
 # -- vector-Jacobian products by central finite differences ---------------------------------
 
 
-def fd_grads(lme, lower, x, y, u, h=1e-6):
+def fd_grads(lme, lower, x, y, u):
+    """Gradients in ``x`` and in ``y`` of ``u^T lambda(x, y)``."""
     def phi(xx, yy):
         return lme.value(lower, xx, yy) @ u
 
-    def grad(f, z):
-        return np.array([(f(z + h * e) - f(z - h * e)) / (2 * h) for e in np.eye(z.size)])
-
-    return grad(lambda xx: phi(xx, y), x), grad(lambda yy: phi(x, yy), y)
+    return fd_gradient(lambda xx: phi(xx, y), x), fd_gradient(lambda yy: phi(x, yy), y)
 
 
 def assert_vjp(lme, lower, x, y, rng):

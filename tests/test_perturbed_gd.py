@@ -4,6 +4,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
+from conftest import fd_gradient
 from skbilevel.methods import perturbed_gd as pgd
 from skbilevel.problems import BilevelProblem, QuadraticLowerLevel
 from skbilevel.problems.quadratic import TargetUpper, quadratic_bilevel
@@ -82,7 +83,7 @@ def test_grad_h_matches_finite_differences():
         r = lower.grad_y(z[:n_hyper], z[n_hyper:])
         return r @ r
 
-    fd = np.array([(h(z + eps * e) - h(z - eps * e)) / (2 * eps) for e in np.eye(z.size)])
+    fd = fd_gradient(h, z, eps)
     np.testing.assert_allclose(state["grad_h"], fd, rtol=1e-6, atol=1e-6)
     assert state["h"] == pytest.approx(h(z))
 

@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from conftest import fd_gradient
 from skbilevel import BilevelSearchCV, BilevelSVC, HyperCleaningClassifier
 from skbilevel._search_folds import build_folds
 from skbilevel.methods.hypergradient import _oracle
@@ -64,11 +65,7 @@ def test_cv_hypergradient_matches_finite_differences_regressors(diabetes, estima
     problem = _cv_problem(BilevelSearchCV(estimator, space, cv=KFold(4, shuffle=True, random_state=0)), X, y)
     assert isinstance(problem, CrossValidationProblem) and len(problem.folds) == 4
     _, grad = _cv_loss(problem, x)
-    h, fd = 1e-5, np.empty(len(x))
-    for j in range(len(x)):
-        e = np.zeros(len(x))
-        e[j] = h
-        fd[j] = (_cv_loss(problem, np.add(x, e))[0] - _cv_loss(problem, np.subtract(x, e))[0]) / (2 * h)
+    fd = fd_gradient(lambda s: _cv_loss(problem, s)[0], x, h=1e-5)
     np.testing.assert_allclose(grad, fd, rtol=1e-4)
 
 
@@ -82,11 +79,7 @@ def test_cv_hypergradient_matches_finite_differences_classifiers(cancer, estimat
     problem = _cv_problem(BilevelSearchCV(estimator, space, cv=StratifiedKFold(3, shuffle=True, random_state=0)),
                           X, y)
     _, grad = _cv_loss(problem, x)
-    h, fd = 1e-5, np.empty(len(x))
-    for j in range(len(x)):
-        e = np.zeros(len(x))
-        e[j] = h
-        fd[j] = (_cv_loss(problem, np.add(x, e))[0] - _cv_loss(problem, np.subtract(x, e))[0]) / (2 * h)
+    fd = fd_gradient(lambda s: _cv_loss(problem, s)[0], x, h=1e-5)
     np.testing.assert_allclose(grad, fd, rtol=1e-4)
 
 

@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
+from conftest import fd_gradient
 from skbilevel import BilevelSVC
 from skbilevel.problems import LinearValidationLoss, WeightedSquaredHingeSVM
 
@@ -114,6 +115,8 @@ def test_random_state_makes_runs_repeatable_and_clone_is_safe():
     np.testing.assert_allclose(a.coef_, b.coef_)
 
 
+# the longest check of the suite (minutes); test_methods.py checks the MPEC method on Example 2.2 in seconds
+@pytest.mark.slow
 def test_mpec_and_lme_mpec_reach_similar_validation_loss():
     """Both reformulations solve the same bilevel problem; on this flat validation curve they stop
     at different C (log C 6.2 and -4.1), so their validation losses are compared, not C."""
@@ -276,7 +279,7 @@ def test_weighted_validation_loss_gradient():
     y = rng.normal(size=4)
     for loss in ("sigmoid", "logistic", "squared_hinge"):
         upper = LinearValidationLoss(X_val, y_val, loss, n_hyper=1, n_var=4, sample_weight=s)
-        fd = [(upper.value(None, y + 1e-6 * e) - upper.value(None, y - 1e-6 * e)) / 2e-6 for e in np.eye(4)]
+        fd = fd_gradient(lambda t: upper.value(None, t), y)
         np.testing.assert_allclose(upper.gradient(None, y)[1], fd, rtol=1e-6, atol=1e-10)
         doubled = LinearValidationLoss(np.vstack([X_val, X_val[:1]]), np.append(y_val, y_val[0]), loss, n_hyper=1,
                                        n_var=4, sample_weight=np.append(s, s[0]))
