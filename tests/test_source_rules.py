@@ -74,7 +74,6 @@ def _where(path):
 
 # Enabled at merge: the package's other modules, the README and the docs still name papers by their
 # folder number on this branch; their rewording is merged from the sibling branches. Remove the skip then.
-@pytest.mark.skip(reason="enabled at merge")
 def test_no_repository_internal_paper_names():
     found = [f"{_where(path)}:{number}: {line.strip()}"
              for path in _sources()
@@ -93,7 +92,6 @@ def test_functions_and_classes_are_short():
 
 # Enabled at merge: on this branch BilevelSearchCV still holds its routing, cv_results_ and search
 # strategy (439 lines of code); the split of search.py is merged from a sibling branch. Remove the skip then.
-@pytest.mark.skip(reason="enabled at merge")
 def test_the_search_estimator_is_at_most_300_lines():
     sizes = {name: lines for path in sorted(PACKAGE.rglob("*.py")) for name, _, lines in _sizes(path)}
     assert "BilevelSearchCV" in sizes
