@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from skbilevel import HyperCleaningClassifier, cleaning
 from skbilevel._selection import select_method
+from skbilevel.methods import METHODS
 from skbilevel.methods import hypergradient as hg
 from skbilevel.problems import BilevelProblem
 from skbilevel.problems.classifiers import CrossEntropyValidationLoss, WeightedMLP, WeightedSoftmaxRegression
@@ -235,7 +236,7 @@ def test_final_refit_trains_the_network_from_the_methods_model_and_afresh(monkey
     method's network is spoilt by large noise)."""
     X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.2, n_train=120, n_val=40)
     results, solves = [], []
-    method = cleaning.METHODS["perturbed-gd"]
+    method = METHODS["perturbed-gd"]
 
     def run(*args, **kwargs):
         result = method(*args, **kwargs)
@@ -243,7 +244,7 @@ def test_final_refit_trains_the_network_from_the_methods_model_and_afresh(monkey
         results.append(dataclasses.replace(result, model=result.model + noise) if spoil else result)
         return results[-1]
 
-    monkeypatch.setitem(cleaning.METHODS, "perturbed-gd", run)
+    monkeypatch.setitem(METHODS, "perturbed-gd", run)
     solve = WeightedMLP.solve
     monkeypatch.setattr(WeightedMLP, "solve", lambda self, x, y0=None, tol=1e-10, max_iter=None:
                         solves.append((self, x, y0, max_iter, solve(self, x, y0, tol, max_iter))) or solves[-1][4])
