@@ -41,6 +41,9 @@ _INEXACT_OPTIONS = {"adjoint_tol": 1e-4, "adjoint_max_iter": 50,
                     "inner_iter": 3, "sub_iter": 50, "warm_step": True}
 
 
+# The lower-level models, one class each (registered in LOWER_MODELS below): what fit needs to know of a model
+# is the dtype it accepts, its lower_max_iter='auto', the options it asks of the methods, how to build it, how
+# the final refit trains it, and how its parameters become coef_, intercept_ and logits.
 class _SoftmaxRegressionModel:
     """``model='logistic'``: multinomial logistic regression, a convex lower level solved to a tolerance."""
 
@@ -419,7 +422,7 @@ class HyperCleaningClassifier(BilevelClassifier):
         return _AUTO_REFIT_FACTOR * self._lower_budget()
 
     def _lower(self, X, Y, s, seed, budget=None):
-        """The lower-level model on ``(X, Y)`` with fixed sample weights ``s``, trained ``budget`` iterations a solve."""
+        """The lower-level model on ``(X, Y)`` with fixed sample weights ``s``, ``budget`` iterations a solve."""
         budget = self._lower_budget() if budget is None else budget
         return LOWER_MODELS[self.model].build(X, Y, s, alpha=self.alpha, n_hidden=self.n_hidden, seed=seed,
                                               max_iter=budget)

@@ -10,7 +10,8 @@ Three functions, each drawing on a matplotlib ``Axes`` (a new one when
   :class:`~skbilevel.BilevelSVC` or
   :class:`~skbilevel.HyperCleaningClassifier`: a scatter plot with marker
   area proportional to the weight and the decision line with its margins
-  for two features (paper 000, Figures 1 and 2), histograms otherwise;
+  for two features (as in Figures 1 and 2 of Huang et al. (2025)),
+  histograms otherwise;
 - :func:`plot_search_path`: the points a fitted
   :class:`~skbilevel.BilevelSearchCV` evaluated, with their CV scores.
 
@@ -155,21 +156,21 @@ def plot_history(estimator: Any, keys: str | Sequence[str] = ("objective",), *, 
 
     References
     ----------
-    The histories are recorded by the methods of :mod:`skbilevel.methods`
-    (papers of ``shared/papers``):
+    The histories are recorded by the methods of :mod:`skbilevel.methods`:
 
     - L. Huang, J. Nie, J. Wang, S. Zhong. *Bilevel Optimization for
-      Hyperparameter Learning in Supporting Vector Machines* (paper 000),
+      Hyperparameter Learning in Supporting Vector Machines*, 2025,
       Algorithm 1 (``'lme-mpec'``, ``'mpec'``);
     - R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho. *Bilevel Learning*
-      (paper 002), sections 5-6 (``'hypergradient'``);
+      (survey), 2026, sections 5-6 (``'hypergradient'``);
     - *Perturbed Gradient Descent via Convex Quadratic Approximation for
-      Nonconvex Bilevel Optimization* (paper 001, ``'perturbed-gd'``);
+      Nonconvex Bilevel Optimization*, anonymous authors (under
+      double-blind review), 2025 (``'perturbed-gd'``);
     - R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang. *A Value-Function-based
-      Interior-point Method for Non-convex Bi-level Optimization* (paper 003,
-      ``'value-function'``);
+      Interior-point Method for Non-convex Bi-level Optimization*, ICML
+      2021 (``'value-function'``);
     - S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab. *Sequential QCQP for Bilevel
-      Optimization with Line Search* (paper 004, ``'sqcqp'``).
+      Optimization with Line Search*, 2025 (``'sqcqp'``).
 
     Examples
     --------
@@ -294,7 +295,7 @@ def plot_sample_weights(estimator: Any, X: ArrayLike, y: ArrayLike, *, mask: Arr
     weighted to zero stays visible and one weighted 1000 does not cover the
     plot. For a linear binary model the decision line
     ``w^T x + b = 0`` is drawn solid and the margins ``w^T x + b = +-1``
-    dashed, as in Figures 1 and 2 of paper 000; samples in ``mask`` are
+    dashed, as in Figures 1 and 2 of Huang et al. (2025); samples in ``mask`` are
     circled in black (the flipped labels of Figure 1).
 
     Otherwise (``kind='hist'``), histograms of the weights, one per class,
@@ -357,7 +358,7 @@ def plot_sample_weights(estimator: Any, X: ArrayLike, y: ArrayLike, *, mask: Arr
     References
     ----------
     L. Huang, J. Nie, J. Wang, S. Zhong. *Bilevel Optimization for
-    Hyperparameter Learning in Supporting Vector Machines* (paper 000),
+    Hyperparameter Learning in Supporting Vector Machines*, 2025,
     Figure 1 (synthetic data with flipped labels) and Figure 2 (Fisher Iris).
 
     Examples
@@ -541,8 +542,8 @@ def plot_search_path(search: Any, *, scoring: str | None = None, colorbar: bool 
 
     References
     ----------
-    R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho. *Bilevel Learning* (paper 002
-    of ``shared/papers``), section 5: cross-validation as a bilevel problem,
+    R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho. *Bilevel Learning*
+    (survey), 2026, section 5: cross-validation as a bilevel problem,
     the search :class:`~skbilevel.BilevelSearchCV` runs.
 
     Examples
