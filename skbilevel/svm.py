@@ -234,8 +234,8 @@ class BilevelSVC(BilevelClassifier):
         self.method_ = fits[-1].method
         self.coef_ = np.vstack([f.coef for f in fits])
         self.intercept_ = np.array([f.intercept for f in fits])
-        self.C_ = _one_or_per_class([np.exp(f.result.hyperparameters[0]) for f in fits]) if self.learn == "C" \
-            else np.nan
+        learned_C = [np.exp(f.result.hyperparameters[0]) for f in fits]
+        self.C_ = _one_or_per_class(learned_C) if self.learn == "C" else np.nan
         self.sample_weight_ = _one_or_per_class([f.sample_weight for f in fits], stack=np.vstack)
         self.n_iter_ = _one_or_per_class([f.result.n_iter for f in fits])
         self.history_ = _one_or_per_class([f.result.history for f in fits], stack=list)
