@@ -32,7 +32,8 @@ def main(setting, p, seeds, model="mlp"):
         out = {}
         for name, weights in (("ones", np.ones(len(y_noisy))), ("half", np.full(len(y_noisy), 0.5)),
                               ("true", (~bad).astype(float))):
-            clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, np.ones(len(y_v)), init, None))
+            theta = clf._refit(X_tr, Y_tr, weights, X_v, Y_v, np.ones(len(y_v)), init, None)
+            clf.coef_, clf.intercept_ = clf._coefficients(lower, theta)
             out[name] = clf.score(X_te, y_te)
         print(json.dumps({"setting": setting, "p": p, "model": model, "seed": seed, **out}), flush=True)
 

@@ -67,7 +67,8 @@ def run(X, y, setting, p, seed, warm_step):
     result = value_function.solve(problem, np.zeros(lower.n_hyper), tol=clf.tol, max_iter=ROUNDS,
                                   **{**_INEXACT_OPTIONS["value-function"], "warm_step": warm_step})
     weights = expit(result.hyperparameters)
-    clf._store(lower, clf._refit(X_tr, Y_tr, weights, X_v, Y_v, np.ones(Y_v.shape[0]), init, result.model))
+    theta = clf._refit(X_tr, Y_tr, weights, X_v, Y_v, np.ones(Y_v.shape[0]), init, result.model)
+    clf.coef_, clf.intercept_ = clf._coefficients(lower, theta)
     return {"trusted_ce": round(result.history["objective"][-1], 4),
             "weight_clean": round(float(weights[~bad].mean()), 3),
             "weight_corrupted": round(float(weights[bad].mean()), 3),

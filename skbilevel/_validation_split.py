@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -9,51 +11,73 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from ._warnings import warn
 
 
-def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, name: str = "validation"):
-    """Return ``(X_tr, y_tr, s_tr, X_v, y_v, s_v)``; set ``train_indices_``, ``validation_indices_``.
+class ValidationSplit(NamedTuple):
+    """The training and validation (or trusted) parts of a fit, and the rows of ``X`` they came from."""
 
-    With ``X_val, y_val`` given they are validated like ``X``, to its dtype (their labels must
-    occur in ``estimator.classes_``; a class of ``y`` missing from ``y_val`` is
-    warned about) and all of ``(X, y)`` trains. Otherwise a
-    stratified ``estimator.validation_fraction`` of ``(X, y)``, at least one
-    sample per class, is held out, chosen by ``estimator.random_state``, and
-    its rows keep their sample weights ``s_v`` for the validation loss, as a
-    scikit-learn estimator's internal validation split does (``s_v`` is None
-    for a given ``X_val``: its samples count alike). ``name`` ('validation',
-    'trusted') words the error messages.
+    X_train: np.ndarray
+    y_train: np.ndarray
+    sample_weight_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    #: None for a given ``X_val``: its samples count alike
+    sample_weight_val: np.ndarray | None
+    train_indices: np.ndarray
+    validation_indices: np.ndarray
+
+
+def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, classes, validation_fraction,
+                     random_state, name: str = "validation") -> ValidationSplit:
+    """Split ``(X, y)`` into a training part and a validation (or trusted) part.
+
+    With ``X_val, y_val`` given they are validated like ``X`` by
+    ``estimator`` (to ``X``'s dtype and number of features; their labels must
+    occur in ``classes``; a class missing from ``y_val`` is warned about) and
+    all of ``(X, y)`` trains. Otherwise a stratified ``validation_fraction``
+    of ``(X, y)``, at least one sample per class, is held out, chosen by
+    ``random_state``, and its rows keep their sample weights for the
+    validation loss, as a scikit-learn estimator's internal validation split
+    does. ``name`` ('validation', 'trusted') words the messages.
+
+    Returns
+    -------
+    split : ValidationSplit
+        The two parts and their rows of ``X`` (no validation rows for a given
+        ``X_val``); the caller's ``fit`` stores the rows as fitted attributes.
     """
     if (X_val is None) != (y_val is None):
         raise ValueError("X_val and y_val must be given together (or neither).")
-    classes = estimator.classes_
     if X_val is not None:
-        try:
-            X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=X.dtype,
-                                     reset=False)
-        except ValueError as exc:  # scikit-learn's messages name X and y
-            raise ValueError(f"X_val, y_val: {exc}") from exc
-        unseen = np.setdiff1d(np.unique(y_v), classes)
-        if unseen.size:
-            raise ValueError(f"y_val has labels {unseen.tolist()} not present in y (absent from the training "
-                             f"labels {classes.tolist()}).")
-        absent = np.setdiff1d(classes, y_v)
-        if absent.size:
-            warn(f"{type(estimator).__name__}: the classes {absent.tolist()} of y do not occur in y_val. Nothing "
-                 f"in the {name} loss rewards predicting them, so the learned hyperparameters may sacrifice them "
-                 f"(per-sample weights of their training samples are pushed to 0): pass a {name} set holding "
-                 "every class.", UserWarning)
-        estimator.train_indices_, estimator.validation_indices_ = np.arange(X.shape[0]), np.arange(0)
-        return X, y, sample_weight, X_v, y_v, None
+        X_v, y_v = _check_given_validation_set(estimator, X_val, y_val, X.dtype, classes, name)
+        return ValidationSplit(X, y, sample_weight, X_v, y_v, None, np.arange(X.shape[0]), np.arange(0))
     counts = np.unique(y, return_counts=True)[1]
     # a stratified split needs at least one held-out sample per class
-    n_val = max(int(np.ceil(estimator.validation_fraction * y.size)), classes.size)
+    n_val = max(int(np.ceil(validation_fraction * y.size)), classes.size)
     if counts.min() < 2 or y.size - n_val < classes.size:
         raise ValueError(f"cannot hold out a stratified {name} set of {n_val} samples from {y.size} samples "
                          f"with class counts {counts.tolist()}: pass X_val and y_val, or more data.")
-    tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y, random_state=estimator.random_state)
-    estimator.train_indices_, estimator.validation_indices_ = tr, va
+    tr, va = train_test_split(np.arange(y.size), test_size=n_val, stratify=y, random_state=random_state)
     if not sample_weight[va].sum() > 0:
         raise ValueError(f"the {name} rows held out of (X, y) all have sample weight 0: pass X_val and y_val.")
-    return X[tr], y[tr], sample_weight[tr], X[va], y[va], sample_weight[va]
+    return ValidationSplit(X[tr], y[tr], sample_weight[tr], X[va], y[va], sample_weight[va], tr, va)
+
+
+def _check_given_validation_set(estimator, X_val, y_val, dtype, classes, name):
+    """``X_val, y_val`` validated against what ``estimator`` saw in ``fit`` (``X``'s dtype, its features)."""
+    try:
+        X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=dtype, reset=False)
+    except ValueError as exc:  # scikit-learn's messages name X and y
+        raise ValueError(f"X_val, y_val: {exc}") from exc
+    unseen = np.setdiff1d(np.unique(y_v), classes)
+    if unseen.size:
+        raise ValueError(f"y_val has labels {unseen.tolist()} not present in y (absent from the training "
+                         f"labels {classes.tolist()}).")
+    absent = np.setdiff1d(classes, y_v)
+    if absent.size:
+        warn(f"{type(estimator).__name__}: the classes {absent.tolist()} of y do not occur in y_val. Nothing "
+             f"in the {name} loss rewards predicting them, so the learned hyperparameters may sacrifice them "
+             f"(per-sample weights of their training samples are pushed to 0): pass a {name} set holding "
+             "every class.", UserWarning)
+    return X_v, y_v
 
 
 def check_sample_weight(sample_weight, X):

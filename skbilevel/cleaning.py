@@ -9,50 +9,132 @@ import numpy as np
 from numpy.typing import ArrayLike
 import scipy.sparse as sp
 from scipy.special import expit, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._progress import OuterProgress
+from ._bilevel_classifier import BilevelClassifier
 from ._selection import select_method
-from ._validation_split import check_sample_weight, classes_from_scores, split_validation
 from ._warnings import warn
-from .methods import run_method
 from .problems import BilevelProblem
 from .problems.classifiers import CrossEntropyValidationLoss, WeightedMLP, WeightedSoftmaxRegression
 
 #: Methods a user may name (``'auto'`` resolves to one of them).
 CLEANING_METHODS = ("hypergradient", "value-function", "perturbed-gd", "sqcqp")
 
-# lower_max_iter='auto' per model, and refit_max_iter='auto' as a multiple of lower_max_iter
-_AUTO_LOWER_MAX_ITER = {"logistic": 2000, "mlp": 200}
+# refit_max_iter='auto' as a multiple of lower_max_iter
 _AUTO_REFIT_FACTOR = 5
 
 # Each method's options for a lower level that is solved within a budget rather than to a tolerance
 # (the network; see lower_max_iter). The adjoint of 'hypergradient' is tracked, not solved. L-BFGS
-# on the ReLU network stalls at ||grad_y f|| ~ 7e-3 (its kinks; MNIST 5k, 2,000 samples, 200 to
-# 1,200 iterations): 'sqcqp' needs a tolerance eps above that (paper 004 used 0.1 and 0.5) and
-# truncated Newton steps to restore it; 'value-function' takes at most 3 steps per round (paper
-# 003, section 6.1: a small L moves x sooner) with warm-started sub-problems of 50 iterations,
-# and carries its step over rounds (warm_step, as the paper's fixed step does): each entry of
-# grad varphi_k is O(1/n), so a round started at step 1 moves x by O(1/n), and on the budget-solved
-# varphi_k its Armijo search then mostly finds no decrease and ends the round with x unmoved
-# (MNIST 5k: weights within 0.06 of 1/2, trusted-set cross-entropy 0.65 against 0.28-0.34).
+# on the ReLU network stalls well above the default tolerance of 'sqcqp' (on the kinks of the
+# activation): 'sqcqp' needs a tolerance eps above that level (Sharifi et al. (2025) used 0.1 and
+# 0.5) and truncated Newton steps to restore it; 'value-function' takes at most 3 steps per round
+# (Liu et al. (2021), section 6.1: a small L moves x sooner) with warm-started sub-problems of 50
+# iterations, and carries its step over rounds (warm_step, as the paper's fixed step does): each
+# entry of grad varphi_k is O(1/n), so a round started at step 1 moves x by O(1/n), and on the
+# budget-solved varphi_k its Armijo search then mostly finds no decrease and ends the round with x
+# unmoved, the weights near 1/2 (benchmarks/hyper_cleaning_overfit.py measures both).
 _INEXACT_OPTIONS = {"hypergradient": {"adjoint_tol": 1e-4, "adjoint_max_iter": 50},
                     "sqcqp": {"epsilon": 0.05, "newton_max_iter": 50},
                     "value-function": {"inner_iter": 3, "sub_iter": 50, "warm_step": True},
                     "perturbed-gd": {}}
 
 
-class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
+# The lower-level models, one class each (registered in LOWER_MODELS below): what fit needs to know of a model
+# is the dtype it accepts, its lower_max_iter='auto', the options it asks of the methods, how to build it, how
+# the final refit trains it, and how its parameters become coef_, intercept_ and logits.
+class _SoftmaxRegressionModel:
+    """``model='logistic'``: multinomial logistic regression, a convex lower level solved to a tolerance."""
+
+    #: float32 products would not reach the gradient norm of 1e-10 its implicit derivatives need
+    dtype = np.float64
+    #: lower_max_iter='auto': trust-region Newton converges in a few iterations of this budget
+    auto_max_iter = 2000
+    #: a lower level solved to its tolerance needs no options of the methods (by method name)
+    method_options: dict = {}
+
+    @staticmethod
+    def build(X, Y, sample_weight, *, alpha, n_hidden, seed, max_iter):
+        """The weighted lower level (``n_hidden`` and ``seed`` are the network's)."""
+        return WeightedSoftmaxRegression(X, Y, alpha=alpha, sample_weight=sample_weight, max_iter=max_iter)
+
+    @staticmethod
+    def train(model, x, theta0):
+        """The final refit: one training from the method's model ``theta0``; returns ``(theta, ok)``."""
+        return model.solve(x, y0=theta0, tol=1e-8)
+
+    @staticmethod
+    def coefficients(lower, theta, n_classes):
+        """``coef_, intercept_`` as scikit-learn's linear classifiers store them."""
+        W, b = lower.unpack(theta)
+        if n_classes == 2:  # the binary convention: one row, positive for classes_[1]
+            return (W[:, 1] - W[:, 0])[None, :], np.array([b[1] - b[0]])
+        return W.T.copy(), b.copy()
+
+    @staticmethod
+    def logits(coef, intercept, X):
+        """One column per row of ``coef``."""
+        return np.asarray(X @ coef.T) + intercept
+
+
+class _NetworkModel:
+    """``model='mlp'``: a one-hidden-layer ReLU network, a non-convex lower level trained within a budget."""
+
+    #: float32 data is kept, as MLPClassifier keeps it: the products with the data run in float32
+    dtype = [np.float64, np.float32]
+    #: lower_max_iter='auto': the L-BFGS training continues across the outer iterations
+    auto_max_iter = 200
+    #: the options, by method name, for a lower level solved within a budget rather than to a tolerance
+    method_options = _INEXACT_OPTIONS
+
+    @staticmethod
+    def build(X, Y, sample_weight, *, alpha, n_hidden, seed, max_iter):
+        """The weighted network, initialised from ``seed``."""
+        return WeightedMLP(X, Y, n_hidden=n_hidden, alpha=alpha, sample_weight=sample_weight, random_state=seed,
+                           max_iter=max_iter)
+
+    @staticmethod
+    def train(model, x, theta0):
+        """The final refit: from the method's network ``theta0`` and afresh; the lower objective decides.
+
+        The method's network may sit in a poor local minimum: the training
+        from the initial parameters (unless they were the start) is kept when
+        its objective is lower (the benchmark's MLP rows,
+        ``benchmarks/results/hyper_cleaning.md``, measure how often and by
+        how much).
+        """
+        theta, ok = model.solve(x, y0=theta0, tol=1e-8)
+        if theta0 is not None:
+            fresh, fresh_ok = model.solve(x, tol=1e-8)
+            if model.value(x, fresh) < model.value(x, theta):
+                theta, ok = fresh, fresh_ok
+        return theta, ok
+
+    @staticmethod
+    def coefficients(lower, theta, n_classes):
+        """``[W1, W2], [b1, b2]`` as in ``MLPClassifier.coefs_`` and ``intercepts_``."""
+        W1, b1, W2, b2 = lower.unpack(theta)
+        return [W1, W2], [b1, b2]
+
+    @staticmethod
+    def logits(coef, intercept, X):
+        """``relu(X W1 + b1) W2 + b2``."""
+        (W1, W2), (b1, b2) = coef, intercept
+        return np.maximum(X @ W1 + b1, 0.0) @ W2 + b2
+
+
+#: The lower-level models of HyperCleaningClassifier, by the name its ``model`` parameter takes.
+LOWER_MODELS = {"logistic": _SoftmaxRegressionModel(), "mlp": _NetworkModel()}
+
+
+class HyperCleaningClassifier(BilevelClassifier):
     """Classifier (softmax or ReLU network) trained on noisy labels, with per-sample weights learned on a trusted set.
 
-    Data hyper-cleaning (paper 001, section 5.1; paper 003, section 6.2,
-    eqs. (31)-(32); paper 004, section III-B): the
-    upper level minimises the cross-entropy on a small trusted (clean) set;
+    Data hyper-cleaning (section 5.1 of the perturbed-gradient paper (2025);
+    Liu et al. (2021), section 6.2, eqs. (31)-(32); Sharifi et al. (2025),
+    section III-B): the upper level minimises the cross-entropy on a small trusted (clean) set;
     the lower level trains the classifier on the noisy training set, sample
     ``i`` weighted by ``sigma(x_i)`` in (0, 1):
 
@@ -78,19 +160,18 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         Bilevel method; ``'auto'`` picks one from the problem's structure
         (see :ref:`auto` in the user guide): ``'hypergradient'``
         for ``model='logistic'``, ``'perturbed-gd'`` for the non-convex
-        ``model='mlp'``. Its fixed steps keep the weights close to 1/2 (on
-        MNIST 5k within 0.01 after 600 iterations: their order, not their
-        size, tells the wrong labels) and its runs end at ``max_iter`` with a
-        ``ConvergenceWarning`` (the benchmark ran it for ``max_iter=600``).
+        ``model='mlp'``. Its fixed steps keep the weights close to 1/2
+        (their order, not their size, tells the wrong labels) and its runs
+        end at ``max_iter`` with a ``ConvergenceWarning`` (the benchmark,
+        ``benchmarks/results/hyper_cleaning.md``, gives it more iterations).
     alpha : float, default=1e-2
         L2 penalty on the weight matrices of the lower level (whose loss is
         the mean over the training samples of the weighted cross-entropy) and
         of the final refit (whose loss is the weighted mean). A model that can
-        fit the wrong labels gives them no reason to lose weight: on MNIST 5k
-        with half the labels wrong, ``alpha=1e-3`` reached a detection F1 of
-        0.86 and ``1e-2`` 0.90, ``1e-4`` 0.77 (measured when the default was chosen;
-        ``benchmarks/results/hyper_cleaning.md`` records the runs at the
-        default).
+        fit the wrong labels gives them no reason to lose weight: the default
+        detected the wrong labels better than values 10 and 100 times
+        smaller when it was chosen (``benchmarks/results/hyper_cleaning.md`` records the
+        runs at the default).
     n_hidden : int, default=64
         Hidden units when ``model='mlp'``.
     lower_max_iter : 'auto' or int, default='auto'
@@ -98,14 +179,15 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         the last): ``'auto'`` is 2000 for ``'logistic'`` (trust-region Newton,
         which converges in a few) and 200 for ``'mlp'``, whose L-BFGS training
         then continues across the outer iterations instead of being finished
-        at each (a solve to the tolerance takes minutes on MNIST). With
+        at each (a solve to the tolerance is slow on data of the size of
+        MNIST). With
         ``'mlp'`` the methods are set, for the same reason, for an inexact
         lower level: the adjoint system of ``'hypergradient'`` gets at most 50
         conjugate-gradient iterations per outer step (to a relative residual
         of 1e-4), each run continuing from the last adjoint; ``'sqcqp'``
-        keeps ``||grad_y f|| <= 0.05`` (L-BFGS stalls near 7e-3 on the ReLU
-        network's kinks, so the default 1e-3 cannot be reached; paper 004
-        used 0.1 and 0.5) and restores it by truncated Newton steps (50
+        keeps ``||grad_y f|| <= 0.05`` (L-BFGS stalls on the ReLU network's
+        kinks above the default 1e-3, which cannot be reached; Sharifi et
+        al. (2025) used 0.1 and 0.5) and restores it by truncated Newton steps (50
         MINRES iterations); ``'value-function'`` takes at most 3 steps per
         round with sub-problems of 50 warm-started iterations, each round's
         step starting where the last ended (``warm_step=True``: from a unit
@@ -118,14 +200,12 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         method's model; the network twice, from the method's model and from
         the initial parameters, keeping the lower objective. A training stops
         at its tolerance or at this budget; when the one kept stopped at the
-        budget, a ``ConvergenceWarning`` says so (on MNIST the network always
-        does, as ``MLPClassifier(solver='lbfgs')`` ends at its ``max_iter``). A
-        shorter refit trades accuracy for time: on the MLP rows of
-        ``benchmarks/results/hyper_cleaning.md`` (MNIST 5k),
-        ``method='sqcqp'`` with ``refit_max_iter=200`` took 22-30 s a fit
-        instead of 72-84 s (12-22 ``LogisticRegression`` fits instead of
-        37-59) and moved the test accuracy by -0.55 to +0.50 points, which
-        left one row below the unweighted fit on the noisy and trusted data.
+        budget, a ``ConvergenceWarning`` says so (on MNIST the network
+        usually does, as ``MLPClassifier(solver='lbfgs')`` ends at its
+        ``max_iter``). A shorter refit trades accuracy for time: the MLP
+        rows of ``benchmarks/results/hyper_cleaning.md`` measure
+        ``method='sqcqp'`` with ``refit_max_iter=200`` against the
+        default.
     validation_fraction : float, default=0.1
         Stratified fraction of ``(X, y)`` used as trusted set when ``X_val`` is
         not given to :meth:`fit` (with a warning: it must be clean).
@@ -174,19 +254,19 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     References
     ----------
     .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
-       Approximation for Nonconvex Bilevel Optimization", paper under
-       double-blind review (paper 001 of ``shared/papers``): Algorithm 1,
+       Approximation for Nonconvex Bilevel Optimization", under
+       double-blind review, 2025: Algorithm 1,
        data hyper-cleaning in section 5.1 (``method='perturbed-gd'``).
     .. [2] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002): data reweighting with ``sigma(x_i)`` in
+       (survey), 2026: data reweighting with ``sigma(x_i)`` in
        section 4.1, implicit differentiation in section 5.1
        (``method='hypergradient'``).
     .. [3] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", ICML 2021,
-       PMLR 139 (paper 003): Algorithm 1, data hyper-cleaning in section 6.2,
+       PMLR 139: Algorithm 1, data hyper-cleaning in section 6.2,
        eqs. (31)-(32) (``method='value-function'``).
     .. [4] S. Sharifi, E. Yazdandoost Hamedani, M. Fazlyab, "Sequential QCQP
-       for Bilevel Optimization with Line Search" (paper 004): Algorithm 1,
+       for Bilevel Optimization with Line Search", 2025: Algorithm 1,
        data hyper-cleaning in section III-B (``method='sqcqp'``).
 
     Examples
@@ -215,11 +295,11 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
     (3, 10)
     """
 
-    # fit runs a bilevel method: BilevelSearchCV explains why it cannot differentiate this estimator
-    _learns_own_hyperparameters = True
+    _needs_two_classes = "needs at least 2 classes"
+    _validation_set_name = "trusted"
 
     _parameter_constraints: dict = {
-        "model": [StrOptions({"logistic", "mlp"})],
+        "model": [StrOptions(set(LOWER_MODELS))],
         "method": [StrOptions({"auto", *CLEANING_METHODS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "n_hidden": [Interval(Integral, 1, None, closed="left")],
@@ -263,8 +343,9 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             float32 data is kept as float32 (as ``MLPClassifier`` keeps it;
             ``X_val`` is converted to it): the network's products with the
             data, nearly all of its cost, then run in float32, while its
-            parameters and every solver stay in float64 (on MNIST 5k one
-            1,000-iteration training took 19 s instead of 32 s). Other data,
+            parameters and every solver stay in float64 (the float32 rows
+            of ``benchmarks/results/hyper_cleaning.md`` measure the gain).
+            Other data,
             and all data of ``model='logistic'``, whose lower level is solved
             to a gradient norm of 1e-10 for its implicit derivatives, which
             float32 products would not reach, is converted to float64.
@@ -299,54 +380,42 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             a class of ``y`` does not occur in ``y_val`` (the weights of its
             samples are then pushed to 0).
         """
-        dtype = [np.float64, np.float32] if self.model == "mlp" else np.float64
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype)
-        check_classification_targets(y)
-        sample_weight = check_sample_weight(sample_weight, X)
-        self.classes_ = np.unique(y)
-        if self.classes_.size < 2:
-            raise ValueError(f"HyperCleaningClassifier needs at least 2 classes; got one class, "
-                             f"{self.classes_[0]!r}.")
-        X_tr, y_tr, s_tr, X_v, y_v, s_v = self._split(X, y, sample_weight, X_val, y_val)
-        Y_tr, Y_v = self._one_hot(y_tr), self._one_hot(y_v)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        lower = self._lower(X_tr, Y_tr, s_tr, seed)
-        problem = BilevelProblem(CrossEntropyValidationLoss(lower, X_v, Y_v, s_v), lower)
-        self.method_ = select_method(problem, self.method)
-        callback = None if self.callback is None else _WeightsCallback(self.callback)
-        # a network trained a bounded number of iterations per solve is an inexact lower level
-        inexact = {} if lower.convex else _INEXACT_OPTIONS[self.method_]
-        with OuterProgress(f"HyperCleaningClassifier ({self.method_})", self.verbose, self.max_iter) as progress:
-            options = dict(tol=self.tol, max_iter=self.max_iter, verbose=progress.method_verbose,
-                           callback=progress.wrap(callback), **inexact)
-            result = run_method(self.method_, problem, np.zeros(lower.n_hyper), options=options)
-        if not result.converged and not result.stopped_by_callback:  # a stop the user asked for is no failure
-            warn(f"HyperCleaningClassifier ({self.method_}): {result.message}", ConvergenceWarning)
-        weights = expit(result.hyperparameters)
-        s_v = np.ones(Y_v.shape[0]) if s_v is None else s_v
-        theta = self._refit(X_tr, Y_tr, s_tr * weights, X_v, Y_v, s_v, seed, result.model)
-        self.sample_weight_ = np.ones(X.shape[0])
-        self.sample_weight_[self.train_indices_] = weights
-        self.n_iter_ = result.n_iter
-        self.history_ = result.history
-        self._store(lower, theta)
-        return self
-
-    # -- fit helpers ------------------------------------------------------------
-    def _split(self, X, y, sample_weight, X_val, y_val):
+        X, y, sample_weight, self.classes_ = self._validate_training_data(X, y, sample_weight,
+                                                                          dtype=LOWER_MODELS[self.model].dtype)
         if X_val is None and y_val is None:
             warn("HyperCleaningClassifier: no trusted set given; a stratified validation_fraction of "
                  "(X, y) is used as trusted set. Its labels must be clean for the weights to mean "
                  "anything.", UserWarning)
-        return split_validation(self, X, y, sample_weight, X_val, y_val, name="trusted")
+        split = self._split(X, y, sample_weight, X_val, y_val)
+        self.train_indices_, self.validation_indices_ = split.train_indices, split.validation_indices
+        Y_tr, Y_v = self._one_hot(split.y_train), self._one_hot(split.y_val)
+        # drawn after the split, which may draw from the same RandomState
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        lower = self._lower(split.X_train, Y_tr, split.sample_weight_train, seed)
+        problem = BilevelProblem(CrossEntropyValidationLoss(lower, split.X_val, Y_v, split.sample_weight_val), lower)
+        self.method_ = select_method(problem, self.method)
+        result = self._run_method(self.method_, problem, np.zeros(lower.n_hyper),
+                                  LOWER_MODELS[self.model].method_options.get(self.method_, {}),
+                                  callback=None if self.callback is None else _WeightsCallback(self.callback))
+        weights = expit(result.hyperparameters)
+        s_v = np.ones(Y_v.shape[0]) if split.sample_weight_val is None else split.sample_weight_val
+        theta = self._refit(split.X_train, Y_tr, split.sample_weight_train * weights, split.X_val, Y_v, s_v, seed,
+                            result.model)
+        self.sample_weight_ = np.ones(X.shape[0])
+        self.sample_weight_[self.train_indices_] = weights
+        self.n_iter_ = result.n_iter
+        self.history_ = result.history
+        self.coef_, self.intercept_ = self._coefficients(lower, theta)
+        return self
 
+    # -- fit helpers ------------------------------------------------------------
     def _one_hot(self, y):
         return (np.asarray(y)[:, None] == self.classes_[None, :]).astype(float)
 
     def _lower_budget(self):
         if self.lower_max_iter != "auto":
             return int(self.lower_max_iter)
-        return _AUTO_LOWER_MAX_ITER[self.model]
+        return LOWER_MODELS[self.model].auto_max_iter
 
     def _refit_budget(self):
         if self.refit_max_iter != "auto":
@@ -354,11 +423,10 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         return _AUTO_REFIT_FACTOR * self._lower_budget()
 
     def _lower(self, X, Y, s, seed, budget=None):
+        """The lower-level model on ``(X, Y)`` with fixed sample weights ``s``, ``budget`` iterations a solve."""
         budget = self._lower_budget() if budget is None else budget
-        if self.model == "mlp":
-            return WeightedMLP(X, Y, n_hidden=self.n_hidden, alpha=self.alpha, sample_weight=s, random_state=seed,
-                               max_iter=budget)
-        return WeightedSoftmaxRegression(X, Y, alpha=self.alpha, sample_weight=s, max_iter=budget)
+        return LOWER_MODELS[self.model].build(X, Y, s, alpha=self.alpha, n_hidden=self.n_hidden, seed=seed,
+                                              max_iter=budget)
 
     def _refit(self, X_tr, Y_tr, w_tr, X_v, Y_v, s_v, seed, theta0):
         """Train on the training part weighted by ``w_tr`` plus the trusted part weighted by ``s_v``."""
@@ -374,56 +442,20 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
         s_all = s_all * (s_all.size / s_all.sum())
         model = self._lower(X_all, Y_all, s_all, seed, budget=self._refit_budget())
         # x = +inf gives sigma(x) = 1: the weights are exactly s_all
-        x_all = np.full(Y_all.shape[0], np.inf)
-        theta, ok = model.solve(x_all, y0=theta0, tol=1e-8)
-        # The method's model may sit in a poor local minimum: also train from the initial parameters
-        # (unless they were the start) and keep the lower objective. On the network (MNIST 5k, the
-        # benchmark's MLP rows) this second training was kept in 10 of 20 fits of sqcqp and of
-        # perturbed-gd, where the first alone scored 0.39 and 0.22 points lower on average.
-        if not model.convex and theta0 is not None:
-            fresh, fresh_ok = model.solve(x_all, tol=1e-8)
-            if model.value(x_all, fresh) < model.value(x_all, theta):
-                theta, ok = fresh, fresh_ok
+        theta, ok = LOWER_MODELS[self.model].train(model, np.full(Y_all.shape[0], np.inf), theta0)
         if not ok:
             warn("HyperCleaningClassifier: the final refit did not reach its tolerance.",
                  ConvergenceWarning)
         return theta
 
-    def _store(self, lower, theta):
-        if self.model == "mlp":
-            W1, b1, W2, b2 = lower.unpack(theta)
-            self.coef_, self.intercept_ = [W1, W2], [b1, b2]
-            return
-        W, b = lower.unpack(theta)
-        if self.classes_.size == 2:  # the binary convention: one row, positive for classes_[1]
-            self.coef_, self.intercept_ = (W[:, 1] - W[:, 0])[None, :], np.array([b[1] - b[0]])
-        else:
-            self.coef_, self.intercept_ = W.T.copy(), b.copy()
+    def _coefficients(self, lower, theta):
+        """``coef_`` and ``intercept_`` of the model ``theta`` of ``lower``."""
+        return LOWER_MODELS[self.model].coefficients(lower, theta, self.classes_.size)
 
     # -- prediction -------------------------------------------------------------
-    def _logits(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
-        if self.model == "mlp":
-            (W1, W2), (b1, b2) = self.coef_, self.intercept_
-            return np.maximum(X @ W1 + b1, 0.0) @ W2 + b2
-        return np.asarray(X @ self.coef_.T) + self.intercept_
-
-    def decision_function(self, X: ArrayLike) -> np.ndarray:
-        """Return the logits: shape (n_samples,) for two classes (positive for ``classes_[1]``), else
-        (n_samples, n_classes).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples to score.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            Logits (their difference ``z_1 - z_0`` for two classes).
-        """
-        Z = self._logits(X)
+    def _decision_scores(self, X):
+        """The logits; for two classes their difference ``z_1 - z_0``, positive for ``classes_[1]``."""
+        Z = LOWER_MODELS[self.model].logits(self.coef_, self.intercept_, X)
         if self.classes_.size == 2:
             return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z.ravel()
         return Z
@@ -446,27 +478,6 @@ class HyperCleaningClassifier(ClassifierMixin, BaseEstimator):
             p = expit(scores)
             return np.column_stack([1.0 - p, p])
         return softmax(scores, axis=1)
-
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Return the most probable class of each row of ``X``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples to classify.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            The most probable class, from ``classes_``.
-        """
-        scores = self.decision_function(X)  # checks that the estimator is fitted
-        return classes_from_scores(self.classes_, scores)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
 
 
 class _WeightsCallback:

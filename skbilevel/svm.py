@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._progress import OuterProgress
+from ._bilevel_classifier import BilevelClassifier
+from ._result import BilevelResult
 from ._selection import select_method
-from ._validation_split import check_sample_weight, classes_from_scores, split_validation
+from ._validation_split import classes_from_scores
 from ._warnings import warn
-from .methods import method_options, run_method
+from .methods import method_options
 from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
 from .problems.losses import VALIDATION_LOSSES
 
@@ -25,8 +25,8 @@ from .problems.losses import VALIDATION_LOSSES
 SVM_METHODS = ("lme-mpec", "mpec", "hypergradient")
 
 
-class BilevelSVC(ClassifierMixin, BaseEstimator):
-    """Linear SVM with hyperparameters learned by bilevel optimisation (paper 000).
+class BilevelSVC(BilevelClassifier):
+    """Linear SVM with hyperparameters learned by bilevel optimisation (Huang et al., 2025).
 
     The upper level minimises a validation loss of the classifier; the lower
     level is the squared-slack L2-SVM
@@ -37,7 +37,8 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         \\quad \\text{s.t.} \\quad y_i (w^T x_i + b) \\ge 1 - \\xi_i,
 
     with one hyperparameter ``c_i`` per training sample (``learn='sample_weight'``,
-    the model of paper 000 section 4) or a single ``c = log C`` (``learn='C'``).
+    the model of section 4 of Huang et al. (2025)) or a single ``c = log C``
+    (``learn='C'``).
     ``s`` are the fixed ``sample_weight`` passed to :meth:`fit`. After the
     hyperparameters are learned, the lower level is solved exactly at them and
     gives ``coef_`` and ``intercept_``. Multi-class problems are solved one
@@ -53,11 +54,13 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
         sigmoid of the negative signed distance ``-y (w^T x + b) / ||w||``.
     method : {'auto', 'lme-mpec', 'mpec', 'hypergradient'}, default='auto'
         How the bilevel problem is solved: LME-MPEC (2.4) or the classical MPEC
-        (1.3), both by Algorithm 1 of paper 000, or L-BFGS-B on the hypergradient
-        obtained by implicit differentiation through the SVM's active set
-        (paper 002, (6.3)). ``'auto'`` picks ``'hypergradient'``: one Newton
-        solve and one adjoint solve per iteration, whatever the number of
-        weights, 20-500x faster than LME-MPEC on the paper's Ionosphere rows;
+        (1.3), both by Algorithm 1 of Huang et al. (2025), or L-BFGS-B on the
+        hypergradient obtained by implicit differentiation through the SVM's
+        active set (eq. (6.3) of Grazzi et al. (2026)). ``'auto'`` picks
+        ``'hypergradient'``: one Newton solve and one adjoint solve per
+        iteration, whatever the number of weights, where each penalty
+        iteration of LME-MPEC solves a program in all of them (the speeds on
+        the paper's data sets are in ``benchmarks/results/svm_paper.md``);
         see :ref:`auto` in the user guide.
     validation_fraction : float, default=0.1
         Fraction of ``(X, y)`` held out (stratified) as validation set when
@@ -75,11 +78,10 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
     max_iter : int, default=30
         Maximum number of outer iterations: penalty iterations of Algorithm 1,
         or L-BFGS-B iterations of the hypergradient method. With one weight
-        per sample the hypergradient method usually needs more to converge
-        (51-87 on the quickstart's breast-cancer splits), so the default stops
-        it early, with a ``ConvergenceWarning``: the weights then fit the
-        validation set less closely (test accuracy 0.9205 at 30 iterations
-        against 0.9135 at convergence there, a fifth of the labels flipped).
+        per sample the hypergradient method usually needs more to converge,
+        so the default stops it early, with a ``ConvergenceWarning``: the
+        weights then fit the (small) validation set less closely, which
+        need not cost test accuracy (it did not on the quickstart's example).
     tol : float, default=1e-4
         KKT tolerance below which a penalty subproblem is not refined further;
         for ``'hypergradient'``, the tolerance on the projected hypergradient.
@@ -125,13 +127,13 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``): the bilevel problem (1.1), the classical MPEC
+       Hyperparameter Learning in Supporting Vector Machines", 2025: the
+       bilevel problem (1.1), the classical MPEC
        (1.3), the LME-MPEC (2.4), the penalty method Algorithm 1 (section 3,
        program (3.5)), and the SVM model of section 4 with its constraint
        matrix (4.1) and starting point (4.2).
     .. [2] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002): implicit differentiation through the active set
+       (survey), 2026: implicit differentiation through the active set
        of a constrained lower level, section 6.1, formula (6.3)
        (``method='hypergradient'``).
 
@@ -148,9 +150,6 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
     >>> clf.coef_.shape, clf.sample_weight_.shape
     ((1, 20), (72,))
     """
-
-    # fit runs a bilevel method: BilevelSearchCV explains why it cannot differentiate this estimator
-    _learns_own_hyperparameters = True
 
     _parameter_constraints: dict = {
         "learn": [StrOptions({"sample_weight", "C"})],
@@ -229,70 +228,56 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
             ``y_val`` (nothing in the validation loss asks for it).
         """
         low, high = self._check_bounds()
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
-        check_classification_targets(y)
-        sample_weight = check_sample_weight(sample_weight, X)
-        self.classes_ = np.unique(y)
-        if self.classes_.size < 2:
-            raise ValueError(f"BilevelSVC needs samples of at least 2 classes; got one class, {self.classes_[0]!r}.")
-        X_tr, y_tr, s_tr, X_v, y_v, s_v = split_validation(self, X, y, sample_weight, X_val, y_val)
-        n_hyper = y_tr.size if self.learn == "sample_weight" else 1
-        bounds = (np.full(n_hyper, np.log(low)), np.full(n_hyper, np.log(high)))
-        binary = self.classes_.size == 2
-        fits = [self._fit_binary(X_tr, np.where(y_tr == k, 1.0, -1.0), s_tr, X_v,
-                                 np.where(y_v == k, 1.0, -1.0), s_v, bounds, "" if binary else f", class {k} vs rest")
-                for k in (self.classes_[1:] if binary else self.classes_)]
-        self._store(fits)
-        if binary:
-            self._warn_if_constant(X_tr, X_v)
+        X, y, sample_weight, self.classes_ = self._validate_training_data(X, y, sample_weight, dtype=np.float64)
+        split = self._split(X, y, sample_weight, X_val, y_val)
+        self.train_indices_, self.validation_indices_ = split.train_indices, split.validation_indices
+        fits = self._fit_one_vs_rest(split, low, high)
+        self.method_ = fits[-1].method
+        self.coef_ = np.vstack([f.coef for f in fits])
+        self.intercept_ = np.array([f.intercept for f in fits])
+        learned_C = [np.exp(f.result.hyperparameters[0]) for f in fits]
+        self.C_ = _one_or_per_class(learned_C) if self.learn == "C" else np.nan
+        self.sample_weight_ = _one_or_per_class([f.sample_weight for f in fits], stack=np.vstack)
+        self.n_iter_ = _one_or_per_class([f.result.n_iter for f in fits])
+        self.history_ = _one_or_per_class([f.result.history for f in fits], stack=list)
+        if self.classes_.size == 2:
+            self._warn_if_constant(split.X_train, split.X_val)
         return self
 
     # -- fit helpers ------------------------------------------------------------
-    def _warn_if_constant(self, X_tr, X_v):
-        """Warn when the learned classifier predicts one class on every training and validation sample.
-
-        The validation loss can be lowest for such a classifier: with a few
-        mislabelled validation points, putting every point on one side (``w ->
-        0``) costs the minority's loss and nothing else (paper 000's Table 1
-        with 8 or 12 flipped labels, on 4 of 40 draws).
-        """
-        # on the validated arrays, not through predict: they no longer carry the feature names of fit's X
-        seen = [np.unique(classes_from_scores(self.classes_, self._scores(part))) for part in (X_tr, X_v)
-                if part.shape[0]]
-        classes = np.unique(np.concatenate(seen)).tolist()
-        if len(classes) == 1:
-            warn(f"BilevelSVC: the learned weights give a classifier that predicts {classes[0]!r} for every "
-                 f"training and validation sample (||coef_|| = {np.linalg.norm(self.coef_):.2g}): the "
-                 "validation loss was lowest for a constant classifier. The validation set may be too small "
-                 "or mislabelled: pass a larger or clean one as X_val, y_val.", UserWarning)
-
     def _check_bounds(self):
         if len(self.weight_bounds) != 2 or not 0 < self.weight_bounds[0] < self.weight_bounds[1]:
             raise ValueError(f"weight_bounds must be (low, high) with 0 < low < high; got {self.weight_bounds!r}.")
         return self.weight_bounds
 
+    def _fit_one_vs_rest(self, split, low, high):
+        """One binary fit for two classes (``classes_[1]`` positive), else one per class against the rest."""
+        n_hyper = split.y_train.size if self.learn == "sample_weight" else 1
+        bounds = (np.full(n_hyper, np.log(low)), np.full(n_hyper, np.log(high)))
+        binary = self.classes_.size == 2
+        return [self._fit_binary(split.X_train, np.where(split.y_train == k, 1.0, -1.0), split.sample_weight_train,
+                                 split.X_val, np.where(split.y_val == k, 1.0, -1.0), split.sample_weight_val,
+                                 bounds, "" if binary else f", class {k} vs rest")
+                for k in (self.classes_[1:] if binary else self.classes_)]
+
     def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, s_v, bounds, label=""):
+        """Learn the hyperparameters of one binary problem (labels +-1), then solve the SVM exactly at them."""
         lower = WeightedSquaredHingeSVM(X_tr, y_tr, per_sample=self.learn == "sample_weight",
                                         sample_weight=s_tr)
         upper = LinearValidationLoss(X_v, y_v, self.validation_loss, n_hyper=lower.n_hyper, n_var=lower.n_var,
                                      sample_weight=s_v)
         problem = BilevelProblem(upper, lower, bounds)
-        self.method_ = select_method(problem, self.method)
+        method = select_method(problem, self.method)
         c0 = self._best_start(lower, upper, bounds)
-        with OuterProgress(f"BilevelSVC ({self.method_}{label})", self.verbose, self.max_iter) as progress:
-            options = dict(tol=self.tol, max_iter=self.max_iter, verbose=progress.method_verbose,
-                           callback=progress.wrap(None))
-            if "eps_star" in method_options(self.method_):  # Algorithm 1's exit tolerance (penalty methods)
-                options["eps_star"] = self.eps_star
-            result = run_method(self.method_, problem, np.full(lower.n_hyper, c0), options=options)
+        # Algorithm 1's exit tolerance, for the penalty methods that take it
+        options = {"eps_star": self.eps_star} if "eps_star" in method_options(method) else {}
+        result = self._run_method(method, problem, np.full(lower.n_hyper, c0), options, label=label)
         y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
-        if not result.converged:
-            warn(f"BilevelSVC ({self.method_}): {result.message}", ConvergenceWarning)
         if not ok:
             warn("BilevelSVC: the lower-level SVM solve at the learned hyperparameters did not "
                  "reach its tolerance in 100 Newton steps.", ConvergenceWarning)
         w, b, _ = lower.split(y_exact)
-        return w, b, lower.weights(result.hyperparameters), result
+        return _BinaryFit(w, b, lower.weights(result.hyperparameters), result, method)
 
     def _starts(self, bounds):
         n = self.n_starts if self.n_starts is not None else (5 if self.learn == "C" else 1)
@@ -317,57 +302,41 @@ class BilevelSVC(ClassifierMixin, BaseEstimator):
             losses.append(upper.value(c, y))
         return starts[int(np.argmin(losses))]
 
-    def _store(self, fits):
-        self.coef_ = np.vstack([f[0] for f in fits])
-        self.intercept_ = np.array([f[1] for f in fits])
-        weights = np.vstack([f[2] for f in fits])
-        results = [f[3] for f in fits]
-        if self.learn == "C":
-            C = np.exp(np.array([r.hyperparameters[0] for r in results]))
-            self.C_ = C[0] if len(fits) == 1 else C
-        else:
-            self.C_ = np.nan
-        self.sample_weight_ = weights[0] if len(fits) == 1 else weights
-        self.n_iter_ = results[0].n_iter if len(fits) == 1 else np.array([r.n_iter for r in results])
-        self.history_ = results[0].history if len(fits) == 1 else [r.history for r in results]
+    def _warn_if_constant(self, X_tr, X_v):
+        """Warn when the learned classifier predicts one class on every training and validation sample.
 
-    def decision_function(self, X: ArrayLike) -> np.ndarray:
-        """Return ``X @ coef_.T + intercept_``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples to score.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) for two classes, else (n_samples, n_classes)
-            Positive for ``classes_[1]`` in the binary case.
+        The validation loss can be lowest for such a classifier: with a few
+        mislabelled validation points, putting every point on one side (``w ->
+        0``) costs the minority's loss and nothing else (Table 1 of Huang et
+        al. (2025), with 8 or 12 flipped labels, on some of its draws).
         """
-        check_is_fitted(self)
-        return self._scores(validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False))
+        # on the validated arrays, not through predict: they no longer carry the feature names of fit's X
+        seen = [np.unique(classes_from_scores(self.classes_, self._decision_scores(part))) for part in (X_tr, X_v)
+                if part.shape[0]]
+        classes = np.unique(np.concatenate(seen)).tolist()
+        if len(classes) == 1:
+            warn(f"BilevelSVC: the learned weights give a classifier that predicts {classes[0]!r} for every "
+                 f"training and validation sample (||coef_|| = {np.linalg.norm(self.coef_):.2g}): the "
+                 "validation loss was lowest for a constant classifier. The validation set may be too small "
+                 "or mislabelled: pass a larger or clean one as X_val, y_val.", UserWarning)
 
-    def _scores(self, X):
+    # -- prediction -------------------------------------------------------------
+    def _decision_scores(self, X):
+        """``X @ coef_.T + intercept_``, one column per one-vs-rest problem (raveled for two classes)."""
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Return the predicted class of each row of ``X``.
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples to classify.
+class _BinaryFit(NamedTuple):
+    """What one binary bilevel fit gives: the SVM at the learned hyperparameters, its weights, the run."""
 
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            The class of largest decision value, from ``classes_``.
-        """
-        scores = self.decision_function(X)  # checks that the estimator is fitted
-        return classes_from_scores(self.classes_, scores)
+    coef: np.ndarray
+    intercept: float
+    sample_weight: np.ndarray
+    result: BilevelResult
+    method: str
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
+
+def _one_or_per_class(values, stack=np.array):
+    """The value of a binary problem, or the values of the one-vs-rest problems stacked."""
+    return values[0] if len(values) == 1 else stack(values)

@@ -52,7 +52,8 @@ def test_lower_level_derivatives_match_finite_differences(model, seed):
     # Minimisers of these small ReLU nets sit on kinks of the activation (a pre-activation exactly 0:
     # min |z| was 1e-10 to 1e-16 on 12 random problems), where h(x) is not differentiable; the
     # MLP's derivatives themselves are checked above.
-    pytest.param("mlp", marks=pytest.mark.xfail(strict=False, reason="lower-level minimiser on a ReLU kink")),
+    # (the kink is where the penalised training settles, not an accident of rounding: the solve to 1e-12 fails)
+    pytest.param("mlp", marks=pytest.mark.xfail(strict=True, reason="lower-level minimiser on a ReLU kink")),
 ])
 def test_hypergradient_matches_finite_differences(model):
     rng, X, Y = _data(0, n=25)
@@ -88,11 +89,16 @@ def test_cleaning_finds_the_corrupted_labels_and_beats_the_baselines():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = HyperCleaningClassifier(max_iter=30, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
-    detected = clf.sample_weight_ < 0.5
-    f1 = 2 * np.sum(detected & bad) / (detected.sum() + bad.sum())
-    assert f1 >= 0.85, f1
+
+    def f1(detected):
+        return 2 * np.sum(detected & bad) / (detected.sum() + bad.sum())
+
+    trusted_model = LogisticRegression(max_iter=2000).fit(X_val, y_val)
+    # the reference detector: the labels that a model of the trusted set alone disagrees with
+    reference = f1(trusted_model.predict(X) != y_noisy)
+    assert f1(clf.sample_weight_ < 0.5) >= reference - 0.02, (f1(clf.sample_weight_ < 0.5), reference)
     noisy = LogisticRegression(max_iter=2000).fit(X, y_noisy).score(X_te, y_te)
-    trusted = LogisticRegression(max_iter=2000).fit(X_val, y_val).score(X_te, y_te)
+    trusted = trusted_model.score(X_te, y_te)
     assert clf.score(X_te, y_te) > max(noisy, trusted)
 
 
@@ -123,7 +129,8 @@ def test_mlp_model_and_sparse_input():
         dense = HyperCleaningClassifier(max_iter=5, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
         sparse = HyperCleaningClassifier(max_iter=5, random_state=0).fit(sp.csr_matrix(X), y_noisy,
                                                                          X_val=sp.csr_matrix(X_val), y_val=y_val)
-    assert [W.shape for W in mlp.coef_] == [(64, 16), (16, 10)] and mlp.score(X_te, y_te) > 0.7
+    trusted = LogisticRegression(max_iter=2000).fit(X_val, y_val).score(X_te, y_te)
+    assert [W.shape for W in mlp.coef_] == [(64, 16), (16, 10)] and mlp.score(X_te, y_te) > trusted
     assert mlp.method_ == "perturbed-gd" and dense.method_ == "hypergradient"
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-5, atol=1e-7)
 
@@ -164,11 +171,14 @@ def test_float32_data_stays_float32_for_the_network_only(monkeypatch):
                                                                                   y_val=y_val)
     mlp32, mlp64 = fit("mlp", X32), fit("mlp", X32.astype(np.float64))
     assert dtypes == [np.float32] * 2 + [np.float64] * 2  # the method's network and the refit's
+    # the method's steps: the learned weights are the float64 fit's to float32 rounding
     np.testing.assert_allclose(mlp32.sample_weight_, mlp64.sample_weight_, atol=1e-4)
-    # the L-BFGS paths of the non-convex refit part slowly (relative distance 1e-7, 1e-5, 1e-3 after 10, 20,
-    # 50 iterations) into networks of the same quality
-    assert np.mean(mlp32.predict(X_te) == mlp64.predict(X_te)) >= 0.95
-    assert mlp32.score(X_te, y_te) == pytest.approx(mlp64.score(X_te, y_te), abs=0.01)
+    # The final refit trains the non-convex network for 200 L-BFGS iterations, whose paths the float32 rounding
+    # parts into different local minima: which test samples the two networks agree on, and their accuracies,
+    # vary with the initialisation and the BLAS as much as between two initialisations (over 5 seeds: agreement
+    # 0.85-0.99, accuracy -1.9 to +1.4 points against the float64 fit). So only a loss of quality is bounded,
+    # relative to the float64 fit of the same run.
+    assert mlp32.score(X_te, y_te) >= mlp64.score(X_te, y_te) - 0.05
     dtypes.clear()
     logistic32, logistic64 = fit("logistic", X32), fit("logistic", X32.astype(np.float64))
     assert dtypes == [np.float64] * 4
@@ -195,7 +205,7 @@ def test_mlp_value_function_carries_its_step_over_rounds(monkeypatch):
     warm = separation()
     monkeypatch.setitem(cleaning._INEXACT_OPTIONS["value-function"], "warm_step", False)
     cold = separation()
-    assert warm > 0.2 and cold < 0.1, (warm, cold)
+    assert warm > 3 * cold, (warm, cold)  # 0.24 against 0.05 when written
 
 
 @pytest.mark.parametrize("model, expected", [("logistic", "hypergradient"), ("mlp", "perturbed-gd")])
@@ -282,7 +292,8 @@ def test_binary_problem_and_held_out_trusted_set_warns():
         clf = HyperCleaningClassifier(max_iter=5, random_state=0).fit(X / 16, labels)
     assert clf.coef_.shape == (1, 64) and clf.decision_function(X / 16).shape == (y.size,)
     assert clf.sample_weight_.shape == (y.size,) and np.all(clf.sample_weight_[clf.validation_indices_] == 1)
-    assert clf.score(X / 16, labels) > 0.9
+    reference = LogisticRegression().fit(X / 16, labels).score(X / 16, labels)
+    assert clf.score(X / 16, labels) >= reference - 0.02
 
 
 @pytest.mark.parametrize(
