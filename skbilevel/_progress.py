@@ -64,13 +64,13 @@ class OuterProgress:
         """The ``verbose`` passed to the method: its own lines only at ``verbose >= 2``."""
         return 1 if self.verbose >= 2 else 0
 
-    def update(self, objective: float | None = None, **fields) -> None:
-        """Count one outer iteration; ``objective`` and ``fields`` go to the bar's postfix or the log line."""
+    def update(self, objective: float | None = None, fields: dict | None = None) -> None:
+        """Count one outer iteration; ``objective`` and ``fields`` (name -> value) go to the postfix or log line."""
         self._count += 1
         if self.verbose < 1:
             return
         shown = {} if objective is None else {"objective": float(objective)}
-        shown.update(fields)
+        shown.update(fields or {})
         if self._bar is not None:
             self._bar.set_postfix({k: _format(v) for k, v in shown.items()}, refresh=False)
             self._bar.update(1)
@@ -80,13 +80,13 @@ class OuterProgress:
             emit(f"[{self.name}] iteration {self._count}{of_total}  {text}  "
                  f"({time.perf_counter() - self._start:.2f}s)")
 
-    def wrap(self, callback: Callable | None, **fields: Callable) -> Callable:
+    def wrap(self, callback: Callable | None, fields: dict | None = None) -> Callable:
         """A method callback that counts the iteration, then calls ``callback`` (whose return may stop the run).
 
         ``fields`` map postfix names to functions of the method's ``info`` dict.
         """
         def on_iteration(info):
-            self.update(info.get("objective"), **{k: f(info) for k, f in fields.items()})
+            self.update(info.get("objective"), {k: f(info) for k, f in (fields or {}).items()})
             return bool(callback(info)) if callback is not None else False
         return on_iteration
 

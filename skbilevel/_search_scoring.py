@@ -88,13 +88,13 @@ class FoldScoring:
             for part, (Xp, yp, kw) in (("test", (X_te, y_te, kw_te)), ("train", (X_tr, y_tr, kw_tr))):
                 if part == "train" and not self.return_train_score:
                     continue
-                for name, value in self._safe_score(model, Xp, yp, **kw).items():
+                for name, value in self._safe_score(model, Xp, yp, kw).items():
                     row[part].setdefault(name, np.full(len(data), np.nan))[k] = value
             row["score_time"][k] = time.perf_counter() - t
         return row
 
-    def _safe_score(self, model, X, y, **params):
-        """The scores of ``model`` on ``(X, y)`` as a dict by metric name (``'score'`` for one metric)."""
+    def _safe_score(self, model, X, y, params):
+        """The scores of ``model`` on ``(X, y)`` by metric name; ``params``: the scorer's routed metadata."""
         try:
             scores = self.scorer(model, X, y, **params)
         except NoProbabilities as exc:

@@ -123,8 +123,8 @@ class OuterSearch:
             grid = [row for row in self.rows if row["start"] == -1]
             if grid:  # the initial grid is one outer pass: its best loss and CV score
                 progress.update(min(row["loss"] for row in grid),
-                                score=max((v for v in map(self._mean_score, grid) if not np.isnan(v)),
-                                          default=np.nan))
+                                {"score": max((v for v in map(self._mean_score, grid) if not np.isnan(v)),
+                                              default=np.nan)})
             results = [self._descend(s, x0, y0) for s, (x0, y0) in enumerate(starts)]
             n_rows = len(self.rows)
             refine_from = self._refine()
@@ -171,7 +171,7 @@ class OuterSearch:
         """After each descent iteration: the progress bar, the ``verbose=2`` line and ``callback``."""
         row = self.rows[-1]
         cv_score = self._mean_score(row)
-        self.progress.update(info["objective"], **{**row["params"], "score": cv_score})
+        self.progress.update(info["objective"], {**row["params"], "score": cv_score})
         if self.verbose >= 2:
             params = ", ".join(f"{k}={v:.4g}" for k, v in row["params"].items())
             emit(f"[BilevelSearchCV] start {self.start} iter {info['iteration']:3d}  {params}  "
@@ -238,7 +238,7 @@ class OuterSearch:
                 best = winner
             else:
                 step = step / 2
-        self.progress.update(score=score(best))
+        self.progress.update(fields={"score": score(best)})
         if self.verbose >= 2:
             emit(f"[BilevelSearchCV] score refinement: {self.refine_budget - budget} evaluations, "
                  f"CV score {before:.5g} -> {score(best):.5g} ({time.perf_counter() - self.t0:.2f}s)")

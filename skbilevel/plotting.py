@@ -267,13 +267,13 @@ def _linear_binary(final, class_index, n_features):
     return None  # a softmax's rows are not binary decision lines
 
 
-def _draw_line(ax, w, b, level, **kw):
-    """The line ``w^T x + b = level`` in the plane, as an infinite ``axline``."""
+def _draw_line(ax, w, b, level, style):
+    """The line ``w^T x + b = level`` in the plane, as an infinite ``axline`` drawn with ``style`` (a dict)."""
     if abs(w[1]) >= abs(w[0]):
         p1, p2 = (0.0, (level - b) / w[1]), (1.0, (level - b - w[0]) / w[1])
     else:
         p1, p2 = ((level - b) / w[0], 0.0), ((level - b - w[1]) / w[0], 1.0)
-    return ax.axline(p1, p2, **kw)
+    return ax.axline(p1, p2, **style)
 
 
 def plot_sample_weights(estimator: Any, X: ArrayLike, y: ArrayLike, *, mask: ArrayLike | None = None,
@@ -438,11 +438,11 @@ def _scatter_weights(ax, final, X, y, sizes, mask, mask_labels, class_index, mar
     if line is not None and np.any(line[0] != 0):
         w, b = line
         xlim, ylim = ax.get_xlim(), ax.get_ylim()
-        _draw_line(ax, w, b, 0.0, color="k", linewidth=1.5, label="decision line")
+        _draw_line(ax, w, b, 0.0, {"color": "k", "linewidth": 1.5, "label": "decision line"})
         handles.append(Line2D([], [], color="k", linewidth=1.5, label="decision line"))
         if margins:
             for level in (-1.0, 1.0):
-                _draw_line(ax, w, b, level, color="k", linewidth=1.0, linestyle="--")
+                _draw_line(ax, w, b, level, {"color": "k", "linewidth": 1.0, "linestyle": "--"})
             handles.append(Line2D([], [], color="k", linewidth=1.0, linestyle="--", label="margins"))
         ax.set_xlim(xlim)
         ax.set_ylim(ylim)
