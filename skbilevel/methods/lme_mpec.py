@@ -21,7 +21,7 @@ import numpy as np
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem, require
 from ._penalty import run_penalty_method
-from .lme import PseudoInverseLME
+from ..problems.lme import PseudoInverseLME
 
 #: Lower-level capabilities the method uses.
 REQUIRES = ("hvp", "cross_vjp", "constraints")

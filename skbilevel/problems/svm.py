@@ -10,7 +10,7 @@ model) or ``omega_i(c) = s_i exp(c)`` (a single hyperparameter, i.e. ``C = e^c``
 ``s`` are fixed sample weights. The variable is ``y = (w, b, xi)`` and the
 constraint matrix is (4.1), ``A = [diag(y) X, y, I_N]`` with ``b(c) = 1``.
 Because ``A`` has an identity block on ``xi``, the multipliers are
-``lambda = omega * xi`` (section 4), see :class:`skbilevel.methods.lme.IdentityBlockLME`.
+``lambda = omega * xi`` (section 4), see :class:`skbilevel.problems.lme.IdentityBlockLME`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._warnings import warn
 from .base import LowerLevel
+from .lme import IdentityBlockLME
 
 # Above this many features the lower-level Newton steps and the start (4.2)
 # use conjugate gradients instead of a dense (n_features + 1)^2 factorisation.
@@ -140,8 +141,6 @@ class WeightedSquaredHingeSVM(LowerLevel):
         return np.zeros(self.n_hyper)
 
     def default_lme(self):
-        from ..methods.lme import IdentityBlockLME
-
         return IdentityBlockLME(slice(self.n_features + 1, self.n_var))
 
     # -- solvers --------------------------------------------------------------
