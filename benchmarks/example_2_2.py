@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks import _harness
 from skbilevel.methods import lme_mpec, mpec
-from skbilevel.methods.lme import MatrixLME
+from skbilevel.problems.lme import MatrixLME
 from skbilevel.problems import example_2_2
 
 NAME = "example_2_2"

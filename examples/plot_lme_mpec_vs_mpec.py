@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from skbilevel.methods import lme_mpec, mpec
-from skbilevel.methods.lme import MatrixLME
+from skbilevel.problems.lme import MatrixLME
 from skbilevel.plotting import plot_history
 from skbilevel.problems import example_2_2
 

@@ -114,7 +114,7 @@ def _parse(obj):
 def test_public_objects_are_enumerated():
     # a guard against an enumeration that silently finds nothing
     for path in ("skbilevel.BilevelSVC", "skbilevel.HyperCleaningClassifier", "skbilevel.BilevelSearchCV",
-                 "skbilevel.BilevelResult", "skbilevel.methods.lme_mpec.solve", "skbilevel.methods.lme.BoxLME",
+                 "skbilevel.BilevelResult", "skbilevel.methods.lme_mpec.solve", "skbilevel.problems.lme.BoxLME",
                  "skbilevel.methods.hypergradient.adjoint", "skbilevel.problems.example_2_2",
                  "skbilevel.problems.WeightedSquaredHingeSVM",
                  "skbilevel.problems.ridge.RidgeLowerLevel", "skbilevel.problems.classifiers.WeightedMLP",

@@ -1,4 +1,4 @@
-"""Lagrange multiplier expressions (skbilevel.methods.lme) against solver duals and finite differences.
+"""Lagrange multiplier expressions (skbilevel.problems.lme) against solver duals and finite differences.
 
 Convention of the package: constraints ``A y - b(x) >= 0`` and KKT ``grad_y f = A^T lambda``,
 ``lambda >= 0``. For ``A @ y >= b`` in a minimisation, cvxpy's ``dual_value`` is that same
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import fd_gradient
-from skbilevel.methods.lme import (
+from skbilevel.problems.lme import (
     BoxLME,
     EqualityLME,
     IdentityBlockLME,
@@ -320,7 +320,7 @@ def test_no_convergence_claimed_where_the_pseudo_inverse_lme_loses_rank():
     rank, the constraint qualification of Theorem 3.5 fails, and multipliers of 1e11 made the KKT residual
     vanish at x = 0.26, where dF/dx = -0.62 (the optimum is x = 2/3, which SimplexLME finds)."""
     from skbilevel.methods import lme_mpec
-    from skbilevel.methods.lme import SimplexLME
+    from skbilevel.problems.lme import SimplexLME
     from skbilevel.problems import BilevelProblem, QuadraticLowerLevel, TargetUpper
     M = np.array([[1.0], [0.5], [-0.3]])
     A = np.vstack([np.eye(3), -np.ones((1, 3))])
@@ -344,7 +344,7 @@ def test_lme_mpec_refuses_an_lme_of_the_wrong_size():
 
 def test_box_and_simplex_lmes_refuse_degenerate_bounds():
     """Their closed forms divide by u - l and by u0 - sum(l): equal or infinite bounds are an error, not inf/nan."""
-    from skbilevel.methods.lme import BoxLME, SimplexLME
+    from skbilevel.problems.lme import BoxLME, SimplexLME
     from skbilevel.problems import QuadraticLowerLevel
 
     def box(lo, hi):

@@ -5,7 +5,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from skbilevel.methods import lme_mpec, mpec
-from skbilevel.methods.lme import MatrixLME, PseudoInverseLME
+from skbilevel.problems.lme import MatrixLME, PseudoInverseLME
 from skbilevel.problems import BilevelProblem, LowerLevel, example_2_2
 
 # Starts with sum(x) >= 0. From sum(x) < 0 the local subproblem solvers may stop

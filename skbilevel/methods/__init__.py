@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 
-from . import hypergradient, lme, lme_mpec, mpec, perturbed_gd, sqcqp, value_function
+from . import hypergradient, lme_mpec, mpec, perturbed_gd, sqcqp, value_function
 
 _MODULES = {
     "lme-mpec": lme_mpec,
@@ -140,5 +140,5 @@ def run_method(name: str, problem, x0, y0=None, *, options: dict | None = None):
     return METHODS[name](problem, x0, y0, **given)
 
 
-__all__ = ["METHODS", "METHOD_OBJECTS", "hypergradient", "lme", "lme_mpec", "method_options", "mpec", "perturbed_gd",
+__all__ = ["METHODS", "METHOD_OBJECTS", "hypergradient", "lme_mpec", "method_options", "mpec", "perturbed_gd",
            "run_method", "sqcqp", "value_function"]

@@ -52,7 +52,7 @@ from .._warnings import warn
 from ..problems.base import BilevelProblem, LowerLevel
 from ._base import BilevelMethod
 from ..problems.cross_validation import CrossValidationProblem
-from .lme import PseudoInverseLME
+from ..problems.lme import PseudoInverseLME
 
 _INEXACT_ADJOINT = ("hypergradient: the adjoint system was not solved to its tolerance (iteration cap or a "
                     "singular system): the hypergradient is inexact.")

@@ -21,7 +21,7 @@ import numpy as np
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem
 from ._penalty import PenaltyMethod
-from .lme import PseudoInverseLME
+from ..problems.lme import PseudoInverseLME
 
 #: Lower-level capabilities the method uses.
 REQUIRES = ("hvp", "cross_vjp", "constraints")

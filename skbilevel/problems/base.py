@@ -1,6 +1,6 @@
 """The problem protocol: what a bilevel method may ask of an upper and a lower level.
 
-A bilevel problem (paper 000, eq. (1.1)) is
+A bilevel problem (eq. (1.1) of Huang et al. (2025)) is
 
 .. math::
 
@@ -45,8 +45,7 @@ class UpperLevel(ABC):
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the upper objective ``F`` of the bilevel problem (1.1).
 
     Examples
@@ -85,12 +84,11 @@ class LowerLevel(ABC):
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the lower-level problem of (1.1), with linear constraints
        ``A y - b(x) >= 0``, and its KKT system (1.2).
     .. [2] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002): the products ``grad^2_yy f v`` and
+       (survey), 2026: the products ``grad^2_yy f v`` and
        ``grad^2_xy f`` that implicit differentiation needs, section 5.1.
 
     Examples
@@ -223,8 +221,7 @@ class BilevelProblem:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the bilevel problem (1.1).
 
     Examples
@@ -267,8 +264,7 @@ def require(method: str, lower: LowerLevel, needed) -> None:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the LME-MPEC (2.4) needs the lower level's constraints and second
        derivatives, which is what such a check guards.
 

@@ -1,4 +1,7 @@
-"""Sample-weighted softmax classifiers: the lower levels of data hyper-cleaning (issue: paper 001, 003).
+"""Sample-weighted softmax classifiers: the lower levels of data hyper-cleaning.
+
+Data hyper-cleaning as in the perturbed-gradient paper (2025), section 5.1,
+and Liu et al. (2021), section 6.2 (see the classes' References).
 
 Each training sample ``i`` has a hyperparameter ``x_i`` and the weight
 ``sigma(x_i)`` in (0, 1); the lower level is the weighted, L2-penalised
@@ -21,7 +24,12 @@ exact where the ReLU is differentiable (everywhere but on a null set).
 
 Both classes share :class:`_WeightedSoftmaxModel`; a model only supplies its
 logits, their vector-Jacobian and Jacobian-vector products and, if it is
-not linear in ``theta``, the curvature term of its Hessian.
+not linear in ``theta``, the curvature term of its Hessian. The
+cross-entropy, its gradient and Hessian in the logits are the
+:class:`~skbilevel.problems.datafits.Multinomial` datafit; the linear
+model's logits are a :class:`~skbilevel.problems.linear_model.LinearModel`
+(``'columns'`` layout), and :class:`CrossEntropyValidationLoss` is one of
+the validation losses of :mod:`skbilevel.problems.losses`.
 """
 
 from __future__ import annotations
@@ -29,11 +37,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 from scipy.sparse.linalg import LinearOperator, cg
-from scipy.special import expit, log_softmax, softmax
+from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from .base import LowerLevel, UpperLevel
-from .losses import _mean_weights
+from .base import LowerLevel
+from .datafits import Multinomial
+from .linear_model import LinearModel
+from .losses import DatafitValidationLoss
 
 # The softmax is invariant to adding one constant to all intercepts; this tiny
 # ridge on the intercepts makes the lower-level solution unique (and its
@@ -62,12 +72,6 @@ def _data_product(X, M):
     return np.asarray(X @ M.astype(dtype, copy=False), dtype=np.float64)
 
 
-def _softmax_hvp_block(P, U):
-    """Rows of ``(diag(p_i) - p_i p_i^T) u_i``: the logsumexp Hessian applied row by row."""
-    PU = P * U
-    return PU - P * PU.sum(axis=1, keepdims=True)
-
-
 class _WeightedSoftmaxModel(LowerLevel):
     """Weighted cross-entropy of a softmax classifier; subclasses define the logits."""
 
@@ -77,6 +81,7 @@ class _WeightedSoftmaxModel(LowerLevel):
         self.X = X
         self.max_iter = int(max_iter)
         self.Y = np.asarray(Y, dtype=float)  # one-hot, (n, K)
+        self.datafit = Multinomial(self.Y)
         n, self.n_classes = self.Y.shape
         self.n_samples, self.n_features = X.shape
         self.alpha = float(alpha)
@@ -120,7 +125,7 @@ class _WeightedSoftmaxModel(LowerLevel):
     def per_sample_loss(self, theta):
         """Cross-entropy ``l_i(theta)`` of every training sample."""
         Z, _ = self.forward(theta, self.X)
-        return -np.sum(self.Y * log_softmax(Z, axis=1), axis=1)
+        return self.datafit.loss(Z)
 
     def value(self, x, theta):
         ridge = self.penalty_diag()
@@ -132,12 +137,11 @@ class _WeightedSoftmaxModel(LowerLevel):
     def value_and_grad_y(self, x, theta):
         """``(f(x, theta), grad_y f(x, theta))`` from one forward pass (what L-BFGS asks for)."""
         Z, cache = self.forward(theta, self.X)
-        logp = log_softmax(Z, axis=1)
+        loss, dZ = self.datafit.loss_and_raw_grad(Z)
         w = self.weights(x) / self.n_samples
         ridge = self.penalty_diag()
-        value = float(-w @ np.sum(self.Y * logp, axis=1)) + 0.5 * ridge @ theta**2
-        G = w[:, None] * (np.exp(logp) - self.Y)
-        return value, self.backward(theta, cache, G) + ridge * theta
+        value = float(w @ loss) + 0.5 * ridge @ theta**2
+        return value, self.backward(theta, cache, w[:, None] * dZ) + ridge * theta
 
     def grad_x(self, x, theta):
         return self._weight_derivative(x) * self.per_sample_loss(theta) / self.n_samples
@@ -154,14 +158,14 @@ class _WeightedSoftmaxModel(LowerLevel):
         data instead of 3).
         """
         Z, cache = self.forward(theta, self.X)
-        P = softmax(Z, axis=1)
+        P = self.datafit.probabilities(Z)
         w = (self.weights(x) / self.n_samples)[:, None]
         G = w * (P - self.Y)
         ridge = self.penalty_diag()
         linear = type(self).curvature is _WeightedSoftmaxModel.curvature
 
         def apply(v):
-            RG = w * _softmax_hvp_block(P, self.jvp(theta, cache, v))
+            RG = w * self.datafit.hessian_product(P, self.jvp(theta, cache, v))
             Hv = self.backward(theta, cache, RG) + ridge * v
             return Hv if linear else Hv + self.curvature(theta, cache, G, v)
 
@@ -170,7 +174,7 @@ class _WeightedSoftmaxModel(LowerLevel):
     def cross_vjp(self, x, theta, v):
         Z, cache = self.forward(theta, self.X)
         RZ = self.jvp(theta, cache, v)
-        return self._weight_derivative(x) * np.sum((softmax(Z, axis=1) - self.Y) * RZ, axis=1) / self.n_samples
+        return self._weight_derivative(x) * np.sum(self.datafit.raw_grad(Z) * RZ, axis=1) / self.n_samples
 
     def solve(self, x, y0=None, tol: float = 1e-10, max_iter: int | None = None):
         """Minimise ``f(x, .)`` from ``y0``: a first solver, then Newton steps on the analytic Hessian.
@@ -190,7 +194,7 @@ class _WeightedSoftmaxModel(LowerLevel):
         """
         max_iter = self.max_iter if max_iter is None else int(max_iter)
         # the products here are small (n_samples x n_hidden); BLAS threads cost more than they
-        # bring (10x slower with 2 OpenBLAS threads for 600 digits), as in scikit-learn's KMeans
+        # bring (their start-up dominates products this small), as in scikit-learn's KMeans
         with threadpool_limits(limits=1, user_api="blas"):
             return self._solve(x, y0, tol, max_iter)
 
@@ -215,8 +219,8 @@ class _WeightedSoftmaxModel(LowerLevel):
                                     "ftol": 0.0, "maxcor": 20})
         theta, grad = res.x, self.grad_y(x, res.x)
         # Where L-BFGS stopped short of its tolerance on the network (its budget, or a line search
-        # failing on a ReLU kink), Newton steps are rejected as well: on MNIST (2,000 samples, 64
-        # units) each attempt cost 200 Hessian products, 7 s of a 12 s solve, for the same point.
+        # failing on a ReLU kink), Newton steps are rejected as well: each attempt would cost up to
+        # _POLISH_CG_ITER Hessian products, most of a solve, and return the same point.
         polish = self.convex or res.success
         for _ in range(_POLISH_STEPS if polish else 0):
             if np.linalg.norm(grad) <= gtol:
@@ -275,16 +279,16 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
     ----------
     .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
        Approximation for Nonconvex Bilevel Optimization", paper under
-       double-blind review (paper 001 of ``shared/papers``): data
+       double-blind review, 2025: data
        hyper-cleaning, section 5.1 (the linear classifier ``a_i^T y``), lower level
        ``1/N_tr sum_i sigma(x_i) L(.) + lambda ||y||^2`` with ``lambda = 0.001``
        (here ``lambda ||y||^2`` is ``alpha/2 ||W||^2``, intercepts excluded).
     .. [2] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", ICML 2021,
-       PMLR 139 (paper 003): data hyper-cleaning, section 6.2, the lower
+       PMLR 139: data hyper-cleaning, section 6.2, the lower
        level (31), ``sum_i sigma(x_i) CE`` (there of a network).
     .. [3] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002): data reweighting ``sigma(x_i) ell`` in section
+       (survey), 2026: data reweighting ``sigma(x_i) ell`` in section
        4.1, (4.2).
 
     Examples
@@ -317,22 +321,20 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
 
     def __init__(self, X, Y, *, alpha: float = 1e-3, sample_weight=None, max_iter: int = 2000):
         super().__init__(X, Y, alpha=alpha, sample_weight=sample_weight, max_iter=max_iter)
-        self.n_var = (self.n_features + 1) * self.n_classes
+        self.linear = LinearModel(self.n_features, self.n_classes, layout="columns")
+        self.n_var = self.linear.n_params
 
     def unpack(self, theta):
-        p, K = self.n_features, self.n_classes
-        return theta[: p * K].reshape(p, K), theta[p * K :]
+        return self.linear.split(theta)
 
     def forward(self, theta, X):
-        W, b = self.unpack(theta)
-        return X @ W + b, X
+        return self.linear.decision(theta, X), X
 
     def backward(self, theta, X, G):
-        return np.concatenate([np.asarray(X.T @ G).ravel(), G.sum(axis=0)])
+        return self.linear.adjoint(G, X)
 
     def jvp(self, theta, X, V):
-        VW, vb = self.unpack(V)
-        return X @ VW + vb
+        return self.linear.decision(V, X)
 
     def penalty_diag(self):
         p, K = self.n_features, self.n_classes
@@ -354,9 +356,9 @@ class WeightedMLP(_WeightedSoftmaxModel):
     ----------
     X : array or sparse matrix of shape (n_samples, n_features)
         Training samples ``a_i``. float32 data is used as it is: the
-        products with it, nearly all of the cost, then run in float32 (a
-        training 1.7 times as fast on MNIST 5k; the parameters and the
-        solver stay float64).
+        products with it, nearly all of the cost, then run in float32
+        (the parameters and the solver stay float64; see
+        ``benchmarks/results/hyper_cleaning.md`` for the speed-up).
     Y : array of shape (n_samples, n_classes)
         One-hot training labels (possibly corrupted).
     n_hidden : int, default=64
@@ -372,9 +374,9 @@ class WeightedMLP(_WeightedSoftmaxModel):
         warm start).
     max_iter : int, default=2000
         Iterations of L-BFGS per :meth:`solve` call.
-        L-BFGS crosses the ReLU's kinks slowly (on 2,000 MNIST digits with 64
-        hidden units, 2,000 iterations from the random start left a gradient
-        norm of 9e-3), so a bilevel method warm-starting each solve from the
+        L-BFGS crosses the ReLU's kinks slowly (a training from the random
+        start seldom reaches a small gradient norm within this budget), so a
+        bilevel method warm-starting each solve from the
         last is usually given a small ``max_iter``: the training then
         continues across outer iterations, as in approximate implicit
         differentiation with warm starts.
@@ -394,16 +396,16 @@ class WeightedMLP(_WeightedSoftmaxModel):
     ----------
     .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
        Approximation for Nonconvex Bilevel Optimization", paper under
-       double-blind review (paper 001 of ``shared/papers``): data
+       double-blind review, 2025: data
        hyper-cleaning, section 5.1.1 (a network with one hidden ReLU layer), lower level
        ``1/N_tr sum_i sigma(x_i) L(.) + lambda ||y||^2`` with ``lambda = 0.001``
        (here ``lambda ||y||^2`` is ``alpha/2 ||W||^2``, intercepts excluded).
     .. [2] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", ICML 2021,
-       PMLR 139 (paper 003): data hyper-cleaning, section 6.2, the lower
+       PMLR 139: data hyper-cleaning, section 6.2, the lower
        level (31), ``sum_i sigma(x_i) CE`` (there of a two-layer linear network).
     .. [3] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002): data reweighting ``sigma(x_i) ell`` in section
+       (survey), 2026: data reweighting ``sigma(x_i) ell`` in section
        4.1, (4.2).
 
     Examples
@@ -485,7 +487,7 @@ class WeightedMLP(_WeightedSoftmaxModel):
                                np.full(HK, self.alpha), np.full(K, _INTERCEPT_RIDGE)])
 
 
-class CrossEntropyValidationLoss(UpperLevel):
+class CrossEntropyValidationLoss(DatafitValidationLoss):
     """Mean cross-entropy of ``model``'s logits on a validation (trusted) set.
 
     ``F(x, theta) = 1/m sum_j (logsumexp(z_j) - z_{j, y_j})`` with ``z_j = phi(theta, a_j)``;
@@ -507,12 +509,12 @@ class CrossEntropyValidationLoss(UpperLevel):
     ----------
     .. [1] Anonymous authors, "Perturbed Gradient Descent via Convex Quadratic
        Approximation for Nonconvex Bilevel Optimization", paper under
-       double-blind review (paper 001 of ``shared/papers``): the upper
+       double-blind review, 2025: the upper
        level of data hyper-cleaning, section 5.1, the mean cross-entropy
        over ``D_val``.
     .. [2] R. Liu, X. Liu, X. Yuan, S. Zeng, J. Zhang, "A Value-Function-based
        Interior-point Method for Non-convex Bi-level Optimization", ICML 2021,
-       PMLR 139 (paper 003): section 6.2, the upper level (32) (there a sum,
+       PMLR 139: section 6.2, the upper level (32) (there a sum,
        here a mean).
 
     Examples
@@ -535,13 +537,15 @@ class CrossEntropyValidationLoss(UpperLevel):
 
     def __init__(self, model: _WeightedSoftmaxModel, X_val, Y_val, sample_weight=None):
         self.model, self.X_val, self.Y_val = model, X_val, np.asarray(Y_val, dtype=float)
-        self.mean_weights = _mean_weights(sample_weight, self.Y_val.shape[0])
+        self._datafit = Multinomial(self.Y_val)
+        super().__init__(self.Y_val.shape[0], sample_weight)
 
-    def value(self, x, theta):
-        Z = self.model.logits(theta, self.X_val)
-        return float(-self.mean_weights @ np.sum(self.Y_val * log_softmax(Z, axis=1), axis=1))
+    def forward(self, x, theta):
+        """Return the model's logits on ``X_val`` and its forward cache."""
+        return self.model.forward(theta, self.X_val)
 
-    def gradient(self, x, theta):
-        Z, cache = self.model.forward(theta, self.X_val)
-        G = (softmax(Z, axis=1) - self.Y_val) * self.mean_weights[:, None]
+    def backward(self, x, theta, cache, G):
         return np.zeros(self.model.n_hyper), self.model.backward(theta, cache, G)
+
+    def datafit(self, Z):
+        return self._datafit

@@ -1,6 +1,6 @@
 """A scikit-learn estimator's training problem as a lower level, and its validation loss.
 
-Cross-validation is a bilevel problem (paper 002, section 4.1, eqs.
+Cross-validation is a bilevel problem (Grazzi et al. (2026), section 4.1, eqs.
 (4.1)-(4.2), with one training / validation split per fold): for each fold
 ``k`` the lower level is the training problem of the estimator on the
 training part at hyperparameters ``lambda``,
@@ -30,7 +30,7 @@ provide
 
 :func:`skbilevel.methods.hypergradient.hypergradient` then gives
 ``grad h = grad_x F - (d_x G)^T v`` with ``(d_y G)^T v = grad_y F``, the
-hypergradient of paper 002, section 5.1, obtained by differentiating the
+hypergradient of Grazzi et al. (2026), section 5.1, obtained by differentiating the
 optimality condition ``G = 0`` as that section differentiates the
 stationarity condition (5.4), for every estimator alike.
 """
@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.sparse import issparse
-from scipy.special import log_softmax, log_expit, expit, softmax
 
-from .base import LowerLevel, UpperLevel
-from .losses import _mean_weights
+from .base import LowerLevel
+from .datafits import validation_datafit
+from .losses import DatafitValidationLoss
 
 #: Scales a hyperparameter may be searched on.
 SCALES = ("log", "linear")
@@ -109,7 +109,7 @@ class EstimatorLowerLevel(LowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): hyperparameter optimisation
+       (survey), 2026: hyperparameter optimisation
        as a bilevel problem, section 4.1, eqs. (4.1)-(4.2) (this class is the
        training problem (4.2) of one fold); the hypergradient by implicit
        differentiation of the stationarity condition (5.4), section 5.1.
@@ -238,7 +238,7 @@ class ClassifierLowerLevel(EstimatorLowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): section 4.1, eqs.
+       (survey), 2026: section 4.1, eqs.
        (4.1)-(4.2), with the cross-entropy as the validation loss of a
        classifier.
 
@@ -282,33 +282,7 @@ class ClassifierLowerLevel(EstimatorLowerLevel):
         return 2.0 * idx - 1.0 if self.binary else idx
 
 
-def _binary_or_multiclass(d, t, kind):
-    """Per-sample loss and its derivative for decision values ``d`` and encoded targets ``t``."""
-    if kind == "squared" and d.ndim == 1:  # a regressor, or a binary classifier with t in {-1, +1}
-        r = d - t
-        return r**2, 2.0 * r
-    if d.ndim == 1:  # binary, t in {-1, +1}
-        m = t * d
-        if kind == "log":
-            return -log_expit(m), -t * expit(-m)
-        r = np.maximum(0.0, 1.0 - m)
-        return r**2, -2.0 * t * r
-    # multi-class, t integer class index
-    if kind == "log":
-        logp = log_softmax(d, axis=1)
-        g = softmax(d, axis=1)
-        g[np.arange(len(t)), t] -= 1.0
-        return -logp[np.arange(len(t)), t], g
-    sign = -np.ones_like(d)
-    sign[np.arange(len(t)), t] = 1.0  # one-vs-rest targets
-    if kind == "squared":
-        r = d - sign
-        return (r**2).sum(axis=1), 2.0 * r
-    r = np.maximum(0.0, 1.0 - sign * d)
-    return (r**2).sum(axis=1), -2.0 * sign * r
-
-
-class ValidationLoss(UpperLevel):
+class ValidationLoss(DatafitValidationLoss):
     """Mean validation loss of a fitted estimator: the upper level of one fold.
 
     .. math::
@@ -358,7 +332,7 @@ class ValidationLoss(UpperLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): the validation objective
+       (survey), 2026: the validation objective
        ``F`` of (4.1), section 4.1 (squared error for regression,
        cross-entropy for classification).
 
@@ -395,14 +369,15 @@ class ValidationLoss(UpperLevel):
             raise ValueError(f"unknown validation loss {self.loss!r}; expected one of {self.KINDS}")
         self.lower, self.X_val = lower, X_val
         self.targets = lower.encode_targets(y_val)
-        self.mean_weights = _mean_weights(sample_weight, len(self.targets))
+        super().__init__(len(self.targets), sample_weight)
 
-    def value(self, x, y) -> float:
-        d = self.lower.decision(x, y, self.X_val)
-        return float(self.mean_weights @ _binary_or_multiclass(d, self.targets, self.loss)[0])
+    def forward(self, x, y):
+        """Return the fold model's decision values on ``X_val`` (no cache)."""
+        return self.lower.decision(x, y, self.X_val), None
 
-    def gradient(self, x, y):
-        d = self.lower.decision(x, y, self.X_val)
-        _, g = _binary_or_multiclass(d, self.targets, self.loss)
-        u = self.mean_weights if g.ndim == 1 else self.mean_weights[:, None]
-        return self.lower.decision_vjp(x, y, self.X_val, g * u)
+    def backward(self, x, y, cache, G):
+        return self.lower.decision_vjp(x, y, self.X_val, G)
+
+    def datafit(self, D):
+        """Binary or multi-class by the shape of ``D``: see :func:`~skbilevel.problems.datafits.validation_datafit`."""
+        return validation_datafit(self.loss, self.targets, D)

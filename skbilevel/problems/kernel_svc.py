@@ -137,7 +137,7 @@ class SVCLowerLevel(ClassifierLowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): a lower level with
+       (survey), 2026: a lower level with
        constraints (the box ``0 <= a_i <= C_i`` and ``t^T a = 0`` of the
        dual) differentiated through its active set under strict
        complementarity, section 6.1, assumptions (A1)-(A4) and formula

@@ -16,6 +16,13 @@ unit penalty that nothing else touches). The training objective is
 per-sample curvature of the loss) and ``d_C G = grad_y L``. ``H`` is formed
 densely when ``K (p + 1) <= DENSE_LIMIT`` and otherwise applied matrix-free
 inside conjugate gradients. Sparse ``X`` stays sparse throughout.
+
+``D`` is a :class:`~skbilevel.problems.linear_model.LinearModel` (``'rows'``
+layout) and ``L`` a per-sample datafit of :mod:`skbilevel.problems.datafits`
+(:class:`~skbilevel.problems.datafits.Logistic` or
+:class:`~skbilevel.problems.datafits.Multinomial` for logistic regression,
+:class:`~skbilevel.problems.datafits.SquaredHinge` for the linear SVC), with
+the per-sample weights of the estimator's ``fit``.
 """
 
 from __future__ import annotations
@@ -27,19 +34,20 @@ from scipy.linalg import LinAlgWarning, solve as dense_solve
 from scipy.optimize import minimize
 from scipy.sparse import hstack, issparse
 from scipy.sparse.linalg import LinearOperator, cg
-from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_class_weight
 
+from .datafits import Logistic, Multinomial, SquaredHinge
 from .estimator_base import ClassifierLowerLevel, _matrix
+from .linear_model import LinearModel
 
 #: Largest number of variables ``K (p + 1)`` for which the Hessian is formed and factorised;
 #: above it, CG on Hessian-vector products. Forming the Hessian costs ``n (p + 1)^2`` per
-#: Newton step, CG a few dozen products of ``n (p + 1)`` each: on MNIST 1-vs-2 (785 variables,
-#: 800 samples) a warm solve plus adjoint took 0.22 s dense and 0.04 s with CG.
+#: Newton step, CG a few dozen products of ``n (p + 1)`` each: CG is cheaper once ``p + 1``
+#: is well above a few dozen.
 DENSE_LIMIT = 200
 
 #: At or below this tolerance a warm-started ``solve`` tries Newton from ``y0`` first (see ``solve``).
@@ -59,7 +67,8 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
         self.X = _matrix(self.X)
         self.K, self.p = K, self.X.shape[1]
         self.beta, self.rho = float(beta), float(rho)
-        self.n_var = K * (self.p + 1)
+        self.linear = LinearModel(self.p, K, layout="rows", intercept_scaling=beta)
+        self.n_var = self.linear.n_params
         self.pen = np.tile(np.append(np.ones(self.p), rho), K)  # diagonal of the penalty's Hessian
         self.idx = np.searchsorted(self.classes_, self.y)
         self.t = self.encode_targets(self.y)
@@ -78,8 +87,7 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
         return self.values(x).get("C", self.params["C"])
 
     def _split(self, y):
-        Y = y.reshape(self.K, self.p + 1)
-        return Y[:, :-1], Y[:, -1]
+        return self.linear.split(y)
 
     def coef_intercept(self, y):
         """Return ``(coef_, intercept_)`` as the fitted scikit-learn estimator holds them."""
@@ -87,13 +95,11 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
         return W.copy(), self.beta * b
 
     def _raw(self, y, X):
-        W, b = self._split(y)
-        return np.asarray(X @ W.T) + self.beta * b
+        return self.linear.decision(y, X)
 
     def _back(self, M, X=None):
         """``Xa^T M`` laid out like ``y``: the adjoint of ``y -> D``."""
-        X = self.X if X is None else X
-        return np.column_stack([np.asarray(X.T @ M).T, self.beta * M.sum(axis=0)]).ravel()
+        return self.linear.adjoint(M, self.X if X is None else X)
 
     # -- objective, optimality map and its derivatives --------------------------
     def _value_grad(self, x, y):
@@ -233,8 +239,8 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
     the estimator's ``solver`` (the problem is the same): 'newton-cholesky'
     for two classes and at most ``DENSE_LIMIT`` variables (through
     ``warm_start=True``; liblinear's problem as a no-intercept fit on
-    ``[X, intercept_scaling]``), else the L-BFGS-B run of 'lbfgs' (2-4x faster
-    than 'newton-cg' on MNIST 1-vs-2), called directly on the same objective
+    ``[X, intercept_scaling]``), else the L-BFGS-B run of 'lbfgs' (faster
+    than 'newton-cg' on many features), called directly on the same objective
     (see ``_lbfgs``). A few Newton steps of our own then bring the gradient to
     ``tol`` relative.
 
@@ -282,7 +288,7 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       (survey), 2026: the training problem (4.2)
        of section 4.1 with the cross-entropy loss; the hypergradient by
        implicit differentiation of the stationarity condition (5.4),
        section 5.1 (regularised logistic regression is that section's
@@ -338,6 +344,7 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
                 self.gauge = np.tile(np.append(np.zeros(self.p), 1.0), K) / np.sqrt(K)
         sw, cw = self._class_weights()
         self.s = sw * cw[self.idx]
+        self.datafit = Logistic(self.t) if K == 1 else Multinomial.from_indices(self.t, K)
         column = np.full((self.X.shape[0], 1), self.beta)
         self._Xfit = self.X if not (fit_intercept and self.liblinear) else (
             hstack([self.X, column], format="csr") if issparse(self.X) else np.hstack([self.X, column]))
@@ -361,20 +368,17 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
     def _pointwise(self, D):
         """Weighted loss sum and its derivative in ``D``."""
         if self.K == 1:
-            m = self.t * D[:, 0]
-            return self.s @ -log_expit(m), (self.s * -self.t * expit(-m))[:, None]
-        logp = log_softmax(D, axis=1)
-        rows = np.arange(D.shape[0])
-        R = np.exp(logp)
-        R[rows, self.t] -= 1.0
-        return -self.s @ logp[rows, self.t], self.s[:, None] * R
+            loss, dD = self.datafit.loss_and_raw_grad(D[:, 0])
+            return self.s @ loss, (self.s * dD)[:, None]
+        loss, dD = self.datafit.loss_and_raw_grad(D)
+        return self.s @ loss, self.s[:, None] * dD
 
     def _curvature(self, D):
         """Per-sample Hessian in ``D`` as ``diag(d) - u u^T``."""
         if self.K == 1:
-            return (self.s * expit(D[:, 0]) * expit(-D[:, 0]))[:, None], None
-        P = softmax(D, axis=1)
-        return self.s[:, None] * P, np.sqrt(self.s)[:, None] * P
+            d, u = self.datafit.curvature(D[:, 0], self.s)
+            return d[:, None], u
+        return self.datafit.curvature(D, self.s)
 
     def _fit_sklearn(self, C, y0=None, tol=1e-10):
         """scikit-learn's 'newton-cholesky' fit at ``C`` warm started from ``y0`` (two classes, at most
@@ -402,8 +406,8 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
         """scikit-learn's 'lbfgs' solver, ``(y, n_iter)``: its L-BFGS-B call on its objective ``f / (C sum s)``.
 
         Called directly rather than through ``LogisticRegression.fit``, whose
-        per-fit validation and set-up took 5 of the 12 ms of a warm solve on
-        MNIST 1-vs-2 (800 x 784), for the same iterates.
+        per-fit validation and set-up cost a large share of a warm solve,
+        for the same iterates.
         """
         scale = 1.0 / (self._C(x) * self.s.sum())
 
@@ -422,7 +426,7 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
             # A tight tolerance with a warm start is a re-solve at or next to a solved point
             # (a descent's first point re-solves a grid point; line-search trials lie next to
             # the last one): Newton from it takes a few steps, where scikit-learn's solver
-            # restarts without curvature memory (MNIST 1-vs-2: 0.019 s against 0.043 s per fold).
+            # restarts without curvature memory.
             y0, ok = self._newton(x, y0, tol, max_iter=10)
             if ok:
                 return y0, ok
@@ -430,7 +434,7 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
         # the same relative tolerance in sklearn's scaling (the gradient of f / (C sum s))
         sk_tol = max(tol * self._gradient_scale(x) / (C * self.s.sum()), 1e-14)
         # Newton-Cholesky forms the Hessian: fast for one small vector, slow for the multinomial;
-        # L-BFGS beats Newton-CG by 2-4x per solve on MNIST 1-vs-2 (785 variables)
+        # L-BFGS beats Newton-CG per solve on many features
         if self.K == 1 and self.n_var <= DENSE_LIMIT:
             y, _ = self._fit_sklearn(C, y0, tol=sk_tol)
         else:
@@ -500,7 +504,7 @@ class LinearSVCLowerLevel(_LinearClassifierLowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       (survey), 2026: the training problem (4.2)
        of section 4.1 (a support vector problem with linear kernel); the
        hypergradient by implicit differentiation, section 5.1, here with
        the generalised Jacobian of the piecewise linear ``G``.
@@ -556,13 +560,13 @@ class LinearSVCLowerLevel(_LinearClassifierLowerLevel):
             member = self.idx[:, None] == np.arange(K)
             self.S = sw[:, None] * np.where(member, cw[None, :], 1.0)
             self.T = np.where(member, 1.0, -1.0)
+        self.datafit = SquaredHinge(self.T)
 
     def _pointwise(self, D):
-        r = np.maximum(0.0, 1.0 - self.T * D)
-        return np.sum(self.S * r**2), -2.0 * self.S * self.T * r
+        return np.sum(self.S * self.datafit.loss(D)), self.S * self.datafit.raw_grad(D)
 
     def _curvature(self, D):
-        return 2.0 * self.S * (self.T * D < 1.0), None
+        return self.datafit.curvature(D, self.S)
 
     def _fit_liblinear(self, C, tol=1e-8):
         P = self.params

@@ -1,4 +1,4 @@
-"""A linearly constrained convex quadratic lower level, and the polynomial Example 2.2 of paper 000."""
+"""A linearly constrained convex quadratic lower level, and the polynomial Example 2.2 of Huang et al. (2025)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ class QuadraticLowerLevel(LowerLevel):
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        a convex lower level with linear constraints ``A y - b(x) >= 0`` as
        in (1.1); Example 2.2 is one.
 
@@ -119,7 +118,7 @@ class TargetUpper(UpperLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        a smooth upper level ``F`` of the implicit-function model (5.1).
 
     Examples
@@ -176,7 +175,7 @@ def quadratic_bilevel(Q, M, t, rho, x_bounds=None):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``):
+       (survey), 2026:
        the implicit-function model (5.1); here ``y(x)`` and the
        hypergradient of section 5.1 are linear, so the solution is in
        closed form.
@@ -199,7 +198,7 @@ def quadratic_bilevel(Q, M, t, rho, x_bounds=None):
 
 
 class Example22Upper(UpperLevel):
-    """The quartic upper level (2.5) of paper 000, Example 2.2 (in ``x, y`` of size 3).
+    """The quartic upper level (2.5) of Example 2.2 of Huang et al. (2025) (in ``x, y`` of size 3).
 
     ``F = sum_i u_i^2 + 2 (x1^2 y2^2 + x2^2 y3^2 + x3^2 y1^2) - 2 (u1 u2 + u1 u3 + u2 u3)``
     with ``u = x * y``; its minimum value is 0.
@@ -207,8 +206,7 @@ class Example22Upper(UpperLevel):
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        Example 2.2, the upper objective of (2.5).
 
     Examples
@@ -235,7 +233,7 @@ class Example22Upper(UpperLevel):
 
 
 def example_2_2() -> BilevelProblem:
-    """Return Example 2.2 of paper 000.
+    """Return Example 2.2 of Huang et al. (2025).
 
     Lower level ``min_y -x^T x + y^T y`` s.t. ``sum(x) - sum(y) >= 0``, i.e. ``Q = 2 I``,
     ``A = -e^T``, ``b(x) = -e^T x``; upper level :class:`Example22Upper`. ``F_min = 0``.
@@ -248,8 +246,7 @@ def example_2_2() -> BilevelProblem:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        Example 2.2, problem (2.5) and its lower level, section 2; the paper
        reports ``F_min = 0`` at ``x = (0.1125, 0.1125, 0.1125)``,
        ``y = (-0.0014, -0.0014, -0.0014)``.

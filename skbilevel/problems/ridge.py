@@ -11,7 +11,9 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import issparse
 from sklearn.metrics.pairwise import euclidean_distances, linear_kernel
 
+from .datafits import Squared
 from .estimator_base import EstimatorLowerLevel, _matrix
+from .linear_model import LinearModel
 
 
 def _dense(X):
@@ -66,7 +68,7 @@ class RidgeLowerLevel(EstimatorLowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       (survey), 2026: the training problem (4.2)
        of section 4.1 with an L2 regulariser ``R``; its hypergradient by
        implicit differentiation of the stationarity condition (5.4),
        section 5.1.
@@ -126,6 +128,8 @@ class RidgeLowerLevel(EstimatorLowerLevel):
         Xs = root[:, None] * (X - self.x_mean)
         self.U, self.sv, self.Vt = np.linalg.svd(Xs, full_matrices=False)
         self.Ut_t = self.U.T @ (root * (self.y - self.t_mean))
+        self.linear = LinearModel(p)  # y = (w, b), decision values X w + b
+        self.datafit = Squared(self.y)
         self.n_var = p + 1
 
     def _alpha(self, x):
@@ -156,15 +160,17 @@ class RidgeLowerLevel(EstimatorLowerLevel):
         return self._per_x(x, {"alpha": 2.0 * y[:-1] @ v[:-1]})
 
     def decision(self, x, y, X):
-        return _matrix(X) @ y[:-1] + y[-1]  # sparse validation rows stay sparse
+        return self.linear.decision(y, _matrix(X))  # sparse validation rows stay sparse
 
     def decision_vjp(self, x, y, X, g):
-        gy = np.append(_matrix(X).T @ g, g.sum() if self.fit_intercept else 0.0)
+        gy = self.linear.adjoint(g, _matrix(X))
+        if not self.fit_intercept:
+            gy[-1] = 0.0  # b is pinned at 0
         return np.zeros(self.n_hyper), gy
 
     def value(self, x, y):
-        r = self.y - self.decision(x, y, self.X)
-        return float(self.s @ r**2 + self._alpha(x) * y[:-1] @ y[:-1])
+        loss = self.datafit.loss(self.decision(x, y, self.X))
+        return float(self.s @ loss + self._alpha(x) * y[:-1] @ y[:-1])
 
 
 class KernelRidgeLowerLevel(EstimatorLowerLevel):
@@ -216,7 +222,7 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): kernel methods as the
+       (survey), 2026: kernel methods as the
        training problem (4.2) of section 4.1; the hypergradient by implicit
        differentiation, section 5.1, here of the optimality map ``G`` in
        place of the stationarity condition (5.4).

@@ -30,6 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import ElasticNet
 
 from .estimator_base import EstimatorLowerLevel
+from .linear_model import LinearModel
 
 # Slack of the optimality conditions, relative to ``||X_c^T U t_c||_inf`` (alpha_max of the
 # Lasso): larger violations mean coordinate descent found the wrong support.
@@ -140,7 +141,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       (survey), 2026: the training problem (4.2)
        of section 4.1 with a non-smooth regulariser ``R``; implicit
        differentiation (section 5.1) through the active set, as for a
        constrained lower level in section 6.1, formula (6.3), under the
@@ -217,6 +218,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         )
         ElasticNet(alpha=self.params["alpha"], l1_ratio=self.params.get("l1_ratio", 1.0),
                    **self._cd_settings)._validate_params()
+        self.linear = LinearModel(p)  # y = (w, b), decision values X w + b
         self.n_var = p + 1
 
     # -- hyperparameters -------------------------------------------------------
@@ -353,10 +355,12 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
                                "l1_ratio": alpha * v_S @ (sign - w_S)})
 
     def decision(self, x, y, X):
-        return np.asarray(X @ y[:-1]).ravel() + y[-1]
+        return self.linear.decision(y, X)
 
     def decision_vjp(self, x, y, X, g):
-        gy = np.append(np.asarray(X.T @ g).ravel(), g.sum() if self.fit_intercept else 0.0)
+        gy = self.linear.adjoint(g, X)
+        if not self.fit_intercept:
+            gy[-1] = 0.0  # b is pinned at 0
         return np.zeros(self.n_hyper), gy
 
     def value(self, x, y):
@@ -403,7 +407,7 @@ class LassoLowerLevel(ElasticNetLowerLevel):
     References
     ----------
     .. [1] R. Grazzi, M. Pontil, S. Salzo, A. Zemkoho, "Bilevel Learning"
-       (survey, paper 002 of ``shared/papers``): the training problem (4.2)
+       (survey), 2026: the training problem (4.2)
        of section 4.1 with an L1 regulariser; implicit differentiation
        through the active set (section 5.1; section 6.1, formula (6.3)).
     .. [2] Q. Bertrand, Q. Klopfenstein, M. Blondel, S. Vaiter, A. Gramfort,

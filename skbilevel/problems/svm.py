@@ -1,4 +1,4 @@
-"""The squared-slack L2-SVM with per-sample weights: the lower level of paper 000, section 4.
+"""The squared-slack L2-SVM with per-sample weights: the lower level of Huang et al. (2025), section 4.
 
 .. math::
 
@@ -10,7 +10,14 @@ model) or ``omega_i(c) = s_i exp(c)`` (a single hyperparameter, i.e. ``C = e^c``
 ``s`` are fixed sample weights. The variable is ``y = (w, b, xi)`` and the
 constraint matrix is (4.1), ``A = [diag(y) X, y, I_N]`` with ``b(c) = 1``.
 Because ``A`` has an identity block on ``xi``, the multipliers are
-``lambda = omega * xi`` (section 4), see :class:`skbilevel.methods.lme.IdentityBlockLME`.
+``lambda = omega * xi`` (section 4), see :class:`skbilevel.problems.lme.IdentityBlockLME`.
+
+Eliminating ``xi`` gives the weighted squared hinge ``1/2 sum_i omega_i
+max(0, 1 - y_i (w^T x_i + b))^2`` of the decision function ``w^T x + b``:
+:meth:`WeightedSquaredHingeSVM.solve` minimises it with the
+:class:`~skbilevel.problems.datafits.SquaredHinge` datafit and the
+:class:`~skbilevel.problems.linear_model.LinearModel` shared with the other
+linear lower levels.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._warnings import warn
 from .base import LowerLevel
+from .datafits import SquaredHinge
+from .linear_model import LinearModel
+from .lme import IdentityBlockLME
 
 # Above this many features the lower-level Newton steps and the start (4.2)
 # use conjugate gradients instead of a dense (n_features + 1)^2 factorisation.
@@ -29,7 +39,7 @@ _DENSE_FEATURE_LIMIT = 2000
 
 
 class WeightedSquaredHingeSVM(LowerLevel):
-    """Lower level of the bilevel SVM (paper 000, section 4).
+    """Lower level of the bilevel SVM (Huang et al. (2025), section 4).
 
     Parameters
     ----------
@@ -45,8 +55,7 @@ class WeightedSquaredHingeSVM(LowerLevel):
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the SVM lower level of section 4 with its constraint matrix (4.1),
        the multiplier expression ``tau = [0, I] grad f`` and the starting
        point (4.2) (:meth:`feasible_start`).
@@ -80,6 +89,8 @@ class WeightedSquaredHingeSVM(LowerLevel):
         self.n_hyper = n if per_sample else 1
         self.n_var = p + 1 + n
         self.n_constraints = n
+        self.linear = LinearModel(p)  # the decision function x -> w^T x + b of theta = (w, b)
+        self.datafit = SquaredHinge(self.y)  # its residual max(0, 1 - y_i d_i) is the slack xi_i at a solution
 
     # -- layout ---------------------------------------------------------------
     def split(self, y):
@@ -140,8 +151,6 @@ class WeightedSquaredHingeSVM(LowerLevel):
         return np.zeros(self.n_hyper)
 
     def default_lme(self):
-        from ..methods.lme import IdentityBlockLME
-
         return IdentityBlockLME(slice(self.n_features + 1, self.n_var))
 
     # -- solvers --------------------------------------------------------------
@@ -174,7 +183,7 @@ class WeightedSquaredHingeSVM(LowerLevel):
         return np.concatenate([v_wb, v_xi]), mu
 
     def feasible_start(self, x):
-        """Least-norm solution of ``A y = 1``: the start (4.2) of paper 000.
+        """Least-norm solution of ``A y = 1``: the start (4.2) of Huang et al. (2025).
 
         ``y = A^T u`` with ``(Z Z^T + I) u = 1`` and ``Z = diag(y) [X, 1]``; by the
         Woodbury identity ``u = 1 - Z (I + Z^T Z)^{-1} Z^T 1``, so only a system of
@@ -187,11 +196,11 @@ class WeightedSquaredHingeSVM(LowerLevel):
         return self.A_rmatvec(u)
 
     def _Z(self, t):
-        return self.y * (self.X @ t[:-1] + t[-1])
+        """Margins ``Z t = y * (X w + b)`` of ``t = (w, b)``."""
+        return self.y * self.linear.decision(t, self.X)
 
     def _Zt(self, u):
-        yu = self.y * u
-        return np.concatenate([self.X.T @ yu, [yu.sum()]])
+        return self.linear.adjoint(self.y * u, self.X)
 
     def _solve_normal(self, d, rhs, ridge):
         """Solve ``(diag(ridge) + Z^T diag(d) Z) t = rhs``."""
@@ -199,7 +208,7 @@ class WeightedSquaredHingeSVM(LowerLevel):
         if sp.issparse(self.X) or p > _DENSE_FEATURE_LIMIT:
             op = LinearOperator((p + 1, p + 1), matvec=lambda t: ridge * t + self._Zt(d * self._Z(t)))
             # Jacobi preconditioner: features of very different scales leave plain CG far from the
-            # solution at its cap (relative residual 1e-2 where it reaches 1e-12 with it)
+            # solution at its cap, where the preconditioned iteration reaches 1e-12
             # the diagonal of Z^T diag(d) Z: sum_i d_i x_ij^2 (no dense n x p square of X)
             col = np.asarray(self.X.multiply(self.X).T @ d).ravel() if sp.issparse(self.X) \
                 else np.einsum("ij,ij,i->j", self.X, self.X, d)
@@ -255,7 +264,7 @@ class WeightedSquaredHingeSVM(LowerLevel):
         ridge[-1] = 1e-12  # the intercept is not regularised
 
         def objective(t):
-            r = np.maximum(0.0, 1.0 - self._Z(t))
+            r = self.datafit.residual(self.linear.decision(t, self.X))
             grad = np.concatenate([t[:-1], [0.0]]) - self._Zt(omega * r)
             return 0.5 * t[:-1] @ t[:-1] + 0.5 * omega @ r**2, grad, r
 

@@ -1,4 +1,4 @@
-"""Lagrange multiplier expressions (LMEs), paper 000 section 2.
+"""Lagrange multiplier expressions (LMEs): section 2 of Huang et al. (2025).
 
 For a lower level ``min_y f(x, y)`` s.t. ``g(x, y) = A y - b(x) >= 0`` the KKT
 system (1.2) reads ``H(x, y) lambda = fhat(x, y)`` with (2.1)
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..problems.base import require
+from .base import require
 
 _NEEDS = ("hvp", "cross_vjp", "constraints")
 
@@ -42,7 +42,7 @@ class PseudoInverseLME:
 
     ``H^dagger`` is computed as a least-squares solve, which equals
     ``(H^T H)^{-1} H^T`` whenever ``H`` has full column rank (the general case,
-    paper 000 section 2) and gives the minimum-norm multiplier otherwise. The
+    section 2 of Huang et al. (2025)) and gives the minimum-norm multiplier otherwise. The
     derivative below assumes full column rank; with ``w = (H^T H)^{-1} u`` and
     ``r = fhat - H tau``,
 
@@ -55,14 +55,13 @@ class PseudoInverseLME:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the system ``H lambda = fhat`` (2.1), Definition 2.1 and the
        pseudo-inverse LME (2.3), section 2.
 
     Examples
     --------
-    Example 2.2 of paper 000 at ``x = (-1, -1, -1)``, where the multiplier
+    Example 2.2 of Huang et al. (2025) at ``x = (-1, -1, -1)``, where the multiplier
     is 2:
 
     >>> import numpy as np
@@ -101,7 +100,7 @@ class MatrixLME:
     """The LME (2.2) for a constant matrix ``L`` with ``L H(x, y) = I``: ``tau = L fhat``.
 
     Only the first ``n_var`` columns of ``L`` meet a nonzero part of ``fhat``.
-    Example 2.2 of paper 000 uses ``L = [-1/3, -1/3, -1/3, 0]``.
+    Example 2.2 of Huang et al. (2025) uses ``L = [-1/3, -1/3, -1/3, 0]``.
 
     Parameters
     ----------
@@ -111,8 +110,7 @@ class MatrixLME:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the LME (2.2), section 2, and Example 2.2.
 
     Examples
@@ -140,7 +138,7 @@ class IdentityBlockLME:
     """``tau = (grad_y f)[columns]``, valid when ``A[:, columns] = I``.
 
     Then the rows ``columns`` of ``A^T lambda = grad_y f`` read ``lambda = (grad_y f)[columns]``.
-    This is the SVM expression of paper 000, section 4, where ``columns`` are
+    This is the SVM expression of Huang et al. (2025), section 4, where ``columns`` are
     the slack variables ``xi``: ``tau = [0, I] grad f = omega * xi``.
 
     Parameters
@@ -151,8 +149,7 @@ class IdentityBlockLME:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        the LME of the SVM, section 4 (after the constraint matrix (4.1)).
 
     Examples
@@ -182,7 +179,7 @@ class IdentityBlockLME:
 
 
 class BoxLME:
-    """Closed-form LME for ``l(x) <= y <= u(x)`` (paper 000, section 2).
+    """Closed-form LME for ``l(x) <= y <= u(x)`` (Huang et al. (2025), section 2).
 
     The constraints must be written ``A = [I; -I]``, ``b(x) = [l(x); -u(x)]``. With
     ``G = grad_y f`` and ``r = u - l > 0``:
@@ -191,8 +188,7 @@ class BoxLME:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        "Box constraints", section 2.
 
     Examples
@@ -255,8 +251,7 @@ class SimplexLME:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        "Simplex constraints", section 2 (corrected for ``p > 1`` as above).
 
     Examples
@@ -304,7 +299,7 @@ class SimplexLME:
 class EqualityLME:
     """Multiplier of equality constraints ``A_eq y = b(x)``: ``nu = (A A^T)^{-1} A grad_y f``.
 
-    Valid when ``A_eq^T`` has full column rank (paper 000, section 2). Written as
+    Valid when ``A_eq^T`` has full column rank (Huang et al. (2025), section 2). Written as
     the pair of inequalities ``[A; -A] y - [b; -b] >= 0``, the multipliers are any
     ``(lambda+, lambda-)`` with ``lambda+ - lambda- = nu``.
 
@@ -316,8 +311,7 @@ class EqualityLME:
     References
     ----------
     .. [1] L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for
-       Hyperparameter Learning in Supporting Vector Machines" (paper 000 of
-       ``shared/papers``):
+       Hyperparameter Learning in Supporting Vector Machines", 2025:
        "Equality constraints", section 2.
 
     Examples
