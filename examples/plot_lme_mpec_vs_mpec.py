@@ -26,7 +26,7 @@ call the same solvers.
 # ----------------------------
 # ``lme_mpec.solve`` uses by default the pseudo-inverse LME (2.3), computed
 # from the constraint Jacobian; the paper's own constant ``L = [-1/3, -1/3,
-# -1/3, 0]`` is passed as a :class:`~skbilevel.methods.lme.MatrixLME`. The
+# -1/3, 0]`` is passed as a :class:`~skbilevel.problems.lme.MatrixLME`. The
 # starts are random with ``sum(x) >= 0`` (the lower level is then feasible
 # at ``y = 0``), the same as ``benchmarks/example_2_2.py``.
 import time

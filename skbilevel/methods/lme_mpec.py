@@ -1,6 +1,6 @@
 """The LME-MPEC reformulation (2.4) of Huang et al. (2025), solved by its penalty method (Algorithm 1).
 
-With an LME ``tau(x, y)`` (see :mod:`skbilevel.methods.lme`) the KKT
+With an LME ``tau(x, y)`` (see :mod:`skbilevel.problems.lme`) the KKT
 conditions of the lower level become constraints in ``(x, y)`` alone:
 
 .. math::
@@ -135,13 +135,13 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         Starting lower-level point; default ``lower.feasible_start(x0)``
         (the least-norm solution of ``A y = b(x0)``, eq. (4.2) for the SVM).
     lme : LME object, optional
-        Default: ``lower.default_lme()``, else :class:`~skbilevel.methods.lme.PseudoInverseLME` (2.3).
+        Default: ``lower.default_lme()``, else :class:`~skbilevel.problems.lme.PseudoInverseLME` (2.3).
         At an active lower-level constraint the Jacobian of (2.3) loses rank,
         so the constraint qualification of Theorem 3.5 fails there and a run
         may end without convergence (a KKT point is certified only with
         multipliers below ``MULTIPLIER_CAP`` of ``_augmented_lagrangian``);
-        a structured LME (:class:`~skbilevel.methods.lme.BoxLME`,
-        :class:`~skbilevel.methods.lme.SimplexLME`) avoids it.
+        a structured LME (:class:`~skbilevel.problems.lme.BoxLME`,
+        :class:`~skbilevel.problems.lme.SimplexLME`) avoids it.
     theta, eps, eps_star, r1, r2 : float
         Algorithm 1's initial penalty, initial KKT tolerance, exit tolerance on
         ``g^T tau`` and the factors ``eps <- r1 eps``, ``theta <- r2 theta``.

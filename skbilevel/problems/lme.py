@@ -243,7 +243,7 @@ class SimplexLME:
 
         \\tau_{p+1} = (l - y)^T G / s, \\qquad \\tau_i = G_i + \\tau_{p+1}.
 
-    Paper 000 prints ``tau_i = (u0 - y_i) G_i / s`` for ``i <= p``; that agrees with the
+    Huang et al. (2025) print ``tau_i = (u0 - y_i) G_i / s`` for ``i <= p``; that agrees with the
     above only for ``p = 1``. Since ``G = lambda_{1:p} - lambda_{p+1} e`` at a KKT
     point, ``lambda_i = G_i + lambda_{p+1}``, which is what we implement (and test
     against solver multipliers).
