@@ -14,9 +14,11 @@ L. Huang, J. Nie, J. Wang, S. Zhong, "Bilevel Optimization for Hyperparameter Le
 Vector Machines", 2025.
 """
 
+import argparse
 import sys
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -84,8 +86,12 @@ def render(records):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help="table to write (default: the committed one, its record joining the records)")
+    opts = p.parse_args(argv)
     record = _harness.new_record(NAME, argv, {}, measure())
-    _harness.publish(record, RESULTS, RESULTS, render)
+    _harness.publish(record, opts.out, RESULTS, render)
 
 
 if __name__ == "__main__":
