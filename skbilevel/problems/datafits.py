@@ -218,7 +218,7 @@ class Squared(Datafit):
 
 
 class Multinomial(Datafit):
-    """Softmax cross-entropy ``logsumexp(d_i) - d_i . y_i`` of label rows ``y_i`` (one-hot).
+    """Softmax cross-entropy ``logsumexp(d_i) - d_i^T y_i`` of label rows ``y_i`` (one-hot).
 
     The loss of a sample couples its ``K`` decision values: :meth:`loss` has
     one entry per row, and the Hessian of a row is
