@@ -19,7 +19,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._progress import OuterProgress
-from ._validation_split import ValidationSplit, check_sample_weight, classes_from_scores, split_validation
+from ._validation_split import (ValidationSplit, check_magnitude, check_sample_weight, classes_from_scores,
+                                split_validation)
 from ._warnings import warn
 from .methods import run_method
 
@@ -46,10 +47,12 @@ class BilevelClassifier(ClassifierMixin, BaseEstimator):
     def _validate_training_data(self, X, y, sample_weight, dtype):
         """Return ``X, y, sample_weight, classes`` checked for a classifier's ``fit``.
 
-        ``sample_weight`` must be non-negative (None: all 1) and ``y`` must
-        hold at least two classes.
+        ``sample_weight`` must be non-negative (None: all 1), ``y`` must
+        hold at least two classes and the features of ``X`` must not overflow
+        when squared.
         """
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype)
+        check_magnitude(X)
         check_classification_targets(y)
         sample_weight = check_sample_weight(sample_weight, X)
         classes = np.unique(y)

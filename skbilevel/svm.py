@@ -66,7 +66,7 @@ class BilevelSVC(BilevelClassifier):
         Fraction of ``(X, y)`` held out (stratified) as validation set when
         ``X_val`` is not given to :meth:`fit`; at least one sample per class.
     weight_bounds : tuple of two floats, default=(1e-4, 1e4)
-        Bounds on ``e^{c_i}`` (or on ``C``): the set ``X`` of eq. (1.1).
+        Finite bounds on ``e^{c_i}`` (or on ``C``): the set ``X`` of eq. (1.1).
     n_starts : int or None, default=None
         Number of constant starts ``c0`` log-spaced over ``weight_bounds``
         (``c0 = 0`` clipped to the bounds for one start). The lower level is
@@ -246,9 +246,15 @@ class BilevelSVC(BilevelClassifier):
 
     # -- fit helpers ------------------------------------------------------------
     def _check_bounds(self):
-        if len(self.weight_bounds) != 2 or not 0 < self.weight_bounds[0] < self.weight_bounds[1]:
-            raise ValueError(f"weight_bounds must be (low, high) with 0 < low < high; got {self.weight_bounds!r}.")
-        return self.weight_bounds
+        try:
+            low, high = (float(bound) for bound in self.weight_bounds)
+        except (TypeError, ValueError):
+            low = high = np.nan
+        # the method works on c = log(weight) in [log low, log high]: both ends must be finite
+        if not (np.isfinite(low) and np.isfinite(high) and 0 < low < high):
+            raise ValueError(f"weight_bounds must be finite (low, high) with 0 < low < high; got "
+                             f"{self.weight_bounds!r}.")
+        return low, high
 
     def _fit_one_vs_rest(self, split, low, high):
         """One binary fit for two classes (``classes_[1]`` positive), else one per class against the rest."""

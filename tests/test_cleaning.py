@@ -372,3 +372,11 @@ def test_final_refit_counts_weights_as_scikit_learn_does(model):
         repeated = refit(np.vstack([X, X[~bad]]), np.vstack([Y, Y[~bad]]), np.ones(len(Y) + (~bad).sum()))
     np.testing.assert_allclose(true_weights, clean_only, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(doubled, repeated, rtol=1e-5, atol=1e-7)
+
+
+def test_features_whose_squares_overflow_are_refused():
+    X, y = load_digits(n_class=3, return_X_y=True)
+    with pytest.raises(ValueError, match="X has features of magnitude .* overflow"):
+        HyperCleaningClassifier().fit(X * 1e155, y)
+    with pytest.raises(ValueError, match="X_val has features of magnitude .* overflow"):
+        HyperCleaningClassifier().fit(X[:100], y[:100], X_val=X[100:150] * 1e155, y_val=y[100:150])

@@ -293,3 +293,22 @@ def test_weighted_validation_loss_gradient():
                                        n_var=4, sample_weight=np.append(s, s[0]))
         repeated = LinearValidationLoss(X_val, y_val, loss, n_hyper=1, n_var=4, sample_weight=s + np.eye(9)[0] * s[0])
         assert doubled.value(None, y) == pytest.approx(repeated.value(None, y))
+
+
+@pytest.mark.parametrize("bounds", [(1e-4, np.inf), (0.0, 1.0), (1.0, 1.0), (np.nan, 1.0), (1e-4,), ("a", "b")])
+def test_weight_bounds_must_be_finite_and_ordered(bounds):
+    X, y = make_classification(n_samples=40, n_features=3, n_informative=2, n_redundant=0, random_state=0)
+    with pytest.raises(ValueError, match="weight_bounds must be finite"):
+        BilevelSVC(weight_bounds=bounds).fit(X, y)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_features_whose_squares_overflow_are_refused(sparse):
+    """Entries above sqrt(max_float / n_features) overflow the squared norms: a clear error, not NaN coefficients."""
+    X, y = make_classification(n_samples=40, n_features=3, n_informative=2, n_redundant=0, random_state=0)
+    big = X * 1e155
+    with pytest.raises(ValueError, match="X has features of magnitude .* overflow"):
+        BilevelSVC().fit(sp.csr_matrix(big) if sparse else big, y)
+    with pytest.raises(ValueError, match="X_val has features of magnitude .* overflow"):
+        BilevelSVC().fit(X[:30], y[:30], X_val=big[30:], y_val=y[30:])
+    assert np.all(np.isfinite(BilevelSVC(max_iter=2).fit(X * 1e100, y).coef_))  # large, finite squares: accepted
