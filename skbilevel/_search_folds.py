@@ -62,12 +62,16 @@ def search_dimensions(estimator, param_space):
 
 
 def check_targets(estimator, y):
-    """1-D finite targets (a column vector is raveled with a warning, as by the estimators)."""
+    """1-D finite targets (a column vector is raveled with a warning, as by the estimators); 2 classes or more."""
     y = column_or_1d(y, warn=True)
     if is_classifier(split_pipeline(estimator)[1]):
         check_classification_targets(y)
         if y.dtype.kind in "fc":
             assert_all_finite(y, input_name="y")
+        classes = np.unique(y)
+        if classes.size == 1:  # said here, before any fold: no splitter can help
+            raise ValueError(f"y holds one class only ({classes[0]!r}); a classifier needs samples of at least "
+                             "2 classes.")
     else:
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
     return y

@@ -468,3 +468,9 @@ def test_cv_results_ranks_as_grid_search_and_the_best_point_credits_its_descent(
     assert (best.index, best.score, best.params, best.start) == (2, 0.9, {"C": 3.0}, 1)
     assert best_point(results, lambda r: 0, False, ["score"], refine_from=1).start == 0
     assert best_point(results, False, True, ["score"], refine_from=1) is None
+
+
+def test_single_class_is_refused_before_the_folds():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    with pytest.raises(ValueError, match="y holds one class only"):
+        BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=3).fit(X, np.ones(30))
