@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -64,10 +65,15 @@ def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, classes, v
 
 def _check_given_validation_set(estimator, X_val, y_val, dtype, classes, name):
     """``X_val, y_val`` validated against what ``estimator`` saw in ``fit`` (``X``'s dtype, its features)."""
-    try:
-        X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=dtype, reset=False)
-    except ValueError as exc:  # scikit-learn's messages name X and y
-        raise ValueError(f"X_val, y_val: {exc}") from exc
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            X_v, y_v = validate_data(estimator, X_val, y_val, accept_sparse="csr", dtype=dtype, reset=False)
+        except ValueError as exc:  # scikit-learn's messages name X and y
+            raise ValueError(f"X_val, y_val: {exc}") from exc
+    for caught_warning in caught:  # e.g. the feature-name check, which also says "X"
+        text = str(caught_warning.message)
+        warn("X_val" + text[1:] if text.startswith("X ") else text, caught_warning.category)
     unseen = np.setdiff1d(np.unique(y_v), classes)
     if unseen.size:
         raise ValueError(f"y_val has labels {unseen.tolist()} not present in y (absent from the training "

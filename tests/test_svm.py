@@ -312,3 +312,13 @@ def test_features_whose_squares_overflow_are_refused(sparse):
     with pytest.raises(ValueError, match="X_val has features of magnitude .* overflow"):
         BilevelSVC().fit(X[:30], y[:30], X_val=big[30:], y_val=y[30:])
     assert np.all(np.isfinite(BilevelSVC(max_iter=2).fit(X * 1e100, y).coef_))  # large, finite squares: accepted
+
+
+def test_feature_name_warning_about_X_val_names_X_val():
+    pd = pytest.importorskip("pandas")
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    df = pd.DataFrame(X[:40], columns=list("abcd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="^X_val does not have valid feature names"):
+            BilevelSVC(max_iter=2).fit(df, y[:40], X_val=X[40:], y_val=y[40:])
