@@ -80,13 +80,10 @@ class OuterProgress:
             emit(f"[{self.name}] iteration {self._count}{of_total}  {text}  "
                  f"({time.perf_counter() - self._start:.2f}s)")
 
-    def wrap(self, callback: Callable | None, fields: dict | None = None) -> Callable:
-        """A method callback that counts the iteration, then calls ``callback`` (whose return may stop the run).
-
-        ``fields`` map postfix names to functions of the method's ``info`` dict.
-        """
+    def wrap(self, callback: Callable | None) -> Callable:
+        """A method callback that counts the iteration, then calls ``callback`` (whose return may stop the run)."""
         def on_iteration(info):
-            self.update(info.get("objective"), {k: f(info) for k, f in (fields or {}).items()})
+            self.update(info.get("objective"))
             return bool(callback(info)) if callback is not None else False
         return on_iteration
 

@@ -1,4 +1,4 @@
-"""The perturbed gradient method (methods/perturbed_gd.py, paper 001 section 3)."""
+"""The perturbed gradient method (methods/perturbed_gd.py; section 3 of the perturbed-gradient paper (2025))."""
 
 import cvxpy as cp
 import numpy as np

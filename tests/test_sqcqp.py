@@ -1,4 +1,4 @@
-"""Sequential QCQP with barrier line search (methods/sqcqp.py, paper 004)."""
+"""Sequential QCQP with barrier line search (methods/sqcqp.py; Sharifi et al. (2025))."""
 
 import cvxpy as cp
 import numpy as np

@@ -15,7 +15,7 @@ RHO = 0.1
 
 
 class ToyUpper(UpperLevel):
-    """Upper level of the toy problem (30) of paper 003: ``F = (x - a)^2 + (y - a)^2``."""
+    """Upper level of the toy problem (30) of Liu et al. (2021): ``F = (x - a)^2 + (y - a)^2``."""
 
     def __init__(self, a):
         self.a = float(a)
@@ -175,7 +175,7 @@ def test_an_unresolved_slack_is_flagged():
 @pytest.mark.parametrize("a", [0.0, 2.0])
 @pytest.mark.parametrize("start", [0.0, 3.0, -3.0])
 def test_toy_problem_30_reaches_the_global_solution(a, start):
-    """Figure 1 of paper 003 starts from (0, 0) and (3, 3); (-3, -3) starts on yet another branch of S."""
+    """Figure 1 of Liu et al. (2021) starts from (0, 0) and (3, 3); (-3, -3) starts on yet another branch of S."""
     problem = toy(a)
     result = vf.solve(problem, np.array([start]), np.array([start]))
     x_opt, F_opt = toy_solution(a)

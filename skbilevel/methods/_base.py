@@ -101,8 +101,9 @@ class BilevelMethod:
     """A bilevel method as a template: :meth:`run` calls the hooks in a fixed order.
 
     Subclasses set :attr:`name`, :attr:`requires`, :attr:`forbids`,
-    :attr:`history_keys` and implement :meth:`setup`, :meth:`step`,
-    :meth:`should_stop` and :meth:`progress_line`; the other hooks have
+    :attr:`history_keys` and implement :meth:`setup` and either :meth:`step`
+    and :meth:`should_stop` or, when another solver drives the loop,
+    :meth:`iterate`; the other hooks (:meth:`progress_line` among them) have
     defaults.
     """
 

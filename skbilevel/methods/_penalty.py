@@ -127,7 +127,7 @@ class PenaltyMethod(BilevelMethod):
 
     A subclass builds the program in :meth:`build`: a ``form`` providing
     ``upper(z) -> (F, grad)``, ``pair(z) -> (g, t)``, ``pair_vjp(z, ug, ut)``,
-    ``eq``, ``eq_vjp``, ``bounds``, ``n_pairs``, ``name`` and
+    ``eq``, ``eq_vjp``, ``bounds``, ``n_pairs`` and
     ``split(z) -> (x, y)``, and its starting point ``z0``. Each subproblem is
     solved to the KKT tolerance ``min(eps_t, tol)`` and the feasibility
     tolerance ``feas_tol``.

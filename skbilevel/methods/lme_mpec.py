@@ -30,8 +30,6 @@ REQUIRES = ("hvp", "cross_vjp", "constraints")
 class _LMEMPECForm:
     """The program (3.5) in the variable ``z = (x, y)``."""
 
-    name = "lme-mpec"
-
     def __init__(self, problem: BilevelProblem, lme):
         self.upper_level, self.lower, self.lme = problem.upper, problem.lower, lme
         self.n_hyper = problem.lower.n_hyper
@@ -161,7 +159,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         ``skbilevel._progress.emit``, above an active progress bar) when positive.
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``,
-        ``complementarity``, ``time``) after each penalty iteration;
+        ``complementarity``, ``time``, ``hyperparameters``) after each penalty iteration;
         returning True stops the run.
 
     Returns

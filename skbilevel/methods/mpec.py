@@ -23,8 +23,6 @@ from .lme_mpec import REQUIRES, _bounds, _start_in_box
 class _MPECForm:
     """The penalised program in ``z = (x, y, lambda)``, with ``lambda >= 0`` as bounds."""
 
-    name = "mpec"
-
     def __init__(self, problem: BilevelProblem):
         self.upper_level, self.lower = problem.upper, problem.lower
         self.n_hyper, self.n_var = problem.lower.n_hyper, problem.lower.n_var
@@ -116,7 +114,7 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
         ``skbilevel._progress.emit``, above an active progress bar) when positive.
     callback : callable, optional
         Called with a dict (``iteration``, ``objective``,
-        ``complementarity``, ``time``) after each penalty iteration;
+        ``complementarity``, ``time``, ``hyperparameters``) after each penalty iteration;
         returning True stops the run.
 
     Returns

@@ -678,7 +678,7 @@ class _ValueFunction(BilevelMethod):
 
     Run state: ``x``, ``z``, ``point`` (``varphi_k`` at ``x``, None before
     the first round), ``alpha`` (the first trial step of the next round),
-    ``status`` of the last round's Algorithm 1, ``bounds`` and ``sub`` (the
+    ``inner_status`` of the last round's Algorithm 1, ``bounds`` and ``sub`` (the
     sub-problems' tolerance and iteration limit).
     """
 
@@ -713,7 +713,7 @@ class _ValueFunction(BilevelMethod):
         params = _schedule(k - 1, o.schedule, o.decay, o.floor)
         # varphi_k differs from varphi_{k-1}: re-evaluate it at x before stepping
         point = evaluate(run.problem, x, run.z, None if run.point is None else run.point.y, params, **run.sub)
-        point, n_steps, run.status_1, last = algorithm_1(run.problem, point, params, step=o.step,
+        point, n_steps, run.inner_status, last = algorithm_1(run.problem, point, params, step=o.step,
                                                          inner_iter=o.inner_iter, tol=o.tol, bounds=run.bounds,
                                                          sub=run.sub, alpha0=run.alpha)
         if o.warm_step:
@@ -737,9 +737,10 @@ class _ValueFunction(BilevelMethod):
                      "rescale the lower-level objective or raise floor: not converged")
             return True
         # round 1 never converges: its x minimises the coarsest approximation varphi_0
-        if k > 1 and run.status_1 != "budget" and row["step"] <= tol * max(1.0, float(np.max(np.abs(x), initial=0.0))) \
+        small_step = row["step"] <= tol * max(1.0, float(np.max(np.abs(x), initial=0.0)))
+        if k > 1 and run.inner_status != "budget" and small_step \
                 and row["relaxation"] <= tol * max(1.0, abs(row["lower_value"])):
-            run.stop(*_stop_message(k - 1, run.status_1, row["step"], row, run.point.ok, tol))
+            run.stop(*_stop_message(k - 1, run.inner_status, row["step"], row, run.point.ok, tol))
             return True
         return False
 
