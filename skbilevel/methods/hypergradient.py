@@ -374,8 +374,7 @@ def usable(lower: LowerLevel) -> bool:
     >>> usable(example_2_2().lower)
     True
     """
-    caps = lower.capabilities
-    return set(REQUIRES) - {"hvp"} <= caps and bool({"hvp", "adjoint"} & caps)
+    return set(METHOD.needs(lower)) <= lower.capabilities
 
 
 def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_options, gradient=True):
