@@ -129,3 +129,26 @@ def best_point(results, refit, multimetric, metric_names, refine_from):
     start = int(results["start"][index])
     start = refine_from if start == -2 else start
     return BestPoint(index, score, dict(results["params"][index]), max(start, 0))
+
+
+#: How close to an edge of its range, as a fraction of the range in search coordinates, a best value counts
+#: as lying on it (the descent stops within its tolerance of a bound it presses against).
+EDGE_FRACTION = 1e-3
+
+
+def warn_on_range_edges(best_params, dims) -> None:
+    """Warn for every hyperparameter whose best value lies on an edge of its searched range.
+
+    A best value on an edge is the best of the range, not necessarily a
+    minimiser of the validation loss: the optimum may lie beyond it, and only
+    a wider range can tell (a frequent request to scikit-learn's grid
+    searches, scikit-learn issue #23031).
+    """
+    for d in dims:
+        x, margin = d.to_x(best_params[d.name]), EDGE_FRACTION * (d.high - d.low)
+        side = "lower" if x <= d.low + margin else "upper" if x >= d.high - margin else None
+        if side is not None:
+            low, high = d.to_value(d.low), d.to_value(d.high)
+            warn(f"BilevelSearchCV: the best {d.name} = {d.to_value(x):.4g} lies on the {side} edge of its range "
+                 f"({low:.4g}, {high:.4g}); the optimum may lie beyond it: widen the range to find out.",
+                 UserWarning)

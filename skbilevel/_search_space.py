@@ -42,23 +42,24 @@ class Dimension:
     def start(self) -> float:
         """The first starting point: the middle of the box (the median of a distribution)."""
         if self.distribution is not None:
-            return self._to_x(self.distribution.median())
+            return self.to_x(self.distribution.median())
         return 0.5 * (self.low + self.high)
 
     def sample(self, rng: np.random.RandomState) -> float:
         """A random starting point."""
         if self.distribution is not None:
-            return float(np.clip(self._to_x(self.distribution.rvs(random_state=rng)), self.low, self.high))
+            return float(np.clip(self.to_x(self.distribution.rvs(random_state=rng)), self.low, self.high))
         return float(rng.uniform(self.low, self.high))
 
     def grid(self, m: int) -> np.ndarray:
         """``m`` points spread over the box: the centres of ``m`` equal cells (quantiles of a distribution)."""
         centres = (np.arange(m) + 0.5) / m
         if self.distribution is not None:
-            return np.array([self._to_x(v) for v in self.distribution.ppf(centres)])
+            return np.array([self.to_x(v) for v in self.distribution.ppf(centres)])
         return self.low + centres * (self.high - self.low)
 
-    def _to_x(self, value) -> float:
+    def to_x(self, value) -> float:
+        """The search coordinate of ``value``: ``log(value)`` on the log scale, else ``value``."""
         return float(np.log(value)) if self.scale == "log" else float(value)
 
 
@@ -112,7 +113,7 @@ def within_valid_values(dim: Dimension, is_valid) -> Dimension:
         error = is_valid(value)
         if error is not None and dim.distribution is not None:
             value = float(dim.distribution.ppf(quantile))
-            edge, error = dim._to_x(value), is_valid(value)
+            edge, error = dim.to_x(value), is_valid(value)
         if error is not None:
             raise ValueError(f"param_space[{dim.name!r}]: the {end} end of the range, "
                              f"{value:g}, is not a valid value: {error}")

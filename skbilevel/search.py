@@ -43,7 +43,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._search_folds import build_folds, check_targets, search_dimensions
-from ._search_results import best_point, cv_results
+from ._search_results import best_point, cv_results, warn_on_range_edges
 from ._search_routing import metadata_router, route_fit_params, route_score_params, split_pipeline
 from ._search_scoring import FoldScoring
 from ._search_strategy import OuterSearch, grid_size, refine_budget
@@ -350,6 +350,14 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         -------
         self : BilevelSearchCV
             The fitted search.
+
+        Warns
+        -----
+        UserWarning
+            When a best value lies on an edge of its range (the optimum may
+            lie beyond it), or a point has no finite score.
+        ConvergenceWarning
+            When a descent stops before its tolerance.
         """
 
         if y is None:
@@ -372,6 +380,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         results = cv_results(record.rows, dims, scoring.metric_names, len(problem.folds),
                              self.return_train_score, self.error_score)
         best = best_point(results, self.refit, scoring.multimetric, scoring.metric_names, record.refine_from)
+        if best is not None:
+            warn_on_range_edges(best.params, dims)
         if self.refit:
             start = time.perf_counter()
             best_estimator = clone(self.estimator).set_params(**best.params).fit(X, y, **route["refit"])

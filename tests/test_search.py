@@ -474,3 +474,20 @@ def test_single_class_is_refused_before_the_folds():
     X = np.random.default_rng(0).normal(size=(30, 3))
     with pytest.raises(ValueError, match="y holds one class only"):
         BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=3).fit(X, np.ones(30))
+
+
+def test_best_value_on_a_range_edge_is_warned_about():
+    """Pure-noise targets: the more Ridge shrinks the better, so the best alpha is the range's upper edge."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 5)), rng.normal(size=60)
+    with pytest.warns(UserWarning, match=r"best alpha = 0?\.1 lies on the upper edge of its range \(0\.001, 0\.1\)"):
+        search = BilevelSearchCV(Ridge(), {"alpha": (1e-3, 1e-1)}, cv=3).fit(X, y)
+    assert search.best_params_["alpha"] == 0.1
+
+
+def test_best_value_inside_the_range_is_not_warned_about():
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*edge of its range")
+        search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}, cv=3).fit(X, y)
+    assert 1e-4 < search.best_params_["alpha"] < 1e2
