@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .methods import METHODS, hypergradient, perturbed_gd
+from .methods import METHOD_OBJECTS, METHODS
 from .problems.base import BilevelProblem
 
 
@@ -36,7 +36,7 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
       matched brute force where Algorithm 1 stopped at a worse stationary
       point (``tests/test_svm.py``);
     - ``'lme-mpec'`` for a linearly constrained convex lower level (it offers
-      ``'constraints'``) that the hypergradient cannot use (no ``'solve'`` or
+      ``'constraints'``, ``'hvp'`` and ``'cross_vjp'``) that the hypergradient cannot use (no ``'solve'`` or
       ``'cross_vjp'``, or neither ``'hvp'`` nor ``'adjoint'``): Huang et al.
       (2025) show that eliminating the multipliers through an LME solves the
       same program as the classical MPEC with fewer variables.
@@ -58,14 +58,13 @@ def select_method(problem: BilevelProblem, method: str = "auto") -> str:
             raise ValueError(f"unknown method {method!r}; expected 'auto' or one of {sorted(METHODS)}")
         return method
     lower = problem.lower
-    caps = lower.capabilities
-    if not lower.convex and set(perturbed_gd.REQUIRES) <= caps and "constraints" not in caps:
+    # each method states what it needs of a lower level and what it refuses: the rule reads it from them
+    if not lower.convex and METHOD_OBJECTS["perturbed-gd"].accepts(lower):
         return "perturbed-gd"
-    if hypergradient.usable(lower):
-        return "hypergradient"
-    if "constraints" in caps:
-        return "lme-mpec"
+    for name in ("hypergradient", "lme-mpec"):
+        if METHOD_OBJECTS[name].accepts(lower):
+            return name
     raise ValueError(
         f"no method available for the lower level {type(lower).__name__} with "
-        f"capabilities {sorted(caps)}; available: {sorted(METHODS)}"
+        f"capabilities {sorted(lower.capabilities)}; available: {sorted(METHODS)}"
     )

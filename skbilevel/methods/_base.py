@@ -131,6 +131,10 @@ class BilevelMethod:
         """The capabilities required of ``lower`` (:attr:`requires` unless a method offers alternatives)."""
         return self.requires
 
+    def accepts(self, lower) -> bool:
+        """Whether ``lower`` offers every capability the method needs and none it forbids."""
+        return set(self.needs(lower)) <= lower.capabilities and not any(_has(lower, cap) for cap in self.forbids)
+
     def check_problem(self, problem) -> None:
         """Raise ``ValueError`` naming a required capability a lower level lacks or a forbidden one it has."""
         for lower in self.lower_levels(problem):

@@ -374,7 +374,7 @@ def usable(lower: LowerLevel) -> bool:
     >>> usable(example_2_2().lower)
     True
     """
-    return set(METHOD.needs(lower)) <= lower.capabilities
+    return METHOD.accepts(lower)
 
 
 def _solve_fold(problem: BilevelProblem, x, y0, v0, lower_tol, adjoint_options, gradient=True):
