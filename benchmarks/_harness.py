@@ -11,8 +11,9 @@ and ``python -m benchmarks.render`` writes every ``benchmarks/results/<benchmark
 records. No table is read back from Markdown.
 
 Records converted from the tables and per-seed files written before this harness carry what those
-files stated, :data:`UNKNOWN` as their commit and :data:`NOT_RECORDED` for the versions and machine
-details the old tables did not name.
+files stated and :data:`NOT_RECORDED` for the versions and machine details the old tables did not
+name; their commit is inferred (``"commit_inferred": true``): the last commit at or before the run's
+recorded date, whose tree holds the run's code unless the run had uncommitted changes.
 """
 
 from __future__ import annotations
@@ -152,7 +153,9 @@ def run_lines(record, command_note=""):
     packages = ", ".join(f"{name} {v.get(name, UNKNOWN)}" for name in ("numpy", "scipy", "scikit-learn", "cvxpy",
                                                                          "skbilevel"))
     where = f"{m['processor']}, {m['cpu_count']} cores" if m.get("cpu_count") else "not recorded"
-    return [f"- Run: {_date(record['date'])}; commit {record['commit']}{dirty}; machine: {where}; "
+    commit = record["commit"] + (" (inferred: the last commit before the run's date)"
+                                 if record.get("commit_inferred") else "")
+    return [f"- Run: {_date(record['date'])}; commit {commit}{dirty}; machine: {where}; "
             f"Python {v.get('python', UNKNOWN)}, {packages}; BLAS: {_blas(v.get('blas'))}.",
             f"- Command: `{record['command']}`{command_note}."]
 
