@@ -20,8 +20,9 @@ import numpy as np
 
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem
-from ._penalty import PenaltyMethod
 from ..problems.lme import PseudoInverseLME
+from ._base import box, project
+from ._penalty import PenaltyMethod
 
 #: Lower-level capabilities the method uses.
 REQUIRES = ("hvp", "cross_vjp", "constraints")
@@ -90,8 +91,7 @@ def _bounds(problem: BilevelProblem, n_rest: int, rest_low=None):
 
 def _start_in_box(problem, x0):
     """``x0`` as floats, clipped to ``problem.x_bounds``: the feasible ``y0`` is built from a point of the box."""
-    x0 = np.asarray(x0, dtype=float)
-    return x0 if problem.x_bounds is None else np.clip(x0, *problem.x_bounds)
+    return project(np.asarray(x0, dtype=float), box(problem))
 
 
 class _LMEMPEC(PenaltyMethod):
