@@ -82,23 +82,36 @@ REFERENCE = "reference_seconds"
 
 
 # -- fitting ---------------------------------------------------------------------------------------
-def fit_counted(estimator, X, y, **fit_params):
-    """Fit ``estimator`` and return ``(estimator, measures)``: wall time and the warnings it raised."""
+def fit_counted(estimator, X, y, catch=False, **fit_params):
+    """Fit ``estimator`` and return ``(estimator, measures)``: wall time and the warnings it raised.
+
+    With ``catch``, an exception of ``fit`` is recorded (``measures['error']``) instead of ending the run: one
+    failing fit of an estimator under development should not lose an hour of measurements."""
+    error = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
-        estimator.fit(X, y, **fit_params)
+        try:
+            estimator.fit(X, y, **fit_params)
+        except Exception as exc:  # noqa: BLE001 (recorded, and shown in the table)
+            if not catch:
+                raise
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
         seconds = time.perf_counter() - start
     convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     messages = sorted({f"{w.category.__name__}: {str(w.message)[:160]}" for w in caught})
-    return estimator, {"seconds": seconds, "convergence_warnings": len(convergence),
-                       "other_warnings": len(caught) - len(convergence), "messages": messages[:5]}
+    out = {"seconds": seconds, "convergence_warnings": len(convergence),
+           "other_warnings": len(caught) - len(convergence), "messages": messages[:5]}
+    if error is not None:
+        print(f"    {type(estimator).__name__} failed: {error}", file=sys.stderr, flush=True)
+        out["error"] = error
+    return estimator, out
 
 
-def scored(estimator, X, y, X_test, y_test, **fit_params):
-    """Fit, then the measures with the test accuracy."""
-    estimator, out = fit_counted(estimator, X, y, **fit_params)
-    return estimator, {"acc": float(estimator.score(X_test, y_test)), **out}
+def scored(estimator, X, y, X_test, y_test, catch=False, **fit_params):
+    """Fit, then the measures with the test accuracy (None when the fit failed, with ``catch``)."""
+    estimator, out = fit_counted(estimator, X, y, catch=catch, **fit_params)
+    return estimator, {"acc": None if "error" in out else float(estimator.score(X_test, y_test)), **out}
 
 
 def reference_seconds(make, X, y, budget=0.5, max_runs=10):
@@ -130,10 +143,11 @@ def svm_seed(data, seed, rates, svc_params):
         y_va_noisy, flipped_va = noise_va.apply(data.y[va], rate)
         y_tv, y_tv_noisy = np.r_[y_tr, data.y[va]], np.r_[y_tr, y_va_noisy]
         row = {}
-        clf, row["(a)"] = scored(BilevelSVC(**params), X[tr], y_tr, X_te, y_te, X_val=X[va], y_val=data.y[va])
-        row["(a)"].update(fitted_summary(clf), f1=issues_f1(clf, flipped_tr))
-        clf, row["(b)"] = scored(BilevelSVC(**params), X_tv, y_tv_noisy, X_te, y_te)
-        row["(b)"].update(fitted_summary(clf), f1=issues_f1(clf, np.r_[flipped_tr, flipped_va]))
+        clf, row["(a)"] = scored(BilevelSVC(**params), X[tr], y_tr, X_te, y_te, catch=True, X_val=X[va],
+                                 y_val=data.y[va])
+        row["(a)"].update(fitted_summary(clf, row["(a)"]), f1=issues_f1(clf, flipped_tr))
+        clf, row["(b)"] = scored(BilevelSVC(**params), X_tv, y_tv_noisy, X_te, y_te, catch=True)
+        row["(b)"].update(fitted_summary(clf, row["(b)"]), f1=issues_f1(clf, np.r_[flipped_tr, flipped_va]))
         for column, labels in (("grid", y_tv), ("grid (noisy)", y_tv_noisy)):
             grid = GridSearchCV(LinearSVC(), {"C": C_GRID}, cv=5, n_jobs=1)
             grid, row[column] = scored(grid, X_tv, labels, X_te, y_te)
@@ -144,8 +158,10 @@ def svm_seed(data, seed, rates, svc_params):
     return out
 
 
-def fitted_summary(clf):
+def fitted_summary(clf, measures):
     """What a fitted estimator says of its run: iterations, and the weighting it chose (``weighting_``) if any."""
+    if "error" in measures:
+        return {}
     out = {"n_iter": np.asarray(getattr(clf, "n_iter_", np.nan)).tolist()}
     if hasattr(clf, "weighting_"):
         out["weighting"] = str(clf.weighting_)
@@ -154,7 +170,9 @@ def fitted_summary(clf):
 
 def issues_f1(clf, flipped):
     """F1 of ``label_issues_`` against the flipped mask; None without flips or without the attribute."""
-    return f1(np.asarray(clf.label_issues_, dtype=bool), flipped) if hasattr(clf, "label_issues_") else None
+    if not hasattr(clf, "label_issues_"):  # also when the fit failed
+        return None
+    return f1(np.asarray(clf.label_issues_, dtype=bool), flipped)
 
 
 def n_trusted(n_part):
@@ -200,10 +218,11 @@ def cleaning_seed(data, seed, rates, cleaning_params):
         y_n, flipped = noise.apply(data.y[noisy], rate)
         y_all = np.r_[y_n, y_t]
         row = {}
-        clf, row["HyperCleaning"] = scored(HyperCleaningClassifier(**params), X_n, y_n, X_te, y_te,
+        clf, row["HyperCleaning"] = scored(HyperCleaningClassifier(**params), X_n, y_n, X_te, y_te, catch=True,
                                            X_val=X_t, y_val=y_t)
-        row["HyperCleaning"]["f1"], row["HyperCleaning"]["f1_rule"] = detection(clf, flipped)
-        row["HyperCleaning"].update(fitted_summary(clf))
+        if "error" not in row["HyperCleaning"]:
+            row["HyperCleaning"]["f1"], row["HyperCleaning"]["f1_rule"] = detection(clf, flipped)
+            row["HyperCleaning"].update(fitted_summary(clf, row["HyperCleaning"]))
         clean = ~flipped
         for column, (Xb, yb) in {"noisy": (X_n, y_n), "trusted only": (X_t, y_t), "noisy + trusted": (X_all, y_all),
                                  "oracle": (np.vstack([X_n[clean], X_t]), np.r_[y_n[clean], y_t])}.items():
@@ -258,10 +277,47 @@ def mean_seconds(row, column, key="seconds"):
     return float(np.mean([rec[column][key] for rec in row["seeds"]]))
 
 
+def column_means(acc, columns):
+    """``{column: mean over the data sets of its per-set mean}`` (over the sets where it has a value)."""
+    means = {}
+    for column in columns:
+        values = [a[column][0] for a in acc.values() if column in a]
+        if values:
+            means[column] = float(np.mean(values))
+    return means
+
+
+def difference(acc, ours, reference):
+    """Per-set mean accuracy of ``ours`` minus ``reference`` (a list: the best of them); None if one is missing."""
+    references = [reference] if isinstance(reference, str) else list(reference)
+    if ours not in acc or not all(r in acc for r in references):
+        return None
+    return acc[ours][0] - max(acc[r][0] for r in references)
+
+
+def differences(acc, ours, reference):
+    """``{set: difference}`` over the sets where both are measured."""
+    out = {s: difference(a, ours, reference) for s, a in acc.items()}
+    return {s: d for s, d in out.items() if d is not None}
+
+
+def fmt(value, template="{:.4f}"):
+    return "—" if value is None else template.format(value)
+
+
+def pm_cell(acc, column):
+    return f"{acc[column][0]:.4f} ± {acc[column][1]:.4f}" if column in acc else "failed"
+
+
 def warned(rows, column):
-    """``'k of n'``: fits of ``column`` that raised a ConvergenceWarning."""
+    """``'k of n'``: fits of ``column`` that raised a ConvergenceWarning; then those that raised any warning, and
+    the failed ones, when they are more."""
     fits = [rec[column] for row in rows for rec in row["seeds"]]
-    return f"{sum(f['convergence_warnings'] > 0 for f in fits)} of {len(fits)}"
+    convergence = sum(f["convergence_warnings"] > 0 for f in fits)
+    warning = sum(f["convergence_warnings"] + f["other_warnings"] > 0 for f in fits)
+    failed = sum("error" in f for f in fits)
+    return (f"{convergence} of {len(fits)}" + (f" (any warning: {warning})" if warning > convergence else "")
+            + (f", {failed} failed" if failed else ""))
 
 
 def choices(rows, column):
@@ -271,6 +327,8 @@ def choices(rows, column):
 
 
 def verdict(value, target):
+    if value is None:
+        return "—"
     return f"{value:+.4f} ({'met' if value >= target else 'missed'}: ≥ {target:+.3f})"
 
 
@@ -281,8 +339,14 @@ def ratio_cell(ratios, limit=10.0):
 
 
 def worst_cell(diffs, limit):
+    if not diffs:
+        return "—"
     name, value = min(diffs.items(), key=lambda item: item[1])
     return f"{value:+.4f} {name} ({'met' if value >= limit else 'missed'}: ≥ {limit:+.3f})"
+
+
+def mean_or_none(diffs):
+    return float(np.mean(list(diffs.values()))) if diffs else None
 
 
 def svm_summary_lines(rows):
@@ -293,12 +357,11 @@ def svm_summary_lines(rows):
     for rate in sorted({row["rate"] for row in rows}):
         group = [row for row in rows if row["rate"] == rate]
         acc = {row["set"]: per_set(row, SVM_COLUMNS) for row in group}
-        means = {c: np.mean([a[c][0] for a in acc.values()]) for c in SVM_COLUMNS}
-        diff_a = {s: a["(a)"][0] - a["grid"][0] for s, a in acc.items()}
-        diff_b = {s: a["(b)"][0] - a["grid (noisy)"][0] for s, a in acc.items()}
-        cells = [f"{rate:.0%}", str(len(group)), *(f"{means[c]:.4f}" for c in SVM_COLUMNS),
-                 verdict(np.mean(list(diff_a.values())), -0.005 if rate == 0 else 0.01), worst_cell(diff_a, -0.02),
-                 verdict(np.mean(list(diff_b.values())), -0.005), worst_cell(diff_b, -0.02),
+        means = column_means(acc, SVM_COLUMNS)
+        diff_a, diff_b = differences(acc, "(a)", "grid"), differences(acc, "(b)", "grid (noisy)")
+        cells = [f"{rate:.0%}", str(len(group)), *(fmt(means.get(c)) for c in SVM_COLUMNS),
+                 verdict(mean_or_none(diff_a), -0.005 if rate == 0 else 0.01), worst_cell(diff_a, -0.02),
+                 verdict(mean_or_none(diff_b), -0.005), worst_cell(diff_b, -0.02),
                  ratio_cell([mean_seconds(r, "(a)") / mean_seconds(r, "grid") for r in group]),
                  ratio_cell([mean_seconds(r, "(b)") / mean_seconds(r, "grid (noisy)") for r in group]),
                  f"{warned(group, '(a)')} / {warned(group, '(b)')}",
@@ -313,9 +376,8 @@ def svm_set_lines(rows):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         acc = per_set(row, SVM_COLUMNS)
-        cells = [row["set"], f"{row['rate']:.0%}", str(len(row["seeds"])),
-                 *(f"{acc[c][0]:.4f} ± {acc[c][1]:.4f}" for c in SVM_COLUMNS),
-                 f"{acc['(a)'][0] - acc['grid'][0]:+.4f}", f"{acc['(b)'][0] - acc['grid (noisy)'][0]:+.4f}",
+        cells = [row["set"], f"{row['rate']:.0%}", str(len(row["seeds"])), *(pm_cell(acc, c) for c in SVM_COLUMNS),
+                 fmt(difference(acc, "(a)", "grid"), "{:+.4f}"), fmt(difference(acc, "(b)", "grid (noisy)"), "{:+.4f}"),
                  *(f"{mean_seconds(row, c):.2f}" for c in ("(a)", "(b)", "grid")),
                  f"{np.median([rec['grid']['C'] for rec in row['seeds']]):.3g}",
                  f"{warned([row], '(a)')} / {warned([row], '(b)')}",
@@ -332,7 +394,8 @@ def f1_cell(rows, column):
 
 
 def f1_rules(rows):
-    return sorted({rec["HyperCleaning"]["f1_rule"] for row in rows for rec in row["seeds"]})
+    return sorted({rec["HyperCleaning"]["f1_rule"] for row in rows for rec in row["seeds"]
+                   if "f1_rule" in rec["HyperCleaning"]})
 
 
 def cleaning_summary_lines(rows):
@@ -343,15 +406,15 @@ def cleaning_summary_lines(rows):
     for rate in sorted({row["rate"] for row in rows}):
         group = [row for row in rows if row["rate"] == rate]
         acc = {row["set"]: per_set(row, CLEANING_COLUMNS) for row in group}
-        means = {c: np.mean([a[c][0] for a in acc.values()]) for c in CLEANING_COLUMNS}
-        best = max(BASELINES, key=means.get)
-        diffs = {s: a["HyperCleaning"][0] - max(a[b][0] for b in BASELINES) for s, a in acc.items()}
+        means = column_means(acc, CLEANING_COLUMNS)
+        best = max(BASELINES, key=lambda b: means.get(b, -np.inf))
+        ours = means.get("HyperCleaning")
         f1_hc = f1_cell(group, "HyperCleaning")
         if rate >= 0.4 and f1_hc != "—":
             f1_hc += " (met: ≥ 0.85)" if float(f1_hc) >= 0.85 else " (missed: ≥ 0.85)"
-        cells = [f"{rate:.0%}", str(len(group)), *(f"{means[c]:.4f}" for c in CLEANING_COLUMNS),
-                 verdict(means["HyperCleaning"] - means[best], 0.005) + f" vs {best}", worst_cell(diffs, -0.01),
-                 f1_hc, f1_cell(group, "cleanlab"),
+        cells = [f"{rate:.0%}", str(len(group)), *(fmt(means.get(c)) for c in CLEANING_COLUMNS),
+                 verdict(None if ours is None else ours - means[best], 0.005) + f" vs {best}",
+                 worst_cell(differences(acc, "HyperCleaning", BASELINES), -0.01), f1_hc, f1_cell(group, "cleanlab"),
                  ratio_cell([mean_seconds(r, "HyperCleaning") / mean_seconds(r, "noisy + trusted", REFERENCE)
                              for r in group]),
                  warned(group, "HyperCleaning")]
@@ -366,9 +429,8 @@ def cleaning_set_lines(rows):
     for row in rows:
         acc = per_set(row, CLEANING_COLUMNS)
         f1s = per_set(row, ["HyperCleaning", "cleanlab"], "f1")
-        cells = [row["set"], f"{row['rate']:.0%}", str(len(row["seeds"])),
-                 *(f"{acc[c][0]:.4f} ± {acc[c][1]:.4f}" for c in CLEANING_COLUMNS),
-                 f"{acc['HyperCleaning'][0] - max(acc[b][0] for b in BASELINES):+.4f}",
+        cells = [row["set"], f"{row['rate']:.0%}", str(len(row["seeds"])), *(pm_cell(acc, c) for c in CLEANING_COLUMNS),
+                 fmt(difference(acc, "HyperCleaning", BASELINES), "{:+.4f}"),
                  *(f"{f1s[c][0]:.3f}" if c in f1s else "—" for c in ("HyperCleaning", "cleanlab")),
                  f"{mean_seconds(row, 'HyperCleaning'):.2f}", f"{mean_seconds(row, 'noisy + trusted', REFERENCE):.3f}",
                  warned([row], "HyperCleaning"), choices([row], "HyperCleaning")]
@@ -393,8 +455,12 @@ def messages_lines(record, part):
     columns = ("(a)", "(b)") if part == "svm" else ("HyperCleaning",)
     seen = sorted({m for row in record["results"][part] for rec in row["seeds"] for c in columns
                    for m in rec[c]["messages"]})
+    errors = sorted({rec[c]["error"] for row in record["results"][part] for rec in row["seeds"] for c in columns
+                     if "error" in rec[c]})
     return [f"- Warnings of our estimators ({len(seen)} distinct): " + ("none" if not seen else "; ".join(
-        f"`{m}`" for m in seen[:6]) + (" ..." if len(seen) > 6 else "")) + "."]
+        f"`{m}`" for m in seen[:6]) + (" ..." if len(seen) > 6 else "")) + "."] + (
+        [] if not errors else ["- **Failed fits** (left out of the means; counted in the warning columns): "
+                               + "; ".join(f"`{e}`" for e in errors[:6]) + "."])
 
 
 def describe(record):
@@ -445,7 +511,8 @@ def parse_params(ap, text, option):
         ap.error(f"{option} expects a JSON object; {exc}")
     if not isinstance(params, dict):
         ap.error(f"{option} expects a JSON object such as '{{\"max_iter\": 100}}'; got {text!r}")
-    return params
+    # JSON has no tuples; scikit-learn-style parameters such as weight_bounds=(low, high) expect them
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in params.items()}
 
 
 def main(argv=None):
@@ -456,8 +523,10 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0, ..., SEEDS - 1 (default 5; --quick 2)")
     ap.add_argument("--rates", nargs="+", type=float, default=list(RATES), help="flip rates (default 0 0.2 0.4)")
     ap.add_argument("--part", choices=["svm", "cleaning", "all"], default="all")
-    ap.add_argument("--svc-params", default="{}", help="JSON object of BilevelSVC parameters")
-    ap.add_argument("--cleaning-params", default="{}", help="JSON object of HyperCleaningClassifier parameters")
+    ap.add_argument("--svc-params", default="{}",
+                    help="JSON object of BilevelSVC parameters (a list becomes a tuple)")
+    ap.add_argument("--cleaning-params", default="{}",
+                    help="JSON object of HyperCleaningClassifier parameters (a list becomes a tuple)")
     ap.add_argument("--label", default=None,
                     help="name of the configuration in the table (default: 'default' without parameters, else the "
                          "parameters)")
