@@ -42,8 +42,9 @@ Usage::
     python -m benchmarks.generalisation --quick              # smoke run: 2 sets, 2 seeds
     python -m benchmarks.generalisation --part svm --svc-params '{"max_iter": 100}' --label max_iter=100
 
-The table shows, per ``--label`` (a configuration of the estimators), the latest run of each part; a
-``--quick`` run is shown only while its label has no full run.
+The table shows, per ``--label`` (a configuration of the estimators) and part, each data set's rows from the
+latest run that measured it, so that runs of some sets (``--sets``, e.g. one process per set) add up to one table;
+a ``--quick`` run's rows are shown only where no full run measured the set.
 """
 
 from __future__ import annotations
@@ -438,69 +439,84 @@ def cleaning_set_lines(rows):
     return lines
 
 
-def shown_records(records):
-    """The latest record of each (label, part), oldest label first; ``--quick`` runs only for a label without a
-    full run of that part."""
-    latest = {}
+def shown_rows(records):
+    """``{(label, part): {set: (record, rows)}}``: each data set's rows from the latest run of the label and part
+    that measured it, so that runs of some sets (``--sets``, e.g. in parallel processes) add to one table. A
+    ``--quick`` run's rows are kept only where no full run measured the set."""
+    shown = {}
     for record in records:  # oldest first: a later run replaces
         config = record["config"]
         for part in config["parts"]:
-            key = (config["label"], part)
-            if not (config["quick"] and key in latest and not latest[key]["config"]["quick"]):
-                latest[key] = record
-    return latest
+            sets = shown.setdefault((config["label"], part), {})
+            for name in dict.fromkeys(row["set"] for row in record["results"][part]):
+                if config["quick"] and name in sets and not sets[name][0]["config"]["quick"]:
+                    continue
+                sets[name] = (record, [row for row in record["results"][part] if row["set"] == name])
+    return shown
 
 
-def messages_lines(record, part):
+def messages_lines(rows, part):
     columns = ("(a)", "(b)") if part == "svm" else ("HyperCleaning",)
-    seen = sorted({m for row in record["results"][part] for rec in row["seeds"] for c in columns
-                   for m in rec[c]["messages"]})
-    errors = sorted({rec[c]["error"] for row in record["results"][part] for rec in row["seeds"] for c in columns
-                     if "error" in rec[c]})
+    fits = [rec[c] for row in rows for rec in row["seeds"] for c in columns]
+    seen = sorted({m for fit in fits for m in fit["messages"]})
+    errors = sorted({fit["error"] for fit in fits if "error" in fit})
     return [f"- Warnings of our estimators ({len(seen)} distinct): " + ("none" if not seen else "; ".join(
         f"`{m}`" for m in seen[:6]) + (" ..." if len(seen) > 6 else "")) + "."] + (
         [] if not errors else ["- **Failed fits** (left out of the means; counted in the warning columns): "
                                + "; ".join(f"`{e}`" for e in errors[:6]) + "."])
 
 
-def describe(record):
+def describe(record, part, names):
+    """The lines of one run: when and how it ran, the estimator's parameters and the sets the table takes from it."""
     config = record["config"]
-    sets = ", ".join(config["sets_run"]) + ("" if not config["skipped"] else "; skipped: " + ", ".join(
-        f"{k} ({v})" for k, v in config["skipped"].items()))
-    return [*_harness.run_lines(record), f"- Seeds {config['seeds']}, flip rates {config['rates']}; sets: {sets}."
-            + (" A `--quick` smoke run." if config["quick"] else ""), *_harness.note_lines(record)]
+    params = (f"`BilevelSVC(**{json.dumps(config['svc_params'])})`" if part == "svm"
+              else f"`HyperCleaningClassifier(**{json.dumps(config['cleaning_params'])})`")
+    skipped = "" if not config["skipped"] else "; skipped: " + ", ".join(f"{k} ({v})"
+                                                                        for k, v in config["skipped"].items())
+    return [*_harness.run_lines(record), f"- {params}; seeds {config['seeds']}, flip rates {config['rates']}; rows "
+            f"shown from this run: {', '.join(names)}{skipped}." + (" A `--quick` smoke run." if config["quick"]
+                                                                     else ""), *_harness.note_lines(record)]
 
 
-def part_lines(record, part):
-    rows = record["results"][part]
+def part_lines(sets, part):
+    """The section of one (label, part): the runs it takes rows from, the summary and the per-set rows."""
+    order = {name: i for i, name in enumerate(datasets.LOADERS)}
+    names = sorted(sets, key=lambda name: order.get(name, len(order)))
+    rows = [row for name in names for row in sets[name][1]]
+    runs = {}
+    for name in names:
+        runs.setdefault(id(sets[name][0]), (sets[name][0], []))[1].append(name)
+    lines = ["### BilevelSVC against GridSearchCV(LinearSVC)" if part == "svm"
+             else "### HyperCleaningClassifier against the trusted-set baselines", ""]
+    for record, shown in sorted(runs.values(), key=lambda run: run[0]["date"]):
+        lines += describe(record, part, shown)
     if part == "svm":
-        return ["### BilevelSVC against GridSearchCV(LinearSVC)", "", *describe(record),
-                f"- `BilevelSVC(**{json.dumps(record['config']['svc_params'])})`.", *messages_lines(record, "svm"),
-                "", *svm_summary_lines(rows), "", "Per data set (test accuracy, mean ± std over seeds; times in "
-                "seconds, mean over seeds):", "", *svm_set_lines(rows), ""]
-    return ["### HyperCleaningClassifier against the trusted-set baselines", "", *describe(record),
-            f"- `HyperCleaningClassifier(**{json.dumps(record['config']['cleaning_params'])})`; detection F1 of "
-            f"{' / '.join(f'`{r}`' for r in f1_rules(rows))}; cleanlab's of its `label_issues_mask`. The oracle "
-            "(noisy rows with their true labels + trusted) is for orientation and is no baseline.",
-            *messages_lines(record, "cleaning"), "", *cleaning_summary_lines(rows), "",
+        return [*lines, *messages_lines(rows, part), "", *svm_summary_lines(rows), "",
+                "Per data set (test accuracy, mean ± std over seeds; times in seconds, mean over seeds):", "",
+                *svm_set_lines(rows), ""]
+    return [*lines, f"- Detection F1 of {' / '.join(f'`{r}`' for r in f1_rules(rows))}; cleanlab's of its "
+            "`label_issues_mask`. The oracle (noisy rows with their true labels + trusted) is for orientation and "
+            "is no baseline.", *messages_lines(rows, part), "", *cleaning_summary_lines(rows), "",
             "Per data set (test accuracy, mean ± std over seeds; F1 mean over seeds; times in seconds):", "",
             *cleaning_set_lines(rows), ""]
 
 
 def render(records):
-    """Per configuration label, the latest run of each part: its summary per flip rate and its per-set rows."""
+    """Per configuration label and part, each data set's rows from its latest run: a summary per flip rate and the
+    per-set rows."""
     lines = ["# Generalisation: learned weights against the baselines users already run", "",
              "See `benchmarks/generalisation.py` for the protocol. Summary rows: each accuracy column is the mean "
              "over the data sets of the per-set mean over seeds; a difference is the mean over data sets (worst "
              "set: the lowest per-set difference); a time ratio is, per set, our mean fit time over the baseline's, "
              "with its mean and largest over the sets. (met)/(missed) compare with the acceptance of the issue that "
-             "asked for this benchmark.", ""]
-    latest = shown_records(records)
-    for label in dict.fromkeys(label for label, _ in latest):
+             "asked for this benchmark. Each data set's rows come from the latest run of its configuration that "
+             "measured it (a `--quick` smoke run only while no full run did).", ""]
+    shown = shown_rows(records)
+    for label in dict.fromkeys(label for label, _ in shown):
         lines += [f"## Configuration `{label}`", ""]
         for part in ("svm", "cleaning"):
-            if (label, part) in latest:
-                lines += part_lines(latest[(label, part)], part)
+            if (label, part) in shown:
+                lines += part_lines(shown[(label, part)], part)
     return "\n".join(lines)
 
 

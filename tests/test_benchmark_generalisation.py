@@ -96,13 +96,17 @@ def test_detection_f1_against_brute_force(bench):
     assert bench.f1(detected, np.zeros(50, dtype=bool)) is None
 
 
-def test_a_quick_run_is_shown_only_while_its_label_has_no_full_run(bench):
-    def record(date, label, quick, parts=("svm",)):
-        return {"date": date, "config": {"label": label, "quick": quick, "parts": list(parts)}}
+def test_each_set_is_shown_from_its_latest_run_and_a_quick_run_only_where_no_full_run_measured_it(bench):
+    def record(date, label, quick, sets, parts=("svm",)):
+        results = {part: [{"set": name, "rate": 0.2, "seeds": []} for name in sets] for part in parts}
+        return {"date": date, "config": {"label": label, "quick": quick, "parts": list(parts)}, "results": results}
 
-    full, quick = record("2026-01-01", "default", False), record("2026-01-02", "default", True)
-    other = record("2026-01-03", "max_iter=100", True, parts=("svm", "cleaning"))
-    shown = bench.shown_records([full, quick, other])
-    assert shown[("default", "svm")] is full
-    assert shown[("max_iter=100", "svm")] is other and shown[("max_iter=100", "cleaning")] is other
-    assert bench.shown_records([quick])[("default", "svm")] is quick
+    full = record("2026-01-01", "default", False, ["pima", "chile"])
+    later = record("2026-01-02", "default", False, ["chile"])
+    quick = record("2026-01-03", "default", True, ["pima", "breast_cancer"])
+    other = record("2026-01-04", "max_iter=100", True, ["pima"], parts=("svm", "cleaning"))
+    shown = bench.shown_rows([full, later, quick, other])
+    default = shown[("default", "svm")]
+    assert default["pima"][0] is full and default["chile"][0] is later and default["breast_cancer"][0] is quick
+    assert [row["set"] for row in default["chile"][1]] == ["chile"]
+    assert shown[("max_iter=100", "svm")]["pima"][0] is other and ("max_iter=100", "cleaning") in shown
