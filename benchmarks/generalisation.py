@@ -517,7 +517,19 @@ def render(records):
         for part in ("svm", "cleaning"):
             if (label, part) in shown:
                 lines += part_lines(shown[(label, part)], part)
-    return "\n".join(lines)
+    return "\n".join(lines + dataset_lines(records))
+
+
+def dataset_lines(records):
+    """The data sets of the runs: rows, features (after encoding) and what they are."""
+    described = {}
+    for record in records:
+        described.update(record["results"].get("sets", {}))
+    order = {name: i for i, name in enumerate(datasets.LOADERS)}
+    rows = [[name, info["n"], info["n_features"], info["description"]]
+            for name, info in sorted(described.items(), key=lambda item: order.get(item[0], len(order)))]
+    columns = [_harness.Column("set"), _harness.Column("rows"), _harness.Column("features"), _harness.Column("what")]
+    return ["## Data sets", "", *_harness.table_lines(columns, rows), ""]
 
 
 def parse_params(ap, text, option):
@@ -559,6 +571,10 @@ def main(argv=None):
     parts = ["svm", "cleaning"] if opts.part == "all" else [opts.part]
     seeds = list(range(opts.seeds or (2 if opts.quick else 5)))
     names = opts.sets or (list(QUICK_SETS) if opts.quick else list(datasets.LOADERS))
+    if not set(names) & set(datasets.BINARY):  # MNIST alone: the cleaning part only
+        if opts.part == "svm":
+            ap.error(f"the SVM part needs a binary set ({', '.join(datasets.BINARY)}); got {names}")
+        parts = ["cleaning"]
     loaded, skipped = load_sets(names)
     results = {"sets": {d.name: {"description": d.description, "n": len(d.y), "n_features": d.X.shape[1]}
                         for d in loaded}}
