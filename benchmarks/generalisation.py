@@ -33,8 +33,9 @@ says which); cleanlab's of its ``label_issues_mask``.
 Times are wall times of ``fit``, one process, ``n_jobs=1``, one BLAS thread (threadpoolctl); the ratios
 divide BilevelSVC's time by one GridSearchCV fit's on the same rows, and HyperCleaningClassifier's by one
 LogisticRegression fit's on noisy + trusted (the median of repeated fits, while they take under 0.5 s in all),
-measured in the same run. Every fit runs under
-``warnings.catch_warnings``: the table counts the fits that raised a ``ConvergenceWarning``.
+measured in the same run. Every fit runs under ``warnings.catch_warnings``: the table counts the fits that raised
+a ``ConvergenceWarning`` (and, where they are more, those that raised any warning). A fit of BilevelSVC or
+HyperCleaningClassifier that raises is recorded and shown, and left out of the means, instead of ending the run.
 
 Usage::
 
