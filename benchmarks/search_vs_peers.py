@@ -111,20 +111,20 @@ class Data:
     source: str
 
 
-def synthetic_regression(name, n, p, informative, noise):
-    X, y = make_regression(n + N_TEST, p, n_informative=informative, noise=noise, random_state=SEED)
+def synthetic_regression(name, n, p, informative, noise, seed=SEED):
+    X, y = make_regression(n + N_TEST, p, n_informative=informative, noise=noise, random_state=seed)
     return Data(name, X[:n], y[:n], X[n:], y[n:],
                 f"`make_regression({n} + {N_TEST} test, {p}, n_informative={informative}, noise={noise})`")
 
 
-def synthetic_classification(name, n, p, informative):
-    X, y = make_classification(n + N_TEST, p, n_informative=informative, random_state=SEED)
+def synthetic_classification(name, n, p, informative, seed=SEED):
+    X, y = make_classification(n + N_TEST, p, n_informative=informative, random_state=seed)
     return Data(name, X[:n], y[:n], X[n:], y[n:],
                 f"`make_classification({n} + {N_TEST} test, {p}, n_informative={informative})`")
 
 
-def real(name, X, y, classifier, source):
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=SEED,
+def real(name, X, y, classifier, source, seed=SEED):
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=seed,
                                                         stratify=y if classifier else None)
     return Data(name, X_train, y_train, X_test, y_test, f"{source} (a quarter held out)")
 
@@ -149,7 +149,6 @@ DATASETS = {
                   lambda: synthetic_classification("20000x100", 2000, 20, 5)),
     "digits_3_vs_8": (digits_3_vs_8,) * 2,
     "ionosphere": (lambda: real("ionosphere", *load_dataset("ionosphere"), True, "Ionosphere (`../shared/data`)"),) * 2,
-    "noise_95": (lambda: synthetic_classification("noise_95", 500, 100, 5),) * 2,
 }
 FILE_DATA = ("ionosphere",)
 
@@ -176,11 +175,12 @@ def loo_option():
 
 
 def per_feature_search():
-    """This version's searchable per-feature scaling step (one penalty per feature), or None."""
-    for name in ("FeatureScaler", "FeatureScaling", "ScaleFeatures", "FeatureWeights", "FeatureScale"):
-        if hasattr(skbilevel, name):
-            return getattr(skbilevel, name)
-    return None
+    """This version's searchable per-feature scaling step, ``skbilevel.preprocessing.FeatureScaler``, or None."""
+    try:
+        from skbilevel.preprocessing import FeatureScaler
+    except ImportError:
+        return None
+    return FeatureScaler
 
 
 def peer_versions():
@@ -324,14 +324,8 @@ def svc_pair(data):
                 f"OptunaSearchCV(n_trials={OPTUNA_TRIALS}, cv=folds, random_state={SEED})", "accuracy", acc_check(3))
 
 
-def vector_pair(data):
-    """One penalty per feature against the best scalar search: a placeholder until the API exists."""
-    return Pair(None, None, None, None, {}, "BilevelSearchCV, one scalar penalty", "accuracy", acc_check(0.1),
-                why_missing=f"per-feature search {NOT_AVAILABLE}")
-
-
 FAMILIES = {"lasso": lasso_pair, "enet": enet_pair, "logreg": logreg_pair, "ridge_loo": ridge_loo_pair,
-            "ridge_cv": ridge_cv_pair, "svc": svc_pair, "vector": vector_pair}
+            "ridge_cv": ridge_cv_pair, "svc": svc_pair, "vector": None}
 ESTIMATOR = {"lasso": "Lasso", "enet": "ElasticNet", "logreg": "LogisticRegression", "ridge_loo": "Ridge (LOO)",
              "ridge_cv": "Ridge (5 folds)", "svc": "SVC (C, gamma)", "vector": "per-feature penalties"}
 ROWS = (("lasso", "leukemia_shape"), ("lasso", "2000x500"), ("lasso", "diabetes"),
@@ -339,10 +333,103 @@ ROWS = (("lasso", "leukemia_shape"), ("lasso", "2000x500"), ("lasso", "diabetes"
         ("logreg", "breast_cancer"), ("logreg", "digits"), ("logreg", "20000x100"),
         ("ridge_loo", "2000x500"), ("ridge_loo", "diabetes"), ("ridge_cv", "2000x500"), ("ridge_cv", "diabetes"),
         ("svc", "breast_cancer"), ("svc", "digits_3_vs_8"), ("svc", "ionosphere"),
-        ("vector", "noise_95"), ("vector", "leukemia_shape"), ("vector", "breast_cancer"))
+        ("vector", "noise_95"), ("vector", "leukemia_shape"), ("vector", "ionosphere"))
 QUICK_ROWS = (("lasso", "leukemia_shape"), ("lasso", "diabetes"), ("enet", "diabetes"), ("logreg", "breast_cancer"),
               ("logreg", "20000x100"), ("ridge_loo", "diabetes"), ("ridge_cv", "2000x500"), ("svc", "breast_cancer"),
               ("vector", "noise_95"))
+
+
+# -- vector hyperparameters: one scale per feature against the best scalar search ------------------------
+SCALE_RANGE = (1e-2, 1e2)
+VECTOR_SEEDS, VECTOR_QUICK_SEEDS = 5, 2
+VECTOR_TIME_LIMIT = 10.0  # the per-feature search may take at most this many times the scalar one
+
+
+@dataclass
+class VectorRow:
+    """A per-feature row: the estimator, its scalar hyperparameter and the data of each seed."""
+
+    step: str
+    make: object
+    scalar: str
+    data: object  # (seed, quick) -> Data
+    classifier: bool
+
+
+VECTOR_ROWS = {
+    "noise_95": VectorRow("logisticregression", LogisticRegression, "C",
+                          lambda seed, quick: synthetic_classification("noise_95", 200 if quick else 500, 100, 5,
+                                                                       seed), True),
+    "leukemia_shape": VectorRow("lasso", Lasso, "alpha",
+                                lambda seed, quick: synthetic_regression("leukemia_shape", 72, 1000 if quick else 7129,
+                                                                         10, 20.0, seed), False),
+    "ionosphere": VectorRow("logisticregression", LogisticRegression, "C",
+                            lambda seed, quick: real("ionosphere", *load_dataset("ionosphere"), True,
+                                                     "Ionosphere (`../shared/data`)", seed), True),
+}
+
+
+def vector_searches(row, data, seed):
+    """The scalar search and the per-feature one (a ``FeatureScaler`` step before the estimator), unfitted."""
+    cv = KFold(N_FOLDS, shuffle=True, random_state=seed) if not row.classifier else \
+        StratifiedKFold(N_FOLDS, shuffle=True, random_state=seed)
+    low, high = (1e-4, 1e4) if row.classifier else (alpha_max(data.X, data.y) * 1e-3, alpha_max(data.X, data.y))
+    space = {f"{row.step}__{row.scalar}": (low, high)}
+    scoring = None if row.classifier else "neg_mean_squared_error"
+    scalar = Pipeline([("standardscaler", StandardScaler()), (row.step, row.make())])
+    vector = Pipeline([("standardscaler", StandardScaler()), ("featurescaler", per_feature_search()()),
+                       (row.step, row.make())])
+    return (BilevelSearchCV(scalar, space, cv=cv, scoring=scoring, random_state=seed),
+            BilevelSearchCV(vector, {**space, "featurescaler__scale": SCALE_RANGE}, cv=cv, scoring=scoring,
+                            random_state=seed))
+
+
+def run_vector_row(dataset, opts):
+    """Both searches on each seed: held-out scores (MSE shown positive) and times; None when not available."""
+    row = VECTOR_ROWS[dataset]
+    if per_feature_search() is None:
+        return {"dataset": dataset, "missing": f"per-feature search {NOT_AVAILABLE} (no skbilevel.preprocessing."
+                                               "FeatureScaler)"}
+    scoring = "accuracy" if row.classifier else "neg_mean_squared_error"
+    sign = 1.0 if row.classifier else -1.0
+    out = {"dataset": dataset, "classifier": row.classifier, "seeds": []}
+    for seed in range(VECTOR_QUICK_SEEDS if opts.quick else VECTOR_SEEDS):
+        data = row.data(seed, opts.quick)
+        record = {"seed": seed, "shape": list(data.X.shape)}
+        for label, search in zip(("scalar", "vector"), vector_searches(row, data, seed)):
+            side = Side()
+            try:
+                fit_once(lambda: search, data, side)
+            except (TypeError, ValueError) as error:  # the API exists but this search refuses a vector
+                return {"dataset": dataset, "missing": f"per-feature search {NOT_AVAILABLE} ({error})"[:300]}
+            record[label] = {"seconds": side.median, "test": sign * float(get_scorer(scoring)(search, data.X_test,
+                                                                                               data.y_test)),
+                             "warnings": len(side.warnings)}
+        out["seeds"].append(record)
+        if opts.verbose:
+            print(f"  vector on {dataset}, seed {seed}: {record}", file=sys.stderr, flush=True)
+    out["source"], out["estimator"] = data.source, type(row.make()).__name__
+    return out
+
+
+def vector_cells(result):
+    """A row of the per-feature table: mean ± std over the seeds and the verdict."""
+    name = f"per-feature scales on {result['dataset']}"
+    if "missing" in result:
+        return [name, None, None, None, None, None, None, None, result["missing"], "n/a"]
+    seeds = result["seeds"]
+    stats = {label: (np.mean([s[label]["test"] for s in seeds]), np.std([s[label]["test"] for s in seeds]),
+                     np.mean([s[label]["seconds"] for s in seeds])) for label in ("scalar", "vector")}
+    better = (stats["vector"][0] > stats["scalar"][0]) if result["classifier"] else \
+        (stats["vector"][0] < stats["scalar"][0])
+    times = stats["vector"][2] / stats["scalar"][2]
+    metric = "accuracy" if result["classifier"] else "MSE"
+    return [name, f"{result['estimator']}, {result['seeds'][0]['shape'][0]} x {result['seeds'][0]['shape'][1]}",
+            len(seeds), stats["scalar"][2], stats["vector"][2], times,
+            f"{metric} {stats['scalar'][0]:.4g} ± {stats['scalar'][1]:.2g}",
+            f"{metric} {stats['vector'][0]:.4g} ± {stats['vector'][1]:.2g}",
+            f"per-feature test better (mean) and time ≤ {VECTOR_TIME_LIMIT:g}x scalar",
+            "PASS" if better and times <= VECTOR_TIME_LIMIT else "FAIL"]
 
 
 # -- measuring ---------------------------------------------------------------------------------------
@@ -491,6 +578,9 @@ MAIN_COLUMNS = [Column("row"), Column("peer"), Column("train n x p"), Column("Bi
                 Column("ours CV", "{:.5g}"), Column("peer CV", "{:.5g}"), Column("ours test", "{:.5g}"),
                 Column("peer test", "{:.5g}"), Column("chosen (ours / peer)"), Column("acceptance"),
                 Column("result")]
+VECTOR_COLUMNS = [Column("row"), Column("estimator, train n x p"), Column("seeds"), Column("scalar (s)", "{:.3g}"),
+                  Column("per-feature (s)", "{:.3g}"), Column("per-feature / scalar time", "{:.2f}x"),
+                  Column("scalar test"), Column("per-feature test"), Column("acceptance"), Column("result")]
 DETAIL_COLUMNS = [Column("row"), Column("data"), Column("BilevelSearchCV's range"),
                   Column("BilevelSearchCV best_score_ (as reported)", "{:.5g}"), Column("points evaluated"),
                   Column("timed runs (ours / peer)", "{} / {}")]
@@ -535,6 +625,17 @@ def render(records):
               f"Rows: {verdicts['PASS']} PASS, {verdicts['FAIL']} FAIL, {verdicts['n/a']} not available. SVC rows "
               f"passed: {svc.count('PASS')} of {len(svc)} (the issue asks for 2).", "",
               "## Details", "", *_harness.table_lines(DETAIL_COLUMNS, res["details"]), ""]
+    if res["vector"]:
+        verdicts = Counter(row[-1] for row in res["vector"])
+        lines += ["## Vector hyperparameters: one scale per feature", "",
+                  "BilevelSearchCV on `Pipeline([StandardScaler(), FeatureScaler(), estimator])` with "
+                  f"`featurescaler__scale` ∈ {list(SCALE_RANGE)} (one value per feature) beside the estimator's "
+                  "scalar hyperparameter, against the scalar search alone (`Pipeline([StandardScaler(), "
+                  "estimator])`), both with defaults and the same folds per seed; held-out test score, mean ± std "
+                  "over the seeds (data drawn, or split, with each seed); times are the mean over the seeds.", "",
+                  *_harness.table_lines(VECTOR_COLUMNS, res["vector"]), "",
+                  f"Rows: {verdicts['PASS']} PASS, {verdicts['FAIL']} FAIL, {verdicts['n/a']} not available "
+                  "(the issue asks for 3).", ""]
     warned = [f"- {w['row']}, {w['search']} ({w['count']}x): `{w['message']}`" for w in res["warnings"]]
     lines += ["## Warnings (last timed run of each search)", "", *(warned or ["- none"]), "", *res["skipped"]]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -575,14 +676,18 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     opts = parse_args(argv)
     start = time.perf_counter()
-    rows = []
+    rows, vector = [], []
     with threadpool_limits(1):
         warm_up()
         for family, dataset in opts.todo:
             t = time.perf_counter()
-            rows.append((family, *run_row(family, dataset, opts)))
+            if family == "vector":
+                vector.append(run_vector_row(dataset, opts))
+            else:
+                rows.append((family, *run_row(family, dataset, opts)))
             print(f"{family} on {dataset}: {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
     results = {"wall_seconds": time.perf_counter() - start, "main": [row_cells(*r) for r in rows],
+               "vector": [vector_cells(r) for r in vector], "vector_raw": vector,
                "details": [detail_cells(*r) for r in rows], "warnings": warning_counts(rows),
                "skipped": opts.skipped, "raw": [raw(*r) for r in rows]}
     config = {"quick": opts.quick, "rows": [list(r) for r in opts.todo], "repeat": opts.repeat, "n_test": N_TEST,
