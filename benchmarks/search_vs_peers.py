@@ -4,8 +4,13 @@ Writes a record (see ``benchmarks/_harness.py``) and ``benchmarks/results/search
 the record beside it) and prints the table. Each row tunes one estimator on one data set twice, side by side in one
 process: ``BilevelSearchCV`` with its defaults and the peer a user would run instead. Both sides
 
-* tune the same ``Pipeline([StandardScaler(), estimator])`` (for the path estimators the scaler precedes
-  ``LassoCV`` & co. in the pipeline, as a user would write it);
+* see the features standardised the same way. ``LassoCV``, ``ElasticNetCV``, ``LogisticRegressionCV`` and
+  ``RidgeCV`` run their path or closed form on the ``X`` they are given and cannot re-fit a scaler per fold, so on
+  their rows (``PRESCALED``) ``X`` is standardised once on the training part and both sides tune the bare
+  estimator: they minimise the same CV criterion. (With a ``StandardScaler`` step the peer's folds would see a
+  scaler fitted on all the training rows and BilevelSearchCV's one fitted per fold: on 72 rows that alone moves the
+  CV MSE by 10%.) SVC and OptunaSearchCV both tune ``Pipeline([StandardScaler(), SVC()])``, scaler fitted per
+  fold;
 * get the same folds: one ``KFold(5, shuffle=True, random_state=0)`` (``StratifiedKFold`` for classifiers) object
   passed as ``cv`` to both;
 * run with ``n_jobs=None`` (one process) and one BLAS thread (``threadpoolctl`` and the ``*_NUM_THREADS``
@@ -16,10 +21,10 @@ process: ``BilevelSearchCV`` with its defaults and the peer a user would run ins
   Optuna search draws from the same bounds (``FloatDistribution(log=True)``).
 
 Scores. The CV score of each side is recomputed untimed, in the same way for both: ``cross_val_score`` of the
-pipeline at the parameters the search chose, on the same folds (mean squared error for the regressors, accuracy for
+estimator (pipeline) at the parameters the search chose, on the same folds (mean squared error for the regressors, accuracy for
 the classifiers; BilevelSearchCV is given ``scoring='neg_mean_squared_error'`` on the regressors so that both sides
 select by the same metric). For the leave-one-out ridge row it is the leave-one-out MSE (``RidgeCV``'s closed form at
-that alpha on the standardised training data). The held-out test score is that of the estimator each search refits:
+that alpha). The held-out test score is that of the estimator each search refits:
 synthetic sets are drawn with ``N_TEST`` extra rows, real sets lose a quarter (stratified for classifiers, seed 0).
 BilevelSearchCV's own ``best_score_`` is kept in the details table.
 
@@ -238,59 +243,49 @@ def bilevel(pipe, space, cv, scoring=None, **extra):
 
 def lasso_pair(data):
     cv, amax = folds_for(False), alpha_max(data.X, data.y)
-    pipe = Pipeline([("standardscaler", StandardScaler()), ("lasso", Lasso())])
-    space = {"lasso__alpha": (amax * 1e-3, amax)}
-    peer = Pipeline([("standardscaler", StandardScaler()), ("lassocv", LassoCV(cv=cv))])
+    space = {"alpha": (amax * 1e-3, amax)}
     aim = 5 if data.name == "leukemia_shape" else None
-    return Pair(bilevel(pipe, space, cv, "neg_mean_squared_error"), lambda: clone(peer),
-                lambda s: {"lasso__alpha": s[-1].alpha_}, pipe, space, "LassoCV(cv=folds)",
-                "neg_mean_squared_error", mse_check(1, aim))
+    return Pair(bilevel(Lasso(), space, cv, "neg_mean_squared_error"), lambda: LassoCV(cv=cv),
+                lambda s: {"alpha": s.alpha_}, Lasso(), space, "LassoCV(cv=folds)", "neg_mean_squared_error",
+                mse_check(1, aim))
 
 
 def enet_pair(data):
     cv = folds_for(False)
-    pipe = Pipeline([("standardscaler", StandardScaler()), ("elasticnet", ElasticNet())])
     low, high = alpha_max(data.X, data.y) * 1e-3, alpha_max(data.X, data.y, ENET_L1_RATIOS[0])
-    space = {"elasticnet__alpha": (low, high), "elasticnet__l1_ratio": (ENET_L1_RATIOS[0], 1.0, "linear")}
-    peer = Pipeline([("standardscaler", StandardScaler()),
-                     ("elasticnetcv", ElasticNetCV(l1_ratio=list(ENET_L1_RATIOS), cv=cv))])
+    space = {"alpha": (low, high), "l1_ratio": (ENET_L1_RATIOS[0], 1.0, "linear")}
     aim = 5 if data.name == "leukemia_shape" else None
-    return Pair(bilevel(pipe, space, cv, "neg_mean_squared_error"), lambda: clone(peer),
-                lambda s: {"elasticnet__alpha": s[-1].alpha_, "elasticnet__l1_ratio": s[-1].l1_ratio_}, pipe, space,
+    return Pair(bilevel(ElasticNet(), space, cv, "neg_mean_squared_error"),
+                lambda: ElasticNetCV(l1_ratio=list(ENET_L1_RATIOS), cv=cv),
+                lambda s: {"alpha": s.alpha_, "l1_ratio": s.l1_ratio_}, ElasticNet(), space,
                 f"ElasticNetCV(l1_ratio={list(ENET_L1_RATIOS)}, cv=folds)", "neg_mean_squared_error",
                 mse_check(1, aim))
 
 
 def logreg_pair(data):
     cv = folds_for(True)
-    pipe = Pipeline([("standardscaler", StandardScaler()), ("logisticregression", LogisticRegression())])
-    space = {"logisticregression__C": (1e-4, 1e4)}
+    space = {"C": (1e-4, 1e4)}
     # l1_ratios, scoring and use_legacy_attributes spelled out: their defaults warn of a change in scikit-learn 1.10
-    peer = Pipeline([("standardscaler", StandardScaler()),
-                     ("logisticregressioncv", LogisticRegressionCV(Cs=30, cv=cv, l1_ratios=(0.0,), scoring="accuracy",
-                                                                   use_legacy_attributes=False))])
-    return Pair(bilevel(pipe, space, cv), lambda: clone(peer),
-                lambda s: {"logisticregression__C": float(np.ravel(s[-1].C_)[0])}, pipe, space,
+    return Pair(bilevel(LogisticRegression(), space, cv),
+                lambda: LogisticRegressionCV(Cs=30, cv=cv, l1_ratios=(0.0,), scoring="accuracy",
+                                             use_legacy_attributes=False),
+                lambda s: {"C": float(np.ravel(s.C_)[0])}, LogisticRegression(), space,
                 "LogisticRegressionCV(Cs=30, cv=folds)", "accuracy", acc_check(1))
 
 
 def loo_mse(data):
-    """Leave-one-out MSE of Ridge at ``params`` on the standardised training data (RidgeCV's closed form)."""
-    Xs = StandardScaler().fit_transform(data.X)
-
+    """Leave-one-out MSE of Ridge at ``params`` (RidgeCV's closed form)."""
     def score(params):
-        return float(-RidgeCV(alphas=[params["ridge__alpha"]]).fit(Xs, data.y).best_score_)
+        return float(-RidgeCV(alphas=[params["alpha"]]).fit(data.X, data.y).best_score_)
     return score
 
 
 def ridge_loo_pair(data):
-    pipe = Pipeline([("standardscaler", StandardScaler()), ("ridge", Ridge())])
-    space = {"ridge__alpha": (1e-4, 1e4)}
-    peer = Pipeline([("standardscaler", StandardScaler()), ("ridgecv", RidgeCV())])
+    space = {"alpha": (1e-4, 1e4)}
     option = loo_option()
-    ours = None if option is None else (lambda: BilevelSearchCV(pipe, space, scoring="neg_mean_squared_error",
+    ours = None if option is None else (lambda: BilevelSearchCV(Ridge(), space, scoring="neg_mean_squared_error",
                                                                 random_state=SEED, **option))
-    return Pair(ours, lambda: clone(peer), lambda s: {"ridge__alpha": s[-1].alpha_}, pipe, space,
+    return Pair(ours, lambda: RidgeCV(), lambda s: {"alpha": s.alpha_}, Ridge(), space,
                 "RidgeCV() (leave-one-out, alphas 0.1, 1, 10)", "neg_mean_squared_error", mse_check(0.5),
                 why_missing="" if option else f"leave-one-out {NOT_AVAILABLE} (BilevelSearchCV has no LOO option)",
                 cv_score=loo_mse(data))
@@ -298,12 +293,21 @@ def ridge_loo_pair(data):
 
 def ridge_cv_pair(data):
     cv = folds_for(False)
-    pipe = Pipeline([("standardscaler", StandardScaler()), ("ridge", Ridge())])
-    space = {"ridge__alpha": (1e-4, 1e4)}
-    peer = Pipeline([("standardscaler", StandardScaler()), ("ridgecv", RidgeCV(alphas=np.logspace(-4, 4, 100), cv=cv))])
-    return Pair(bilevel(pipe, space, cv, "neg_mean_squared_error"), lambda: clone(peer),
-                lambda s: {"ridge__alpha": s[-1].alpha_}, pipe, space, "RidgeCV(alphas=np.logspace(-4, 4, 100), cv=folds)",
-                "neg_mean_squared_error", mse_check(10))
+    space = {"alpha": (1e-4, 1e4)}
+    return Pair(bilevel(Ridge(), space, cv, "neg_mean_squared_error"),
+                lambda: RidgeCV(alphas=np.logspace(-4, 4, 100), cv=cv), lambda s: {"alpha": s.alpha_}, Ridge(),
+                space, "RidgeCV(alphas=np.logspace(-4, 4, 100), cv=folds)", "neg_mean_squared_error", mse_check(10))
+
+
+#: rows whose peer cannot re-fit a scaler per fold (its path or closed form runs on the X it is given): both sides
+#: get X standardised once on the training part, so that they minimise the same CV criterion
+PRESCALED = ("lasso", "enet", "logreg", "ridge_loo", "ridge_cv")
+
+
+def standardised(data):
+    scaler = StandardScaler().fit(data.X)
+    return Data(data.name, scaler.transform(data.X), data.y, scaler.transform(data.X_test), data.y_test,
+                data.source + ", standardised on the training part")
 
 
 def svc_pair(data):
@@ -481,6 +485,7 @@ def score_side(pair, data, side, fitted):
 def run_row(family, dataset, opts):
     """Fit both sides of one row, alternating; return ``(data, pair, ours, peer)`` (``ours`` None when missing)."""
     data = DATASETS[dataset][1 if opts.quick else 0]()
+    data = standardised(data) if family in PRESCALED else data
     pair = FAMILIES[family](data)
     if pair.peer is None:
         return data, pair, None, None
@@ -596,11 +601,13 @@ def header(record):
         f"{threads}, threadpoolctl limit 1; `n_jobs=None` on both sides. Peers' packages: scikit-learn "
         f"{record['versions'].get('scikit-learn')}, "
         + ", ".join(f"{k} {v}" for k, v in config.get("peer_versions", {}).items()) + ".",
-        "- Both sides tune `Pipeline([StandardScaler(), estimator])` (the peer: `Pipeline([StandardScaler(), "
-        "LassoCV(...)])` etc.) with the same folds object: `KFold(5, shuffle=True, random_state=0)` "
-        "(`StratifiedKFold` for classifiers). BilevelSearchCV runs with its defaults (`random_state=0`; "
-        "`scoring='neg_mean_squared_error'` on the regressors, the peers' selection metric).",
-        "- CV scores: both recomputed untimed by `cross_val_score` of the pipeline at each side's chosen parameters "
+        "- Both sides get the same folds object: `KFold(5, shuffle=True, random_state=0)` (`StratifiedKFold` for "
+        "classifiers). Lasso, ElasticNet, LogisticRegression and Ridge rows: `X` standardised once on the training "
+        "part and both sides tune the bare estimator (the path / closed-form peers cannot re-fit a scaler per fold; "
+        "so both minimise the same CV criterion). SVC rows: both tune `Pipeline([StandardScaler(), SVC()])`. "
+        "BilevelSearchCV runs with its defaults (`random_state=0`; `scoring='neg_mean_squared_error'` on the "
+        "regressors, the peers' selection metric).",
+        "- CV scores: both recomputed untimed by `cross_val_score` at each side's chosen parameters "
         "on the same folds (MSE shown positive: lower is better; the LOO row: leave-one-out MSE by `RidgeCV`'s closed "
         "form). Test: the refitted estimator of each side on held-out rows (synthetic: "
         f"{config['n_test']} extra rows drawn with the set; real: a quarter, seed 0).",
