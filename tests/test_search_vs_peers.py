@@ -44,7 +44,7 @@ def test_rows_select_by_family_or_family_and_dataset(peers):
 
 def test_a_small_run_writes_its_record_and_the_table_rendered_from_it(peers, tmp_path, capsys):
     out = tmp_path / "peers.md"
-    peers.main(["--quick", "--rows", "lasso/diabetes", "ridge_loo", "vector/noise_95", "--out", str(out)])
+    peers.main(["--quick", "--rows", "lasso/diabetes", "ridge_loo/diabetes", "vector/noise_95", "--out", str(out)])
     record = json.loads(out.with_suffix(".json").read_text())
     assert out.read_text() == peers.render([record])
     lasso, loo = record["results"]["main"]
