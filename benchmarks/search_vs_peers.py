@@ -519,8 +519,12 @@ def warm_up():
         for make in (logreg_pair, svc_pair):
             pair = make(small)
             pair.ours().set_params(max_iter=2).fit(small.X, small.y)
+        pair.peer().set_params(n_trials=2).fit(small.X, small.y)  # optuna's first study, not in the first SVC row
         regression = DATASETS["diabetes"][1]()
-        LassoCV(cv=3).fit(regression.X, regression.y)
+        for make in (lasso_pair, ridge_cv_pair):
+            pair = make(regression)
+            pair.ours().set_params(max_iter=2).fit(regression.X, regression.y)
+            pair.peer().fit(regression.X, regression.y)
 
 
 # -- cells -------------------------------------------------------------------------------------------
