@@ -8,10 +8,15 @@ searches one scale per feature (a per-feature penalty of the linear model,
 1. the scalar search: the usual initial grid, descent and refinement of the
    scalar hyperparameters, the scaler fixed at its own ``scale`` (ones by
    default): the search a user without vectors would run;
-2. one descent in the joint space ``(x_scalar, log s)`` from the best point
-   of phase 1 (by validation loss, which it descends), each fold warm started from that
-   point's solutions: L-BFGS-B on the hypergradient, whose cost does not
-   grow with the number of scales (one adjoint solve per fold).
+2. one descent in ``log s`` from the best point of phase 1 (by validation
+   loss, which it descends), each fold warm started from that point's
+   solutions: L-BFGS-B on the hypergradient, whose cost does not grow with
+   the number of scales (one adjoint solve per fold). The scalar
+   hyperparameters stay at that point: the scales subsume a common factor of
+   the penalty (``(alpha, s)`` and ``(c alpha, c s)`` give the same Lasso,
+   ``(c^2 alpha, c s)`` the same Ridge, ``(c^2 C, s / c)`` the same logistic
+   regression), so descending both would drift along that valley, towards
+   tiny penalties on huge scales where scikit-learn's refit converges slowly.
 
 Its rows follow phase 1's with ``start`` one past the last descent;
 ``params`` and ``cv_results_['param_<step>__scale']`` hold the scales as
@@ -143,7 +148,7 @@ def add_vector_column(results, rows, vector):
 
 
 class PerFeatureDescent:
-    """Phase 2 (module docstring): one descent in ``(x_scalar, log s)`` from phase 1's best point.
+    """Phase 2 (module docstring): one descent in ``log s`` from phase 1's best point.
 
     Parameters
     ----------
@@ -180,6 +185,9 @@ class PerFeatureDescent:
         for row in record.rows:  # phase 1 ran at the scaler's own scale
             row["params"][self.vector.name] = self.vector.to_values(x_s0)
         best = _lowest_loss_row(record.rows)
+        lo, hi = (np.array(b, dtype=float) for b in problem.x_bounds)
+        lo[:n_scalar] = hi[:n_scalar] = best["x"][:n_scalar]  # fixed (module docstring)
+        problem = CrossValidationProblem(problem.folds, (lo, hi))
         d0 = [fold.lower.coefficient_scale(np.exp(x_s0)) for fold in problem.folds]
         y0 = [d * np.asarray(y_k) for d, y_k in zip(d0, best["models"])]  # w on scaled data -> u = s * w
         self.problem, self.data, self.rows, self.start = problem, data, list(record.rows), len(record.histories)
