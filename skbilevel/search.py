@@ -119,7 +119,12 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         the estimator refuses, such as ``C = 0`` of ``expon()``). The
         descent may reach the ends of the range, so they must be values the
         estimator accepts (``ValueError`` otherwise). Names may be
-        Pipeline paths (``'svc__C'``) of the last step.
+        Pipeline paths (``'svc__C'``) of the last step, and
+        ``'<step>__scale': (low, high)`` of a
+        :class:`~skbilevel.preprocessing.FeatureScaler` right before a linear
+        last step: one scale per feature, each in ``[low, high]`` on a log
+        scale (a per-feature penalty), searched after the scalar ones from
+        their best point (:mod:`skbilevel._search_vector`).
     scoring : str, callable, list, tuple, set, dict or None, default=None
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
     cv : int, cross-validation generator or iterable, default=5
@@ -201,7 +206,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         line-search trials, then the score refinement, in order), with
         GridSearchCV's keys plus ``validation_loss`` (the smooth objective
         ``h``) and ``start`` (the descent it belongs to; -1 for the initial
-        grid, -2 for the refinement).
+        grid, -2 for the refinement). A per-feature ``scale`` is an object
+        column of arrays.
     best_estimator_ : estimator
         The estimator refitted on all the data at ``best_params_`` (when
         ``refit`` is not False).

@@ -156,3 +156,24 @@ def test_scalar_search_fixes_the_scalers_own_scale():
 def test_per_feature_search_messages(pipe, space, match):
     with pytest.raises(ValueError, match=match):
         BilevelSearchCV(pipe, space).fit(X_REG, Y_BIN if "svc" in pipe.named_steps else Y_REG)
+
+
+def test_plot_feature_scales():
+    import matplotlib
+    matplotlib.use("Agg")
+    from skbilevel.plotting import plot_feature_scales
+    pipe = Pipeline([("std", StandardScaler()), ("scale", FeatureScaler()), ("ridge", Ridge())])
+    search = _fit_search(pipe, {"ridge__alpha": (1e-2, 1e2), "scale__scale": (1e-2, 1e2)}, X_REG, Y_REG,
+                         max_iter=10)
+    ax = plot_feature_scales(search)
+    heights = [p.get_height() for p in ax.patches]
+    np.testing.assert_allclose(heights, search.best_params_["scale__scale"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"x{j}" for j in range(6)]
+    ax = plot_feature_scales(search, top=3, feature_names=list("abcdef"))
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 3 and heights == sorted(heights, reverse=True)
+    with pytest.raises(ValueError, match="6 names"):
+        plot_feature_scales(search, feature_names=["a"])
+    scalar = _fit_search(Ridge(), {"alpha": (1e-2, 1e2)}, X_REG, Y_REG)
+    with pytest.raises(ValueError, match="one value per feature"):
+        plot_feature_scales(scalar)

@@ -56,7 +56,7 @@ def _penalty_coefficients(base, x_base):
     return 0.0, 1.0  # LogisticRegression and LinearSVC: 1/2 ||W||^2 + C * loss
 
 
-def scale_features(X, scale):
+def _scale_features(X, scale):
     """``X diag(scale)``, sparse kept sparse (CSR)."""
     return X.multiply(scale).tocsr() if issparse(X) else np.asarray(X, dtype=float) * scale
 
@@ -151,7 +151,7 @@ class FeatureScaledLowerLevel(LowerLevel):
         """The base lower level on ``X diag(s)`` (the last one is kept: a descent re-solves at one ``s``)."""
         key = s.tobytes()
         if self._cache[0] != key:
-            base = self.base_cls(self.estimator, scale_features(self.X, s), self.y, self.names, self.scales,
+            base = self.base_cls(self.estimator, _scale_features(self.X, s), self.y, self.names, self.scales,
                                  sample_weight=self.sample_weight)
             self._cache = (key, base)
         return self._cache[1]
