@@ -148,13 +148,19 @@ class FeatureScaledLowerLevel(LowerLevel):
         self.feature = np.tile(np.append(np.arange(self.n_features), -1), getattr(first, "K", 1))
 
     def _base(self, s):
-        """The base lower level on ``X diag(s)`` (the last one is kept: a descent re-solves at one ``s``)."""
-        key = s.tobytes()
-        if self._cache[0] != key:
+        """The base lower level on ``X diag(s)``.
+
+        The last one is kept (a memo, not run state: any base gives the same
+        answers at its ``s``), since a descent solves, differentiates and
+        scores at one ``s`` in turn; the pair is read and replaced whole, so
+        threads sharing the problem see a consistent one.
+        """
+        key, base = self._cache
+        if key != s.tobytes():
             base = self.base_cls(self.estimator, _scale_features(self.X, s), self.y, self.names, self.scales,
                                  sample_weight=self.sample_weight)
-            self._cache = (key, base)
-        return self._cache[1]
+            self._cache = (s.tobytes(), base)
+        return base
 
     def split(self, x):
         """``(x_base, s)``: the base hyperparameters and the scales ``s = exp(x[n_base:])``."""
