@@ -44,6 +44,16 @@ class FeatureScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features seen in ``fit``, when ``X`` had them.
 
+    Notes
+    -----
+    One hyperparameter per feature can fit the validation folds' noise: it
+    pays where the signal is strong and sparse (few relevant features among
+    many, little noise) and can lose held-out accuracy against the scalar
+    search on small or noisy data; compare both on held-out data. Scales far
+    from 1 make the refit harder for iterative solvers (give
+    LogisticRegression a larger ``max_iter``), although the search's own
+    solves are exact.
+
     References
     ----------
     .. [1] Q. Bertrand, Q. Klopfenstein, M. Blondel, S. Vaiter, A. Gramfort,

@@ -177,3 +177,25 @@ def test_plot_feature_scales():
     scalar = _fit_search(Ridge(), {"alpha": (1e-2, 1e2)}, X_REG, Y_REG)
     with pytest.raises(ValueError, match="one value per feature"):
         plot_feature_scales(scalar)
+
+
+def test_both_phases_use_the_same_folds_of_a_generator_cv():
+    from sklearn.model_selection import KFold
+    pipe = Pipeline([("scale", FeatureScaler()), ("lasso", Lasso())])
+    space = {"lasso__alpha": (1e-3, 1e1), "scale__scale": (1e-2, 1e2)}
+    from_generator = _fit_search(pipe, space, X_REG, Y_REG, cv=KFold(4).split(X_REG), max_iter=5)
+    from_splitter = _fit_search(pipe, space, X_REG, Y_REG, cv=KFold(4), max_iter=5)
+    assert from_generator.n_splits_ == 4
+    np.testing.assert_allclose(from_generator.cv_results_["mean_test_score"],
+                               from_splitter.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize("final, space, target", [
+    (ElasticNet(), {"en__alpha": (1e-3, 1e1), "en__l1_ratio": (0.1, 0.9, "linear")}, Y_REG),
+    (LinearSVC(), {"en__C": (1e-3, 1e2)}, Y_BIN),
+])
+def test_elastic_net_and_linear_svc_take_per_feature_scales(final, space, target):
+    pipe = Pipeline([("scale", FeatureScaler()), ("en", final)])
+    search = _fit_search(pipe, {**space, "scale__scale": (1e-2, 1e2)}, X_REG, target, max_iter=5)
+    assert search.best_params_["scale__scale"].shape == (6,)
+    assert (search.cv_results_["start"] == 1).any()
