@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -42,7 +41,8 @@ from ._warnings import warn
 from .methods import hypergradient
 from .preprocessing import FeatureScaler
 from .problems.cross_validation import CrossValidationProblem
-from .problems.feature_scaling import SCALABLE, FeatureScaledLowerLevel
+from .problems.feature_scaling import SCALABLE, per_feature_lower_level
+from .problems.ridge import KernelRidgeLowerLevel
 from .problems.sklearn_estimators import lower_level_class
 
 # As in the scalar descents (skbilevel._search_strategy): lower levels solved to 1e-6 relative, line
@@ -99,8 +99,9 @@ def split_vector_space(estimator, param_space):
     """``(scalar param_space, VectorDimension or None)``: the per-feature entry taken out of ``param_space``.
 
     The entry is ``'<step>__scale'`` of a :class:`~skbilevel.preprocessing.FeatureScaler` step, which must
-    come right before a final linear model (Ridge, Lasso, ElasticNet, LogisticRegression, LinearSVC), next
-    to at least one scalar hyperparameter of that model (``ValueError`` otherwise).
+    come right before a final linear model (Ridge, Lasso, ElasticNet, LogisticRegression, LinearSVC) or
+    an RBF KernelRidge (one length scale per feature), next to at least one scalar hyperparameter of that
+    model (``ValueError`` otherwise).
     """
     if not isinstance(estimator, Pipeline) or not isinstance(param_space, dict):
         return param_space, None
@@ -115,9 +116,12 @@ def split_vector_space(estimator, param_space):
         raise ValueError(f"param_space[{key!r}]: the searched FeatureScaler must be the step right before the "
                          f"final one ({estimator.steps[-1][0]!r}), where its scales are per-feature penalties")
     final = estimator.steps[-1][1]
-    if not issubclass(lower_level_class(final), SCALABLE):
+    lower_cls = lower_level_class(final)
+    ard = issubclass(lower_cls, KernelRidgeLowerLevel) and final.get_params()["kernel"] == "rbf"
+    if not (issubclass(lower_cls, SCALABLE) or ard):
         raise ValueError(f"param_space[{key!r}]: one scale per feature is searched for a linear final step "
-                         f"(Ridge, Lasso, ElasticNet, LogisticRegression, LinearSVC); got {type(final).__name__}")
+                         f"(Ridge, Lasso, ElasticNet, LogisticRegression, LinearSVC) or an RBF KernelRidge; "
+                         f"got {type(final).__name__}")
     scalar = {k: v for k, v in param_space.items() if k != key}
     if not scalar:
         raise ValueError(f"param_space[{key!r}] needs a scalar hyperparameter of the final step next to it "
@@ -167,10 +171,11 @@ class PerFeatureDescent:
         self.rows, self.start, self.t0 = [], 0, time.perf_counter()
 
     def folds(self, X, y, route, splits):
-        """The folds without the scaler step, each lower level a :class:`FeatureScaledLowerLevel`."""
+        """The folds without the scaler step, each lower level a per-feature one
+        (:func:`~skbilevel.problems.feature_scaling.per_feature_lower_level`)."""
         steps = self.search.estimator.steps
         reduced = Pipeline(steps[:-2] + steps[-1:])
-        factory = partial(FeatureScaledLowerLevel, lower_level_class(steps[-1][1]))
+        factory = per_feature_lower_level(lower_level_class(steps[-1][1]))
         problem, data = build_folds(reduced, splits, self.search.validation_loss, X, y, route, self.dims,
                                     lower_factory=factory)
         p = problem.folds[0].lower.n_features

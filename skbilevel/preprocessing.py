@@ -28,7 +28,9 @@ class FeatureScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         \\tfrac12 \\sum_j w_j^2 / s_j^2 \\;(\\text{L2 LogisticRegression}),
 
     so a feature whose scale goes to 0 is switched off, and one whose scale
-    grows is penalised less.
+    grows is penalised less. Before an RBF
+    :class:`~sklearn.kernel_ridge.KernelRidge` it is one length scale
+    ``1 / s_j`` per feature (automatic relevance determination).
 
     Parameters
     ----------

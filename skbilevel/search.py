@@ -122,7 +122,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         Pipeline paths (``'svc__C'``) of the last step, and
         ``'<step>__scale': (low, high)`` of a
         :class:`~skbilevel.preprocessing.FeatureScaler` right before a linear
-        last step: one scale per feature, each in ``[low, high]`` on a log
+        or RBF KernelRidge last step: one scale per feature, each in ``[low, high]`` on a log
         scale (a per-feature penalty), searched after the scalar ones from
         their best point (:mod:`skbilevel._search_vector`).
     scoring : str, callable, list, tuple, set, dict or None, default=None

@@ -146,7 +146,7 @@ def test_scalar_search_fixes_the_scalers_own_scale():
 @pytest.mark.parametrize("pipe, space, match", [
     (Pipeline([("scale", FeatureScaler()), ("std", StandardScaler()), ("ridge", Ridge())]),
      {"ridge__alpha": (1e-2, 1e2), "scale__scale": (1e-2, 1e2)}, "right before the final"),
-    (Pipeline([("scale", FeatureScaler()), ("svc", SVC())]),
+    (Pipeline([("scale", FeatureScaler()), ("svc", SVC(kernel="linear"))]),
      {"svc__C": (1e-2, 1e2), "scale__scale": (1e-2, 1e2)}, "linear final step"),
     (Pipeline([("scale", FeatureScaler()), ("ridge", Ridge())]),
      {"scale__scale": (1e-2, 1e2)}, "needs a scalar hyperparameter"),
@@ -156,6 +156,27 @@ def test_scalar_search_fixes_the_scalers_own_scale():
 def test_per_feature_search_messages(pipe, space, match):
     with pytest.raises(ValueError, match=match):
         BilevelSearchCV(pipe, space).fit(X_REG, Y_BIN if "svc" in pipe.named_steps else Y_REG)
+
+
+def test_ard_kernel_ridge_hypergradient_and_search():
+    from sklearn.kernel_ridge import KernelRidge
+    from skbilevel.problems.feature_scaling import ARDKernelRidgeLowerLevel
+    from skbilevel.problems.ridge import KernelRidgeLowerLevel
+    t = np.sin(X_REG[:, 0]) + X_REG[:, 1] ** 2 + 0.1 * RNG.normal(size=50)
+    estimator = KernelRidge(kernel="rbf", alpha=0.1, gamma=0.3)
+    lower = ARDKernelRidgeLowerLevel(KernelRidgeLowerLevel, estimator, X_REG[:35], t[:35], ["alpha", "gamma"],
+                                     ["log", "log"], sample_weight=np.linspace(0.5, 2.0, 35))
+    problem = BilevelProblem(ValidationLoss(lower, X_REG[35:], t[35:]), lower)
+    x = np.concatenate([np.log([0.1, 0.3]), np.log([1.0, 2.0, 0.5, 1.5, 0.8, 3.0])])
+    _, grad, _ = hypergradient(problem, x, lower.solve(x)[0])
+    fd = fd_gradient(lambda z: problem.upper.value(z, lower.solve(z)[0]), x)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9)
+    pipe = Pipeline([("scale", FeatureScaler()), ("kr", KernelRidge(kernel="rbf"))])
+    search = _fit_search(pipe, {"kr__alpha": (1e-3, 1e1), "kr__gamma": (1e-2, 1e1), "scale__scale": (1e-2, 1e2)},
+                         X_REG, t, max_iter=10)
+    plain = clone(pipe).set_params(**search.best_params_).fit(X_REG, t)
+    np.testing.assert_allclose(search.predict(X_REG), plain.predict(X_REG))
+    assert (search.cv_results_["start"] == 1).any()
 
 
 def test_plot_feature_scales():
