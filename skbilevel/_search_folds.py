@@ -77,7 +77,7 @@ def check_targets(estimator, y):
     return y
 
 
-def build_folds(estimator, cv, validation_loss, X, y, route, dims):
+def build_folds(estimator, cv, validation_loss, X, y, route, dims, lower_factory=None):
     """One bilevel problem per fold of ``cv``, and the data that scores each fold's solution.
 
     Earlier Pipeline steps are fitted on the fold's training part and
@@ -99,6 +99,10 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims):
         The routed metadata (:func:`~skbilevel._search_routing.route_fit_params`).
     dims : list of Dimension
         The searched hyperparameters.
+    lower_factory : callable, optional
+        Builds a fold's lower level in place of the final step's own class,
+        with the same arguments (the per-feature search's
+        :class:`~skbilevel.problems.feature_scaling.FeatureScaledLowerLevel`).
 
     Returns
     -------
@@ -110,7 +114,7 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims):
     """
     pre, final, prefix = split_pipeline(estimator)
     names = [d.name[len(prefix):] for d in dims]
-    lower_cls = lower_level_class(final)
+    lower_cls = lower_level_class(final) if lower_factory is None else lower_factory
     folds, data, n = [], [], len(y)
     for train, test in check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]):
         X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)

@@ -1,6 +1,6 @@
 """Plots of what the bilevel estimators learned: convergence, sample weights, search paths.
 
-Three functions, each drawing on a matplotlib ``Axes`` (a new one when
+Four functions, each drawing on a matplotlib ``Axes`` (a new one when
 ``ax=None``) and returning it:
 
 - :func:`plot_history`: the per-iteration ``history_`` of a fitted
@@ -13,7 +13,10 @@ Three functions, each drawing on a matplotlib ``Axes`` (a new one when
   for two features (Figures 1 and 2 of Huang et al. (2025)), histograms
   otherwise;
 - :func:`plot_search_path`: the points a fitted
-  :class:`~skbilevel.BilevelSearchCV` evaluated, with their CV scores.
+  :class:`~skbilevel.BilevelSearchCV` evaluated, with their CV scores;
+- :func:`plot_feature_scales`: the per-feature values (a
+  :class:`~skbilevel.preprocessing.FeatureScaler`'s scales) a
+  :class:`~skbilevel.BilevelSearchCV` learned.
 
 matplotlib is an optional dependency (``pip install skbilevel[plot]``); it
 is imported when one of these functions is called, not with the module.
@@ -36,7 +39,7 @@ from .search import BilevelSearchCV
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
 
-__all__ = ["plot_history", "plot_sample_weights", "plot_search_path"]
+__all__ = ["plot_feature_scales", "plot_history", "plot_sample_weights", "plot_search_path"]
 
 #: ``log_y='auto'`` (and ``log_scale='auto'``) use a log axis when all values are positive and the
 #: largest is at least this many times the smallest (two decades).
@@ -614,4 +617,131 @@ def plot_search_path(search: Any, *, scoring: str | None = None, colorbar: bool 
     if dims[0].scale == "log":
         ax.set_xscale("log")
     ax.legend(fontsize="small")
+    return ax
+
+
+# -- plot_feature_scales ---------------------------------------------------------------------------
+def _learned_vector(search):
+    """``(name, values)`` of the per-feature hyperparameter among ``search.best_params_``."""
+    vectors = [(k, np.asarray(v, dtype=float)) for k, v in search.best_params_.items() if np.ndim(v) == 1]
+    if not vectors:
+        raise ValueError("plot_feature_scales needs a search of one value per feature (a FeatureScaler's "
+                         "'<step>__scale' in param_space); best_params_ holds none.")
+    return vectors[0]
+
+
+def _feature_names(search, n_features):
+    """The names of the features the searched scaler sees, else ``x0, x1, ...``."""
+    best = getattr(search, "best_estimator_", None)
+    if isinstance(best, Pipeline) and len(best.steps) > 2:
+        try:
+            names = best[:-2].get_feature_names_out()
+            if len(names) == n_features:
+                return [str(n) for n in names]
+        except (AttributeError, ValueError, TypeError):  # a step without feature names
+            pass
+    names = getattr(search, "feature_names_in_", None)
+    if names is not None and len(names) == n_features:
+        return [str(n) for n in names]
+    return [f"x{j}" for j in range(n_features)]
+
+
+def plot_feature_scales(search: Any, *, feature_names: Sequence[str] | None = None, sort: bool = False,
+                        top: int | None = None, log_scale: bool | str = "auto", ax: Axes | None = None,
+                        **bar_kw: Any) -> Axes:
+    """Plot the per-feature values a BilevelSearchCV learned: one bar per feature.
+
+    The bars are the entries of the searched ``scale`` of a
+    :class:`~skbilevel.preprocessing.FeatureScaler` in ``best_params_``; a
+    dashed line marks the scale of the scalar search it started from (the
+    first row of ``cv_results_``, ones by default). For a linear final step a
+    scale ``s_j`` is a per-feature penalty (``alpha / s_j`` for the Lasso,
+    ``alpha / s_j^2`` for Ridge): a bar far below the line is a feature the
+    search switched off, one above it a feature penalised less.
+
+    Parameters
+    ----------
+    search : BilevelSearchCV
+        A fitted search with a per-feature entry in ``param_space``.
+    feature_names : sequence of str, optional
+        Names of the features; default: those the steps before the scaler
+        give (``get_feature_names_out``), else the names of ``X``'s columns,
+        else ``x0, x1, ...``.
+    sort : bool, default=False
+        Order the bars from the largest value to the smallest.
+    top : int, optional
+        Draw only the ``top`` largest values (implies ``sort``).
+    log_scale : 'auto' or bool, default='auto'
+        Logarithmic value axis; ``'auto'``: when the values span two decades
+        or more.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure and axes when None.
+    **bar_kw : dict
+        Passed to :meth:`matplotlib.axes.Axes.bar` (``color``, ...).
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``search`` is not fitted.
+    TypeError
+        If ``search`` is not a :class:`~skbilevel.BilevelSearchCV`.
+    ValueError
+        If it searched no per-feature value, or ``feature_names`` has the
+        wrong length.
+
+    References
+    ----------
+    Q. Bertrand, Q. Klopfenstein, M. Blondel, S. Vaiter, A. Gramfort,
+    J. Salmon. *Implicit differentiation of Lasso-type models for
+    hyperparameter optimization*, ICML 2020: the weighted Lasso, one penalty
+    per feature.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn.pipeline import Pipeline
+    >>> from skbilevel import BilevelSearchCV
+    >>> from skbilevel.plotting import plot_feature_scales
+    >>> from skbilevel.preprocessing import FeatureScaler
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 5))
+    >>> y = X[:, 0] + 0.1 * rng.normal(size=60)
+    >>> pipe = Pipeline([("scale", FeatureScaler()), ("ridge", Ridge())])
+    >>> search = BilevelSearchCV(pipe, {"ridge__alpha": (1e-2, 1e2), "scale__scale": (1e-2, 1e2)},
+    ...                          max_iter=5).fit(X, y)
+    >>> ax = plot_feature_scales(search)
+    >>> len(ax.patches), ax.get_ylabel()
+    (5, 'learned scale__scale')
+    """
+    if not isinstance(search, BilevelSearchCV):
+        raise TypeError(f"plot_feature_scales expects a fitted BilevelSearchCV; got {type(search).__name__}.")
+    check_is_fitted(search, "best_params_")
+    if log_scale not in ("auto", True, False):
+        raise ValueError(f"log_scale must be 'auto', True or False; got {log_scale!r}.")
+    name, values = _learned_vector(search)
+    names = _feature_names(search, values.size) if feature_names is None else [str(n) for n in feature_names]
+    if len(names) != values.size:
+        raise ValueError(f"feature_names must hold {values.size} names; got {len(names)}.")
+    order = np.arange(values.size)
+    if sort or top is not None:
+        order = np.argsort(-values, kind="stable")[:top]
+    ax = _axes(ax)
+    positions = np.arange(order.size)
+    ax.bar(positions, values[order], **bar_kw)
+    start = np.asarray(search.cv_results_[f"param_{name}"][0], dtype=float)
+    if np.allclose(start, start[0]):
+        ax.axhline(start[0], color="k", linestyle="--", linewidth=1, label="scalar search")
+        ax.legend()
+    ax.set_xticks(positions)
+    ax.set_xticklabels([names[j] for j in order], rotation=90 if order.size > 10 else 0)
+    if log_scale is True or (log_scale == "auto" and _spans_decades(values)):
+        ax.set_yscale("log")
+    ax.set_xlabel("feature")
+    ax.set_ylabel(f"learned {name}")
     return ax

@@ -47,6 +47,7 @@ from ._search_results import best_point, cv_results, warn_on_range_edges
 from ._search_routing import metadata_router, route_fit_params, route_score_params, split_pipeline
 from ._search_scoring import FoldScoring
 from ._search_strategy import OuterSearch, grid_size, refine_budget
+from ._search_vector import add_vector_column, fixed_splits, per_feature_search, split_vector_space
 from ._validation_split import check_sample_weight
 from .problems.estimator_base import ValidationLoss
 
@@ -118,7 +119,12 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         the estimator refuses, such as ``C = 0`` of ``expon()``). The
         descent may reach the ends of the range, so they must be values the
         estimator accepts (``ValueError`` otherwise). Names may be
-        Pipeline paths (``'svc__C'``) of the last step.
+        Pipeline paths (``'svc__C'``) of the last step, and
+        ``'<step>__scale': (low, high)`` of a
+        :class:`~skbilevel.preprocessing.FeatureScaler` right before a linear
+        or RBF KernelRidge last step: one scale per feature, each in ``[low, high]`` on a log
+        scale (a per-feature penalty), searched after the scalar ones from
+        their best point (:mod:`skbilevel._search_vector`).
     scoring : str, callable, list, tuple, set, dict or None, default=None
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
     cv : int, cross-validation generator or iterable, default=5
@@ -200,7 +206,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         line-search trials, then the score refinement, in order), with
         GridSearchCV's keys plus ``validation_loss`` (the smooth objective
         ``h``) and ``start`` (the descent it belongs to; -1 for the initial
-        grid, -2 for the refinement).
+        grid, -2 for the refinement). A per-feature ``scale`` is an object
+        column of arrays.
     best_estimator_ : estimator
         The estimator refitted on all the data at ``best_params_`` (when
         ``refit`` is not False).
@@ -367,18 +374,24 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         y = check_targets(self.estimator, y)
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, np.ones(len(y)))
-        dims = search_dimensions(self.estimator, self.param_space)
+        scalar_space, vector = split_vector_space(self.estimator, self.param_space)  # one scale per feature
+        dims = search_dimensions(self.estimator, scalar_space)
         scoring = FoldScoring(self.estimator, type(split_pipeline(self.estimator)[1]).__name__, self.scoring,
                               self.refit, self.error_score, self.return_train_score)
         route = route_fit_params(self, scoring.scorer, groups, sample_weight, params)
-        problem, data = build_folds(self.estimator, self.cv, self.validation_loss, X, y, route, dims)
+        cv = self.cv if vector is None else fixed_splits(self.cv, self.estimator, X, y, route["split"])
+        problem, data = build_folds(self.estimator, cv, self.validation_loss, X, y, route, dims)
         record = OuterSearch(problem, data, dims, scoring, n_starts=self.n_starts, max_iter=self.max_iter,
                              tol=self.tol, n_jobs=self.n_jobs, verbose=self.verbose, callback=self.callback,
                              grid_size=grid_size(self.initial_grid, len(dims)),
                              refine_budget=refine_budget(self.refine, len(dims)),
                              rng=check_random_state(self.random_state)).run()
+        if vector is not None:
+            record = per_feature_search(self, record, dims, vector, scoring, X, y, route, cv)
         results = cv_results(record.rows, dims, scoring.metric_names, len(problem.folds),
                              self.return_train_score, self.error_score)
+        if vector is not None:
+            add_vector_column(results, record.rows, vector)
         best = best_point(results, self.refit, scoring.multimetric, scoring.metric_names, record.refine_from)
         if best is not None:
             warn_on_range_edges(best.params, dims)
