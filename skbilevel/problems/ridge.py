@@ -104,6 +104,7 @@ class RidgeLowerLevel(EstimatorLowerLevel):
     """
 
     hyperparameters = ("alpha",)
+    penalises_upward = ("alpha",)
     loss = "squared"
 
     def __init__(self, estimator, X, y, names, scales, sample_weight=None):
@@ -261,6 +262,7 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
     """
 
     hyperparameters = ("alpha", "gamma")
+    penalises_upward = ("alpha",)
     loss = "squared"
 
     def __init__(self, estimator, X, y, names, scales, sample_weight=None):
