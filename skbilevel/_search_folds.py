@@ -6,7 +6,7 @@ from functools import partial
 
 import numpy as np
 from sklearn.base import clone, is_classifier
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import LeaveOneOut, check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d
@@ -16,6 +16,7 @@ from ._search_space import parse_param_space, within_valid_values
 from .problems.base import BilevelProblem
 from .problems.cross_validation import CrossValidationProblem
 from .problems.estimator_base import ValidationLoss
+from .problems.ridge import RidgeLeaveOneOut, RidgeLowerLevel
 from .problems.sklearn_estimators import lower_level_class
 
 
@@ -111,6 +112,8 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims):
     pre, final, prefix = split_pipeline(estimator)
     names = [d.name[len(prefix):] for d in dims]
     lower_cls = lower_level_class(final)
+    if isinstance(cv, LeaveOneOut) and pre is None and lower_cls is RidgeLowerLevel:
+        return _ridge_leave_one_out(final, validation_loss, X, y, route, dims, names)
     folds, data, n = [], [], len(y)
     for train, test in check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]):
         X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
@@ -132,3 +135,20 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims):
     lo = np.array([d.low for d in dims])
     hi = np.array([d.high for d in dims])
     return CrossValidationProblem(tuple(folds), (lo, hi)), data
+
+
+def _ridge_leave_one_out(final, validation_loss, X, y, route, dims, names):
+    """``build_folds`` for Ridge with ``cv=LeaveOneOut()``: one problem on all the samples whose
+    validation part is the ``n`` leave-one-out predictions, in closed form
+    (:class:`~skbilevel.problems.ridge.RidgeLeaveOneOut`), as ``RidgeCV`` computes them; the
+    ``n`` refits are never run."""
+    X = check_array(X, accept_sparse="csr", dtype=np.float64)
+    lower = RidgeLeaveOneOut(final, X, y, names, [d.scale for d in dims], sample_weight=route["weight"])
+    everything = np.arange(len(y))
+    score_params = (fold_params(route["score"], len(y), everything),) * 2
+    # the training array itself stands for its leave-one-out predictions (RidgeLeaveOneOut.decision)
+    upper = ValidationLoss(lower, lower.X, y, None if validation_loss == "auto" else validation_loss,
+                           sample_weight=score_params[1].get("sample_weight"))
+    bounds = (np.array([d.low for d in dims]), np.array([d.high for d in dims]))
+    return (CrossValidationProblem((BilevelProblem(upper, lower),), bounds),
+            [(lower.X, y, lower.X, y, score_params)])

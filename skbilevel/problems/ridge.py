@@ -20,6 +20,23 @@ def _dense(X):
     return X.toarray() if issparse(X) else np.asarray(X, dtype=float)
 
 
+def _gram_eigen(Xs):
+    """``(s^2, V^T)`` of ``X_s = U diag(s) V^T``, nonzero ``s`` only, from the smaller Gram matrix.
+
+    ``eigh`` of ``X_s^T X_s`` (``p x p``) when ``n >= p``, else of ``X_s X_s^T``
+    (``n x n``, and ``V = X_s^T U / s``): one product and one symmetric
+    eigendecomposition cost several times less than the SVD of ``X_s`` (as
+    ``RidgeCV``'s ``gcv_mode='eigen'``). Directions with ``s^2`` below
+    ``max(n, p) eps max(s^2)`` are dropped: ``w`` has no component there.
+    """
+    n, p = Xs.shape
+    ev, vec = np.linalg.eigh(Xs.T @ Xs if n >= p else Xs @ Xs.T)
+    keep = ev > max(n, p) * np.finfo(float).eps * ev.max(initial=0.0)
+    ev, vec = ev[keep], vec[:, keep]
+    V = vec if n >= p else Xs.T @ (vec / np.sqrt(ev))
+    return ev, np.ascontiguousarray(V.T)
+
+
 class RidgeLowerLevel(EstimatorLowerLevel):
     """Training problem of :class:`sklearn.linear_model.Ridge` (hyperparameter ``alpha``).
 
@@ -29,10 +46,11 @@ class RidgeLowerLevel(EstimatorLowerLevel):
 
     the objective of ``Ridge.fit`` (the intercept is not penalised). With the
     weighted centred data :math:`X_s = S^{1/2}(X - 1\\bar x^T) = U \\Sigma V^T`
-    (one SVD per fold, computed here), :math:`w = V (\\Sigma^2 + \\alpha)^{-1}\\Sigma U^T t_s`
+    (one eigendecomposition of the smaller Gram matrix per fold, computed
+    here), :math:`w = V (\\Sigma^2 + \\alpha)^{-1} V^T X_s^T t_s`
     for every ``alpha`` at the cost of two products, and the optimality map
     ``G = grad f`` has the Jacobian :math:`2 (X_1^T S X_1 + \\alpha\\, \\mathrm{diag}(1, .., 1, 0))`.
-    A sparse training ``X`` is densified (the SVD needs it; validation rows
+    A sparse training ``X`` is densified (the decomposition needs it; validation rows
     stay sparse). ``y = (w, b)``.
 
     Parameters
@@ -127,8 +145,8 @@ class RidgeLowerLevel(EstimatorLowerLevel):
             self.x_mean, self.t_mean = np.zeros(p), 0.0
         root = np.sqrt(s)
         Xs = root[:, None] * (X - self.x_mean)
-        self.U, self.sv, self.Vt = np.linalg.svd(Xs, full_matrices=False)
-        self.Ut_t = self.U.T @ (root * (self.y - self.t_mean))
+        self.ev, self.Vt = _gram_eigen(Xs)
+        self.Vt_Xt_t = self.Vt @ (Xs.T @ (root * (self.y - self.t_mean)))
         self.linear = LinearModel(p)  # y = (w, b), decision values X w + b
         self.datafit = Squared(self.y)
         self.n_var = p + 1
@@ -137,13 +155,13 @@ class RidgeLowerLevel(EstimatorLowerLevel):
         return self.values(x).get("alpha", self.params["alpha"])
 
     def _inverse(self, alpha, r):
-        """``(X_s^T X_s + alpha I)^{-1} r`` through the SVD."""
+        """``(X_s^T X_s + alpha I)^{-1} r`` through the eigendecomposition."""
         Vr = self.Vt @ r
-        return self.Vt.T @ (Vr / (self.sv**2 + alpha)) + (r - self.Vt.T @ Vr) / alpha
+        return self.Vt.T @ (Vr / (self.ev + alpha)) + (r - self.Vt.T @ Vr) / alpha
 
     def solve(self, x, y0=None, tol=1e-10):
         alpha = self._alpha(x)
-        w = self.Vt.T @ (self.sv * self.Ut_t / (self.sv**2 + alpha))
+        w = self.Vt.T @ (self.Vt_Xt_t / (self.ev + alpha))
         b = self.t_mean - self.x_mean @ w
         return np.append(w, b), True
 
@@ -172,6 +190,90 @@ class RidgeLowerLevel(EstimatorLowerLevel):
     def value(self, x, y):
         loss = self.datafit.loss(self.decision(x, y, self.X))
         return float(self.s @ loss + self._alpha(x) * y[:-1] @ y[:-1])
+
+
+class RidgeLeaveOneOut(RidgeLowerLevel):
+    """:class:`RidgeLowerLevel` on all the samples, whose decision values on them are leave-one-out ones.
+
+    Leave-one-out cross-validation of Ridge needs no refit: with the hat
+    matrix :math:`H_\alpha` of the fit on all samples (intercept included,
+    unpenalised), the prediction for sample ``i`` of the fit without it is
+
+    .. math::
+
+        \hat t_{-i} = t_i - \frac{t_i - x_i^T w - b}{1 - h_i(\alpha)}, \qquad
+        h_i(\alpha) = \sum_j \frac{a_{ij}^2}{\sigma_j^2 + \alpha} + \frac{s_i}{\sum_k s_k},
+
+    with :math:`A = X_s V` (``X_s = U \Sigma V^T`` the weighted centred data
+    of :class:`RidgeLowerLevel`, whose decomposition is reused; the last term
+    only with an intercept) -- the identity behind ``RidgeCV``'s efficient
+    leave-one-out. :meth:`decision` returns :math:`\hat t_{-i}` when handed
+    the training array itself (``self.X``, by identity): the upper level and
+    the scorer of BilevelSearchCV's one leave-one-out "fold" pass it, so
+    that the mean validation loss is the leave-one-out mean squared error
+    and the scorer scores the ``n`` leave-one-out predictions together, as
+    ``RidgeCV`` does. Its derivative in ``alpha`` adds
+    :math:`-e_i (1 - h_i)^{-2} \partial h_i / \partial \alpha` (the leverage
+    changes with ``alpha``) to the implicit part through ``(w, b)``. Other
+    arrays get the plain decision values ``X w + b``.
+
+    Parameters
+    ----------
+    estimator, X, y, names, scales, sample_weight
+        As in :class:`RidgeLowerLevel`, ``X`` and ``y`` being all the samples.
+
+    References
+    ----------
+    .. [1] G. H. Golub, M. Heath, G. Wahba, "Generalized cross-validation as
+       a method for choosing a good ridge parameter", Technometrics, 1979:
+       the leave-one-out residual of a linear smoother.
+    .. [2] scikit-learn, :class:`sklearn.linear_model.RidgeCV` (``cv=None``):
+       the same leave-one-out predictions.
+
+    Examples
+    --------
+    The leave-one-out predictions equal those of ``n`` refits:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from skbilevel.problems.ridge import RidgeLeaveOneOut
+    >>> rng = np.random.default_rng(0)
+    >>> X, t = rng.normal(size=(12, 3)), rng.normal(size=12)
+    >>> lower = RidgeLeaveOneOut(Ridge(), X, t, ["alpha"], ["log"])
+    >>> y, _ = lower.solve(np.log([0.5]))
+    >>> keep = np.arange(12) != 4
+    >>> refit = Ridge(alpha=0.5).fit(X[keep], t[keep]).predict(X[4:5])[0]
+    >>> bool(np.isclose(lower.decision(np.log([0.5]), y, lower.X)[4], refit))
+    True
+    """
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        super().__init__(estimator, X, y, names, scales, sample_weight)
+        root = np.sqrt(self.s)
+        self.A2 = ((root[:, None] * (self.X - self.x_mean)) @ self.Vt.T) ** 2
+        self.h0 = self.s / self.s.sum() if self.fit_intercept else np.zeros(len(self.s))
+
+    def _leverage(self, alpha):
+        """``(h, dh/dalpha)`` of every sample."""
+        inv = 1.0 / (self.ev + alpha)
+        return self.A2 @ inv + self.h0, -(self.A2 @ inv**2)
+
+    def decision(self, x, y, X):
+        if X is not self.X:
+            return super().decision(x, y, X)
+        h, _ = self._leverage(self._alpha(x))
+        residual = self.y - super().decision(x, y, X)
+        return self.y - residual / (1.0 - h)
+
+    def decision_vjp(self, x, y, X, g):
+        if X is not self.X:
+            return super().decision_vjp(x, y, X, g)
+        h, dh = self._leverage(self._alpha(x))
+        residual = self.y - super().decision(x, y, X)
+        # d = t - e / (1 - h), e = t - X w - b: through (w, b) as X w + b scaled by 1 / (1 - h), and
+        # through alpha by the leverage
+        gx, gy = super().decision_vjp(x, y, X, g / (1.0 - h))
+        return gx + self._per_x(x, {"alpha": -float(g @ (residual * dh / (1.0 - h) ** 2))}), gy
 
 
 class KernelRidgeLowerLevel(EstimatorLowerLevel):
