@@ -196,31 +196,51 @@ class RidgeLeaveOneOut(RidgeLowerLevel):
     """:class:`RidgeLowerLevel` on all the samples, whose decision values on them are leave-one-out ones.
 
     Leave-one-out cross-validation of Ridge needs no refit: with the hat
-    matrix :math:`H_\alpha` of the fit on all samples (intercept included,
+    matrix :math:`H_\\alpha` of the fit on all samples (intercept included,
     unpenalised), the prediction for sample ``i`` of the fit without it is
 
     .. math::
 
-        \hat t_{-i} = t_i - \frac{t_i - x_i^T w - b}{1 - h_i(\alpha)}, \qquad
-        h_i(\alpha) = \sum_j \frac{a_{ij}^2}{\sigma_j^2 + \alpha} + \frac{s_i}{\sum_k s_k},
+        \\hat t_{-i} = t_i - \\frac{t_i - x_i^T w - b}{1 - h_i(\\alpha)}, \\qquad
+        h_i(\\alpha) = \\sum_j \\frac{a_{ij}^2}{\\sigma_j^2 + \\alpha} + \\frac{s_i}{\\sum_k s_k},
 
-    with :math:`A = X_s V` (``X_s = U \Sigma V^T`` the weighted centred data
+    with :math:`A = X_s V` (``X_s = U \\Sigma V^T`` the weighted centred data
     of :class:`RidgeLowerLevel`, whose decomposition is reused; the last term
     only with an intercept) -- the identity behind ``RidgeCV``'s efficient
-    leave-one-out. :meth:`decision` returns :math:`\hat t_{-i}` when handed
+    leave-one-out. :meth:`decision` returns :math:`\\hat t_{-i}` when handed
     the training array itself (``self.X``, by identity): the upper level and
     the scorer of BilevelSearchCV's one leave-one-out "fold" pass it, so
     that the mean validation loss is the leave-one-out mean squared error
     and the scorer scores the ``n`` leave-one-out predictions together, as
     ``RidgeCV`` does. Its derivative in ``alpha`` adds
-    :math:`-e_i (1 - h_i)^{-2} \partial h_i / \partial \alpha` (the leverage
+    :math:`-e_i (1 - h_i)^{-2} \\partial h_i / \\partial \\alpha` (the leverage
     changes with ``alpha``) to the implicit part through ``(w, b)``. Other
     arrays get the plain decision values ``X w + b``.
 
     Parameters
     ----------
-    estimator, X, y, names, scales, sample_weight
-        As in :class:`RidgeLowerLevel`, ``X`` and ``y`` being all the samples.
+    estimator : :class:`~sklearn.linear_model.Ridge`
+        As in :class:`RidgeLowerLevel`.
+    X : array or sparse matrix of shape (n_samples, n_features)
+        All the samples (densified; ``self.X`` is the array that stands for
+        their leave-one-out predictions).
+    y : array of shape (n_samples,)
+        All the targets.
+    names : sequence of str
+        ``['alpha']`` (or empty).
+    scales : sequence of {'log', 'linear'}
+        The scale of ``alpha``.
+    sample_weight : array of shape (n_samples,), optional
+        The weights ``s_i`` (all 1 when None).
+
+    Attributes
+    ----------
+    A2 : ndarray of shape (n_samples, rank)
+        :math:`a_{ij}^2`, the squared coordinates of the samples in the
+        eigenbasis (the leverages' ingredients).
+    h0 : ndarray of shape (n_samples,)
+        The intercept's share of the leverages, :math:`s_i / \\sum_k s_k`
+        (0 without an intercept).
 
     References
     ----------
@@ -286,7 +306,10 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
     :math:`K_{ij} = e^{-\\gamma \\|x_i - x_j\\|^2}`,
     :math:`\\partial K / \\partial \\gamma = -D \\circ K` (``D`` the squared
     distances). Predictions are :math:`K_\\gamma(X, X_{train})\\, a` (no
-    intercept). Kernels: 'rbf' and 'linear'.
+    intercept). Kernels: 'rbf' and 'linear'. When ``gamma`` is not searched
+    the kernel is fixed, and one eigendecomposition of
+    :math:`S^{1/2} K S^{1/2}` per fold solves the system for every ``alpha``
+    in two products; otherwise each point factorises it (Cholesky).
 
     Parameters
     ----------
@@ -383,6 +406,14 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
         self.D = euclidean_distances(self.X, squared=True) if kernel == "rbf" else None
         self.inv_s = np.ones(len(self.y)) if self.sample_weight is None else 1.0 / self.sample_weight
         self.n_var = self.X.shape[0]
+        self.eigen = None
+        if "gamma" not in self.names:
+            # the kernel is fixed: with K_s = S^{1/2} K S^{1/2} = Q diag(ev) Q^T (one eigendecomposition
+            # per fold), (K + alpha S^{-1})^{-1} = S^{1/2} Q (ev + alpha)^{-1} Q^T S^{1/2} for every alpha
+            root = 1.0 / np.sqrt(self.inv_s)
+            ev, Q = np.linalg.eigh(root[:, None] * self._kernel(self._hyper(np.zeros(self.n_hyper))[1], self.D)
+                                   * root)
+            self.eigen = (ev, Q, root)
 
     def _hyper(self, x):
         vals = self.values(x)
@@ -403,16 +434,24 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
         A[np.diag_indices_from(A)] += alpha * self.inv_s
         return cho_factor(A, overwrite_a=True)
 
+    def _system_solve(self, x, r):
+        """``(K + alpha S^{-1})^{-1} r``: through the eigendecomposition when the kernel is fixed, else
+        a Cholesky factorisation at ``x``."""
+        if self.eigen is None:
+            return cho_solve(self._factor(x), r)
+        ev, Q, root = self.eigen
+        return root * (Q @ ((Q.T @ (root * r)) / (ev + self._hyper(x)[0])))
+
     def solve(self, x, y0=None, tol=1e-10):
-        return cho_solve(self._factor(x), self.y.astype(float)), True
+        return self._system_solve(x, self.y.astype(float)), True
 
     def adjoint(self, x, y, g):
-        return cho_solve(self._factor(x), g), np.zeros(0)
+        return self._system_solve(x, g), np.zeros(0)
 
     def cross_vjp(self, x, y, v):
         alpha, gamma = self._hyper(x)
         d = {"alpha": v @ (self.inv_s * y)}
-        if self.kernel == "rbf":
+        if "gamma" in self.names:
             K = self._kernel(gamma, self.D)
             # -v^T (D o K) y, without the n x n temporary D o K
             d["gamma"] = -v @ np.einsum("ij,ij,j->i", self.D, K, y, optimize=False)
