@@ -90,6 +90,7 @@ def test_ridge_leave_one_out_equals_refits_and_finite_differences(shape, fit_int
         check_hypergradient(problem, x)
 
 
+@pytest.mark.filterwarnings("ignore:BilevelSearchCV")  # the short descent of the Pipeline search
 def test_leave_one_out_search_scores_as_refits_and_ridgecv():
     X, t, _ = _data(25, 8, seed=4)
     search = BilevelSearchCV(Ridge(), {"alpha": (1e-3, 1e3)}, cv=LeaveOneOut(),
@@ -164,6 +165,7 @@ def test_elastic_net_path_changes_l1_ratio():
         np.testing.assert_allclose(y[:-1], cold.coef_, atol=1e-7 * np.abs(cold.coef_).max())
 
 
+@pytest.mark.filterwarnings("ignore:BilevelSearchCV start 0")  # max_iter=1: the scan is the subject
 def test_scan_runs_from_the_strongest_penalty_and_stops_when_worse():
     X, t, _ = _data(80, 40, seed=8)
     cv = KFold(4, shuffle=True, random_state=0)

@@ -230,6 +230,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
                    **self._cd_settings)._validate_params()
         self.linear = LinearModel(p)  # y = (w, b), decision values X w + b
         self.n_var = p + 1
+        self._path_data = None  # solve_path's centred data, made at its first call
 
     # -- hyperparameters -------------------------------------------------------
     def _hyper(self, x):
@@ -317,7 +318,10 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         max_iter = self.params.get("max_iter", 1000) if compare_only else self._cd_settings["max_iter"]
         # a second, tighter descent from the first one's answer when its support was wrong
         for attempt_tol in (tol, tol * 1e-4):
-            w_cd, b_cd, n_iter = self._descend(alpha, rho, w, attempt_tol, max_iter)
+            # dense data: enet_path on the fold's centred data (and Gram matrix), kept from the first
+            # solve, where ElasticNet.fit would centre and copy X at every solve
+            w_cd, converged = self._path([alpha], rho, w, attempt_tol, max_iter,
+                                         None if self.sparse else self._centred())
             w, ok = self._polish(alpha, rho, w_cd)
             if ok:
                 return np.append(w, self._intercept(w)), True
@@ -325,9 +329,9 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
                 # coordinate descent's answer at its duality-gap tolerance is what the estimator
                 # itself (and LassoCV's path) gives; a tighter descent that settles the support
                 # for the polish costs thousands of sweeps where the support exceeds the samples
-                return np.append(w_cd, b_cd), n_iter < max_iter
+                return np.append(w_cd, self._intercept(w_cd)), converged
             w = w_cd
-        return np.append(w_cd, b_cd), False
+        return np.append(w_cd, self._intercept(w_cd)), False
 
     def solve_path(self, xs, y0=None, x0=None, tol=1e-4):
         """Solutions at the points ``xs`` (rows), in order, along a regularisation path.
@@ -375,11 +379,17 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         roots of ``ElasticNet.fit``'s weights rescaled to sum to ``n``; Fortran-ordered), and with more
         samples than features the Gram matrix ``X_c^T X_c`` and ``X_c^T t_c``, as ``LassoCV``'s
         ``precompute='auto'``: a sweep then costs ``p^2`` in place of ``n p``."""
+        if self._path_data is not None:
+            return self._path_data
         root = np.sqrt(self.u * self.u.size)
         Xc, tc = np.asfortranarray(root[:, None] * (self.X - self.x_mean)), root * (self.t - self.t_mean)
-        if Xc.shape[0] <= Xc.shape[1]:
-            return {"X": Xc, "y": tc, "precompute": False}
-        return {"X": Xc, "y": tc, "precompute": np.ascontiguousarray(Xc.T @ Xc), "Xy": Xc.T @ tc}
+        data = {"X": Xc, "y": tc, "precompute": False}
+        if Xc.shape[0] > Xc.shape[1]:
+            data.update(precompute=np.ascontiguousarray(Xc.T @ Xc), Xy=Xc.T @ tc)
+        # kept: data of the fold, not run state (the same for every call; a concurrent first call
+        # computes it twice at worst); the scan calls solve_path once per block of points
+        self._path_data = data
+        return data
 
     def _path(self, alphas, rho, w, tol, max_iter, centred):
         """``(w, converged)`` at the last of ``alphas`` (decreasing), each warm started from the one before.
