@@ -16,7 +16,7 @@ from ._search_space import parse_param_space, within_valid_values
 from .problems.base import BilevelProblem
 from .problems.cross_validation import CrossValidationProblem
 from .problems.estimator_base import ValidationLoss
-from .problems.ridge import RidgeLeaveOneOut, RidgeLowerLevel
+from .problems.ridge import KernelRidgeLeaveOneOut, KernelRidgeLowerLevel, RidgeLeaveOneOut, RidgeLowerLevel
 from .problems.sklearn_estimators import lower_level_class
 
 
@@ -112,8 +112,10 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims):
     pre, final, prefix = split_pipeline(estimator)
     names = [d.name[len(prefix):] for d in dims]
     lower_cls = lower_level_class(final)
-    if isinstance(cv, LeaveOneOut) and pre is None and lower_cls is RidgeLowerLevel:
-        return _ridge_leave_one_out(final, validation_loss, X, y, route, dims, names)
+    loo_cls = _CLOSED_FORM_LOO.get(lower_cls)
+    if (isinstance(cv, LeaveOneOut) and pre is None and loo_cls is not None
+            and loo_cls.applies(names, route["weight"])):
+        return _leave_one_out(loo_cls, final, validation_loss, X, y, route, dims, names)
     folds, data, n = [], [], len(y)
     for train, test in check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]):
         X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
@@ -137,13 +139,18 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims):
     return CrossValidationProblem(tuple(folds), (lo, hi)), data
 
 
-def _ridge_leave_one_out(final, validation_loss, X, y, route, dims, names):
-    """``build_folds`` for Ridge with ``cv=LeaveOneOut()``: one problem on all the samples whose
-    validation part is the ``n`` leave-one-out predictions, in closed form
-    (:class:`~skbilevel.problems.ridge.RidgeLeaveOneOut`), as ``RidgeCV`` computes them; the
+# The lower levels whose leave-one-out error has a closed form, and their leave-one-out variants.
+_CLOSED_FORM_LOO = {RidgeLowerLevel: RidgeLeaveOneOut, KernelRidgeLowerLevel: KernelRidgeLeaveOneOut}
+
+
+def _leave_one_out(loo_cls, final, validation_loss, X, y, route, dims, names):
+    """``build_folds`` for Ridge or KernelRidge with ``cv=LeaveOneOut()``: one problem on all the
+    samples whose validation part is the ``n`` leave-one-out predictions, in closed form
+    (:class:`~skbilevel.problems.ridge.RidgeLeaveOneOut`,
+    :class:`~skbilevel.problems.ridge.KernelRidgeLeaveOneOut`), as ``RidgeCV`` computes them; the
     ``n`` refits are never run."""
     X = check_array(X, accept_sparse="csr", dtype=np.float64)
-    lower = RidgeLeaveOneOut(final, X, y, names, [d.scale for d in dims], sample_weight=route["weight"])
+    lower = loo_cls(final, X, y, names, [d.scale for d in dims], sample_weight=route["weight"])
     everything = np.arange(len(y))
     score_params = (fold_params(route["score"], len(y), everything),) * 2
     # the training array itself stands for its leave-one-out predictions (RidgeLeaveOneOut.decision)

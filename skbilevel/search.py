@@ -123,10 +123,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
     cv : int, cross-validation generator or iterable, default=5
         As in GridSearchCV: an int is the number of (stratified, for a
-        classifier) K-fold splits. ``LeaveOneOut()`` with a Ridge (not after
-        earlier Pipeline steps) needs no refit: the leave-one-out predictions
-        come in closed form from the fit on all samples and are scored
-        together, as by ``RidgeCV`` (one split in ``cv_results_``).
+        classifier) K-fold splits. ``LeaveOneOut()`` with a Ridge, or a KernelRidge
+        searching ``alpha`` alone (not after earlier Pipeline steps), needs
+        no refit: the leave-one-out predictions come in closed form from the
+        fit on all samples and are scored together, as by ``RidgeCV`` (one
+        split in ``cv_results_``).
     n_jobs : int, default=None
         Folds solved in parallel by :class:`joblib.Parallel`; a joblib
         backend context (loky, dask, ray) decides where.

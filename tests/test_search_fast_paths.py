@@ -179,3 +179,40 @@ def test_scan_runs_from_the_strongest_penalty_and_stops_when_worse():
     for alpha, score in zip(scan, lasso.cv_results_["mean_test_score"][lasso.cv_results_["start"] == -1]):
         reference = cross_val_score(Lasso(alpha=alpha), X, t, cv=cv).mean()
         assert score == pytest.approx(reference, abs=1e-3)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "linear"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kernel_ridge_leave_one_out_equals_refits_and_finite_differences(kernel, weighted):
+    from skbilevel.problems.ridge import KernelRidgeLeaveOneOut
+
+    X, t, s = _data(14, 4, seed=9)
+    X = X / X.std(axis=0)
+    s = s if weighted else None
+    estimator = KernelRidge(kernel=kernel, gamma=0.3)
+    lower = KernelRidgeLeaveOneOut(estimator, X, t, ["alpha"], ["log"], sample_weight=s)
+    problem = BilevelProblem(ValidationLoss(lower, lower.X, t), lower)
+    for alpha in (0.05, 1.0, 20.0):
+        x = np.log([alpha])
+        a, _ = lower.solve(x)
+        refits = []
+        for i in range(len(t)):
+            keep = np.arange(len(t)) != i
+            model = KernelRidge(kernel=kernel, gamma=0.3, alpha=alpha)
+            refits.append(model.fit(X[keep], t[keep], sample_weight=None if s is None else s[keep])
+                          .predict(X[i:i + 1])[0])
+        np.testing.assert_allclose(lower.decision(x, a, lower.X), refits, rtol=1e-7, atol=1e-8)
+        check_hypergradient(problem, x)
+    with pytest.raises(ValueError, match="fixed kernel"):
+        KernelRidgeLeaveOneOut(KernelRidge(kernel="rbf"), X, t, ["alpha", "gamma"], ["log", "log"])
+
+
+def test_kernel_ridge_leave_one_out_search_scores_as_refits():
+    X, t, _ = _data(20, 3, seed=10)
+    X = X / X.std(axis=0)
+    search = BilevelSearchCV(KernelRidge(kernel="rbf", gamma=0.2), {"alpha": (1e-3, 1e2)}, cv=LeaveOneOut(),
+                             scoring="neg_mean_squared_error").fit(X, t)
+    brute = cross_val_score(KernelRidge(kernel="rbf", gamma=0.2, **search.best_params_), X, t, cv=LeaveOneOut(),
+                            scoring="neg_mean_squared_error").mean()
+    assert search.n_splits_ == 1
+    assert search.best_score_ == pytest.approx(brute, rel=1e-7)

@@ -267,6 +267,11 @@ class RidgeLeaveOneOut(RidgeLowerLevel):
     True
     """
 
+    @staticmethod
+    def applies(names, sample_weight):
+        """Whether the closed form serves these searched ``names`` and weights: always."""
+        return True
+
     def __init__(self, estimator, X, y, names, scales, sample_weight=None):
         super().__init__(estimator, X, y, names, scales, sample_weight)
         root = np.sqrt(self.s)
@@ -476,3 +481,94 @@ class KernelRidgeLowerLevel(EstimatorLowerLevel):
         alpha, gamma = self._hyper(x)
         K = self._kernel(gamma, self.D)
         return float(0.5 * y @ (K @ y) + 0.5 * alpha * y @ (self.inv_s * y) - self.y @ y)
+
+
+class KernelRidgeLeaveOneOut(KernelRidgeLowerLevel):
+    """:class:`KernelRidgeLowerLevel` on all the samples, ``alpha`` alone searched, whose decision values
+    on them are leave-one-out ones.
+
+    As :class:`RidgeLeaveOneOut`, with the hat matrix
+    :math:`K (K + \\alpha S^{-1})^{-1}`, similar to
+    :math:`K_s (K_s + \\alpha)^{-1}` (``K_s = S^{1/2} K S^{1/2} = Q \\mathrm{diag}(\\lambda) Q^T``,
+    the eigendecomposition the lower level already holds): the leverages are
+    :math:`h_i(\\alpha) = \\sum_j q_{ij}^2 \\lambda_j / (\\lambda_j + \\alpha)`
+    and the leave-one-out prediction
+    :math:`\\hat t_{-i} = t_i - (t_i - (K a)_i) / (1 - h_i)`, returned by
+    :meth:`decision` when handed ``self.X`` itself (by identity).
+
+    Parameters
+    ----------
+    estimator : :class:`~sklearn.kernel_ridge.KernelRidge`
+        As in :class:`KernelRidgeLowerLevel`.
+    X : array or sparse matrix of shape (n_samples, n_features)
+        All the samples (densified; ``self.X`` stands for their
+        leave-one-out predictions).
+    y : array of shape (n_samples,)
+        All the targets.
+    names : sequence of str
+        ``['alpha']``: the kernel must be fixed (``ValueError`` otherwise).
+    scales : sequence of {'log', 'linear'}
+        The scale of ``alpha``.
+    sample_weight : array of shape (n_samples,), optional
+        Positive weights ``s_i`` (all 1 when None).
+
+    Attributes
+    ----------
+    Q2 : ndarray of shape (n_samples, n_samples)
+        The squared eigenvectors :math:`q_{ij}^2`.
+
+    References
+    ----------
+    .. [1] G. H. Golub, M. Heath, G. Wahba, "Generalized cross-validation as
+       a method for choosing a good ridge parameter", Technometrics, 1979.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.kernel_ridge import KernelRidge
+    >>> from skbilevel.problems.ridge import KernelRidgeLeaveOneOut
+    >>> rng = np.random.default_rng(0)
+    >>> X, t = rng.normal(size=(12, 3)), rng.normal(size=12)
+    >>> lower = KernelRidgeLeaveOneOut(KernelRidge(kernel="rbf", gamma=0.3), X, t, ["alpha"], ["log"])
+    >>> a, _ = lower.solve(np.log([0.5]))
+    >>> keep = np.arange(12) != 4
+    >>> refit = KernelRidge(kernel="rbf", gamma=0.3, alpha=0.5).fit(X[keep], t[keep]).predict(X[4:5])[0]
+    >>> bool(np.isclose(lower.decision(np.log([0.5]), a, lower.X)[4], refit))
+    True
+    """
+
+    @staticmethod
+    def applies(names, sample_weight):
+        """Whether the closed form serves these searched ``names`` and weights: ``alpha`` alone (a
+        fixed kernel), no weight 0 (such samples leave the problem)."""
+        return "gamma" not in names and (sample_weight is None or bool(np.all(sample_weight > 0)))
+
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+        super().__init__(estimator, X, y, names, scales, sample_weight)
+        if self.eigen is None:
+            raise ValueError("KernelRidge leave-one-out in closed form needs a fixed kernel: search alpha alone")
+        self.Q2 = self.eigen[1] ** 2
+
+    def _leverage(self, alpha):
+        """``(h, dh/dalpha)`` of every sample."""
+        ev = self.eigen[0]
+        return self.Q2 @ (ev / (ev + alpha)), -(self.Q2 @ (ev / (ev + alpha) ** 2))
+
+    def _kernel_times(self, a):
+        """``K a`` through the eigendecomposition: ``K = S^{-1/2} Q diag(ev) Q^T S^{-1/2}``."""
+        ev, Q, root = self.eigen
+        return (Q @ (ev * (Q.T @ (a / root)))) / root
+
+    def decision(self, x, y, X):
+        if X is not self.X:
+            return super().decision(x, y, X)
+        h, _ = self._leverage(self._hyper(x)[0])
+        return self.y - (self.y - self._kernel_times(y)) / (1.0 - h)
+
+    def decision_vjp(self, x, y, X, g):
+        if X is not self.X:
+            return super().decision_vjp(x, y, X, g)
+        h, dh = self._leverage(self._hyper(x)[0])
+        residual = self.y - self._kernel_times(y)
+        gx = self._per_x(x, {"alpha": -float(g @ (residual * dh / (1.0 - h) ** 2))})
+        return gx, self._kernel_times(g / (1.0 - h))  # K is symmetric
