@@ -1,7 +1,9 @@
 """BilevelSearchCV's strategy: a coarse scan, hypergradient descents, then a compass search on the score.
 
 1. The initial grid (``start = -1``): a coarse grid of the box, compared by
-   validation loss; its best points are the descents' starts.
+   validation loss, scanned as a regularisation path (from the strongest
+   penalty down, warm started, stopped once the loss rises; see
+   :meth:`OuterSearch._scan`); its best points are the descents' starts.
 2. The descents (``start = 0, 1, ...``):
    :func:`skbilevel.methods.hypergradient.solve`, L-BFGS-B on the mean
    validation loss of the folds, each fold warm started.

@@ -161,7 +161,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         ``'auto'`` is 5 for one hyperparameter, 3 (a 3 x 3 grid) for two and
         2 for more; 0 skips it. The validation loss is rarely convex in the
         hyperparameters (an SVC's ``(C, gamma)`` has separate valleys), and
-        the grid's points also count as candidates for ``best_*``.
+        the grid's points also count as candidates for ``best_*``. It is
+        scanned as ``LassoCV`` scans its path: from the strongest penalty
+        down (large ``alpha``, small ``C``), each point warm started from
+        the last, and it stops once two consecutive values of the first
+        hyperparameter score worse than the best before them.
     refine : 'auto' or int, default='auto'
         Evaluations of a compass search on the CV score (the refit metric)
         after the descents, from the best-scoring point: the descent
