@@ -248,6 +248,9 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     # -- linear algebra on the support -----------------------------------------
     def _hessian(self, S, alpha, rho) -> np.ndarray:
         """:math:`H_S = X_{c,S}^T U X_{c,S} + \\alpha (1 - \\rho) I`."""
+        gram_n = self._cached_gram()
+        if gram_n is not None:  # the Gram matrix of the path, n X_c^T U X_c: no product with X
+            return gram_n[np.ix_(S, S)] / self.u.size + alpha * (1.0 - rho) * np.eye(S.size)
         XS = self.X[:, S]
         if self.sparse:
             # X_c^T U X_c = X^T U X - xbar xbar^T (as u sums to 1), keeping X_S sparse.
@@ -258,6 +261,11 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
             gram = XS.T @ (self.u[:, None] * XS)
         return gram + alpha * (1.0 - rho) * np.eye(S.size)
 
+    def _cached_gram(self):
+        """``n X_c^T U X_c`` where :meth:`_centred` made it (dense data, more samples than features), else None."""
+        data = self._path_data
+        return None if data is None or data["precompute"] is False else data["precompute"]
+
     def _intercept(self, w) -> float:
         return self.t_mean - float(self.x_mean @ w) if self.fit_intercept else 0.0
 
@@ -266,8 +274,14 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
 
     def _kkt_ok(self, alpha, rho, w) -> bool:
         """Whether ``w`` is optimal: the subgradient conditions hold within ``kkt_atol``."""
-        r = self._residual(w, self._intercept(w))
-        grad = np.asarray(self.X.T @ (self.u * r)).ravel() + alpha * (1.0 - rho) * w
+        gram_n = self._cached_gram()
+        if gram_n is not None:  # X^T U r = X_c^T U (X_c w - t_c) = (G w - X_c^T t_c) / n, from the Gram matrix
+            on = np.flatnonzero(w)
+            data_grad = (gram_n[:, on] @ w[on] - self._path_data["Xy"]) / self.u.size
+        else:
+            r = self._residual(w, self._intercept(w))
+            data_grad = np.asarray(self.X.T @ (self.u * r)).ravel()
+        grad = data_grad + alpha * (1.0 - rho) * w
         on = w != 0
         err_on = np.abs(grad[on] + alpha * rho * np.sign(w[on]))
         off = grad[~on]
