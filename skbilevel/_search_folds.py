@@ -6,7 +6,7 @@ from functools import partial
 
 import numpy as np
 from sklearn.base import clone, is_classifier
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import LeaveOneOut, check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d
@@ -16,6 +16,7 @@ from ._search_space import parse_param_space, within_valid_values
 from .problems.base import BilevelProblem
 from .problems.cross_validation import CrossValidationProblem
 from .problems.estimator_base import ValidationLoss
+from .problems.ridge import KernelRidgeLeaveOneOut, KernelRidgeLowerLevel, RidgeLeaveOneOut, RidgeLowerLevel
 from .problems.sklearn_estimators import lower_level_class
 
 
@@ -115,6 +116,10 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims, lower_factory
     pre, final, prefix = split_pipeline(estimator)
     names = [d.name[len(prefix):] for d in dims]
     lower_cls = lower_level_class(final) if lower_factory is None else lower_factory
+    loo_cls = _CLOSED_FORM_LOO.get(lower_cls)
+    if (isinstance(cv, LeaveOneOut) and pre is None and lower_factory is None and loo_cls is not None
+            and loo_cls.applies(names, route["weight"])):
+        return _leave_one_out(loo_cls, final, validation_loss, X, y, route, dims, names)
     folds, data, n = [], [], len(y)
     for train, test in check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]):
         X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
@@ -136,3 +141,25 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims, lower_factory
     lo = np.array([d.low for d in dims])
     hi = np.array([d.high for d in dims])
     return CrossValidationProblem(tuple(folds), (lo, hi)), data
+
+
+# The lower levels whose leave-one-out error has a closed form, and their leave-one-out variants.
+_CLOSED_FORM_LOO = {RidgeLowerLevel: RidgeLeaveOneOut, KernelRidgeLowerLevel: KernelRidgeLeaveOneOut}
+
+
+def _leave_one_out(loo_cls, final, validation_loss, X, y, route, dims, names):
+    """``build_folds`` for Ridge or KernelRidge with ``cv=LeaveOneOut()``: one problem on all the
+    samples whose validation part is the ``n`` leave-one-out predictions, in closed form
+    (:class:`~skbilevel.problems.ridge.RidgeLeaveOneOut`,
+    :class:`~skbilevel.problems.ridge.KernelRidgeLeaveOneOut`), as ``RidgeCV`` computes them; the
+    ``n`` refits are never run."""
+    X = check_array(X, accept_sparse="csr", dtype=np.float64)
+    lower = loo_cls(final, X, y, names, [d.scale for d in dims], sample_weight=route["weight"])
+    everything = np.arange(len(y))
+    score_params = (fold_params(route["score"], len(y), everything),) * 2
+    # the training array itself stands for its leave-one-out predictions (RidgeLeaveOneOut.decision)
+    upper = ValidationLoss(lower, lower.X, y, None if validation_loss == "auto" else validation_loss,
+                           sample_weight=score_params[1].get("sample_weight"))
+    bounds = (np.array([d.low for d in dims]), np.array([d.high for d in dims]))
+    return (CrossValidationProblem((BilevelProblem(upper, lower),), bounds),
+            [(lower.X, y, lower.X, y, score_params)])

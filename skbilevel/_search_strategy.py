@@ -1,7 +1,9 @@
 """BilevelSearchCV's strategy: a coarse scan, hypergradient descents, then a compass search on the score.
 
 1. The initial grid (``start = -1``): a coarse grid of the box, compared by
-   validation loss; its best points are the descents' starts.
+   validation loss, scanned as a regularisation path (from the strongest
+   penalty down, warm started, stopped once the loss rises; see
+   :meth:`OuterSearch._scan`); its best points are the descents' starts.
 2. The descents (``start = 0, 1, ...``):
    :func:`skbilevel.methods.hypergradient.solve`, L-BFGS-B on the mean
    validation loss of the folds, each fold warm started.
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 
 from ._progress import OuterProgress, emit
@@ -144,10 +147,7 @@ class OuterSearch:
         starts = []
         if self.grid_size:
             self.start = -1
-            points = initial_grid(self.dims, self.grid_size)
-            values = hypergradient.evaluate(self.problem, points, n_jobs=self.n_jobs,
-                                            on_evaluation=self._on_evaluation, gradient=False,
-                                            lower_tol=_COMPARE_TOL)
+            points, values = self._scan(initial_grid(self.dims, self.grid_size))
             order = np.argsort([F for F, _, _ in values], kind="stable")
             starts = [(points[i], values[i][2]) for i in order[: self.n_starts]]
         elif self.n_starts:
@@ -155,6 +155,59 @@ class OuterSearch:
         while len(starts) < self.n_starts:
             starts.append((np.array([d.sample(self.rng) for d in self.dims]), None))
         return starts
+
+    def _scan(self, points):
+        """Evaluate the initial grid as a regularisation path: ``(points evaluated, their values)``.
+
+        The grid (snake order) runs from the strongest penalty of its first
+        hyperparameter down (``penalises_upward`` of the lower level: large
+        ``alpha``, small ``C``), each point warm started from its neighbour's
+        fold solutions, as ``LassoCV``'s path is: near the strong end the
+        solutions are sparse or small and cheap, and each solve starts close
+        to its answer, where a cold solve at a weak penalty (a Lasso with more
+        active features than samples) costs thousands of coordinate-descent
+        sweeps. Once the validation losses of two consecutive blocks of the
+        first hyperparameter (the points that share its value) are both
+        above the best of the blocks before them, the weaker penalties left
+        are taken to overfit further and are not evaluated: they are the
+        most expensive ones.
+        """
+        lower = self.problem.folds[0].lower
+        if self.dims and lower.names[0] in getattr(lower, "penalises_upward", ()):
+            points = points[::-1]
+        outer = points[:, 0] if len(points) else points
+        blocks = np.split(np.arange(len(points)), np.flatnonzero(np.diff(outer)) + 1)
+        paths = all(hasattr(fold.lower, "solve_path") for fold in self.problem.folds)
+        values, block_losses, y0, x0 = [], [], None, None
+        for block in blocks:
+            if paths:
+                out = self._path_block(points[block], y0, x0)
+            else:
+                out = hypergradient.evaluate(self.problem, points[block], y0=y0, n_jobs=self.n_jobs,
+                                             on_evaluation=self._on_evaluation, gradient=False,
+                                             lower_tol=_COMPARE_TOL)
+            values += out
+            y0, x0 = out[-1][2], points[block[-1]]
+            block_losses.append(min(F for F, _, _ in out))
+            if len(block_losses) >= 3 and min(block_losses[:-2]) < min(block_losses[-2:]):
+                break
+        return points[: len(values)], values
+
+    def _path_block(self, points, y0, x0):
+        """The scan's ``points`` through each fold's ``solve_path`` (a lower level that follows a
+        regularisation path through points it does not report), from the fold solutions ``y0`` at
+        ``x0``: a list of ``(F, None, fold solutions)``, each point recorded as by ``evaluate``."""
+        y0 = [None] * len(self.problem.folds) if y0 is None else y0
+        with Parallel(n_jobs=self.n_jobs) as parallel:
+            per_fold = parallel(delayed(_fold_path)(fold, points, y, x0) for fold, y in zip(self.problem.folds, y0))
+        values = []
+        for i, x in enumerate(points):
+            Fs, ys, seconds = (np.array([path[i][0] for path in per_fold]), [path[i][1] for path in per_fold],
+                               np.array([path[i][2] for path in per_fold]))
+            self._on_evaluation({"hyperparameters": x.copy(), "objective": float(Fs.mean()), "gradient": None,
+                                 "fold_objectives": Fs, "models": ys, "fold_times": seconds})
+            values.append((float(Fs.mean()), None, ys))
+        return values
 
     def _descend(self, s, x0, y0):
         """Descent ``s`` from ``x0`` (fold solutions ``y0``); warns when it did not converge."""
@@ -243,6 +296,12 @@ class OuterSearch:
             emit(f"[BilevelSearchCV] score refinement: {self.refine_budget - budget} evaluations, "
                  f"CV score {before:.5g} -> {score(best):.5g} ({time.perf_counter() - self.t0:.2f}s)")
         return refine_from
+
+
+def _fold_path(fold, points, y0, x0):
+    """``(F, y, seconds)`` of one fold at each of ``points``, along its lower level's ``solve_path``."""
+    path = fold.lower.solve_path(points, y0, x0, tol=_COMPARE_TOL)
+    return [(fold.upper.value(x, y), y, seconds) for x, (y, _, seconds) in zip(points, path)]
 
 
 def _row_score(row, metric):

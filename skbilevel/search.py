@@ -129,7 +129,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
     cv : int, cross-validation generator or iterable, default=5
         As in GridSearchCV: an int is the number of (stratified, for a
-        classifier) K-fold splits.
+        classifier) K-fold splits. ``LeaveOneOut()`` with a Ridge, or a KernelRidge
+        searching ``alpha`` alone (not after earlier Pipeline steps), needs
+        no refit: the leave-one-out predictions come in closed form from the
+        fit on all samples and are scored together, as by ``RidgeCV`` (one
+        split in ``cv_results_``).
     n_jobs : int, default=None
         Folds solved in parallel by :class:`joblib.Parallel`; a joblib
         backend context (loky, dask, ray) decides where.
@@ -163,7 +167,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         ``'auto'`` is 5 for one hyperparameter, 3 (a 3 x 3 grid) for two and
         2 for more; 0 skips it. The validation loss is rarely convex in the
         hyperparameters (an SVC's ``(C, gamma)`` has separate valleys), and
-        the grid's points also count as candidates for ``best_*``.
+        the grid's points also count as candidates for ``best_*``. It is
+        scanned as ``LassoCV`` scans its path: from the strongest penalty
+        down (large ``alpha``, small ``C``), each point warm started from
+        the last, and it stops once two consecutive values of the first
+        hyperparameter score worse than the best before them.
     refine : 'auto' or int, default='auto'
         Evaluations of a compass search on the CV score (the refit metric)
         after the descents, from the best-scoring point: the descent

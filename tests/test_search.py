@@ -280,9 +280,10 @@ def test_distributions_starts_and_random_state(diabetes):
     assert set(a.cv_results_["start"]) == {-1, 0, 1, 2, -2}  # grid, three descents, refinement
     np.testing.assert_array_equal(a.cv_results_["param_alpha"], b.cv_results_["param_alpha"])
     assert np.all((a.cv_results_["param_alpha"] >= 1e-3) & (a.cv_results_["param_alpha"] <= 1e3))
-    # the initial grid: 5 quantiles of the distribution, and the descents start from its best points
+    # the initial grid: 5 quantiles of the distribution, scanned from the strongest penalty down, and the
+    # descents start from its best points
     grid = a.cv_results_["param_alpha"][a.cv_results_["start"] == -1]
-    np.testing.assert_allclose(grid, loguniform(1e-3, 1e3).ppf([0.1, 0.3, 0.5, 0.7, 0.9]))
+    np.testing.assert_allclose(grid, loguniform(1e-3, 1e3).ppf([0.9, 0.7, 0.5, 0.3, 0.1]))
     first = [a.cv_results_["param_alpha"][a.cv_results_["start"] == s][0] for s in (0, 1, 2)]
     loss = a.cv_results_["validation_loss"][a.cv_results_["start"] == -1]
     np.testing.assert_allclose(sorted(first), sorted(grid[np.argsort(loss)[:3]]))

@@ -90,6 +90,10 @@ class EstimatorLowerLevel(LowerLevel):
     ----------
     hyperparameters : tuple of str
         Class attribute: the parameters that can be differentiated.
+    penalises_upward : tuple of str
+        Class attribute: the hyperparameters whose larger values regularise
+        more (``alpha``; not ``C``). BilevelSearchCV's initial scan runs
+        from the strongest penalty down, as a regularisation path does.
     loss : str
         Class attribute: the validation loss matched to the estimator
         (see :class:`ValidationLoss`).
@@ -138,6 +142,7 @@ class EstimatorLowerLevel(LowerLevel):
     """
 
     hyperparameters: tuple = ()
+    penalises_upward: tuple = ()
     loss: str = "squared"
     capabilities = frozenset({"solve", "adjoint", "cross_vjp"})
 

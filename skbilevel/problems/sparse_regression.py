@@ -20,6 +20,7 @@ coordinate-descent answer) and ``adjoint`` solve ``|S| x |S|`` systems with
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -27,7 +28,7 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve, lstsq
 from scipy.sparse import issparse
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import ElasticNet
+from sklearn.linear_model import ElasticNet, enet_path
 
 from .estimator_base import EstimatorLowerLevel
 from .linear_model import LinearModel
@@ -39,6 +40,14 @@ _KKT_RTOL = 1e-8
 # Coordinate-descent sweeps allowed at least: the hypergradient needs a tight solution, far
 # tighter than scikit-learn's default ``tol=1e-4`` for which ``max_iter=1000`` is meant.
 _MIN_MAX_ITER = 10_000
+
+# Lower-level tolerance from which a solve is taken as one whose point is only compared (by
+# validation loss or score: BilevelSearchCV's scan and refinement use 1e-4), not differentiated.
+_COMPARE_ONLY_TOL = 1e-5
+
+# Largest ratio of consecutive alphas that solve_path takes in one step (LassoCV's default path of
+# 100 alphas over three decades steps by 1.07; a coarser step costs more sweeps per alpha but fewer fits).
+_PATH_RATIO = 1.25
 
 # Reciprocal condition below which the restricted Hessian counts as singular (w is then not unique).
 _SINGULAR_RCOND = 1e2 * np.finfo(float).eps
@@ -185,6 +194,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     """
 
     hyperparameters = ("alpha", "l1_ratio")
+    penalises_upward = ("alpha",)
     loss = "squared"
 
     def __init__(self, estimator, X, y, names, scales, sample_weight=None):
@@ -220,6 +230,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
                    **self._cd_settings)._validate_params()
         self.linear = LinearModel(p)  # y = (w, b), decision values X w + b
         self.n_var = p + 1
+        self._path_data = None  # solve_path's centred data, made at its first call
 
     # -- hyperparameters -------------------------------------------------------
     def _hyper(self, x):
@@ -237,6 +248,9 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     # -- linear algebra on the support -----------------------------------------
     def _hessian(self, S, alpha, rho) -> np.ndarray:
         """:math:`H_S = X_{c,S}^T U X_{c,S} + \\alpha (1 - \\rho) I`."""
+        gram_n = self._cached_gram()
+        if gram_n is not None:  # the Gram matrix of the path, n X_c^T U X_c: no product with X
+            return gram_n[np.ix_(S, S)] / self.u.size + alpha * (1.0 - rho) * np.eye(S.size)
         XS = self.X[:, S]
         if self.sparse:
             # X_c^T U X_c = X^T U X - xbar xbar^T (as u sums to 1), keeping X_S sparse.
@@ -247,6 +261,11 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
             gram = XS.T @ (self.u[:, None] * XS)
         return gram + alpha * (1.0 - rho) * np.eye(S.size)
 
+    def _cached_gram(self):
+        """``n X_c^T U X_c`` where :meth:`_centred` made it (dense data, more samples than features), else None."""
+        data = self._path_data
+        return None if data is None or data["precompute"] is False else data["precompute"]
+
     def _intercept(self, w) -> float:
         return self.t_mean - float(self.x_mean @ w) if self.fit_intercept else 0.0
 
@@ -255,8 +274,14 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
 
     def _kkt_ok(self, alpha, rho, w) -> bool:
         """Whether ``w`` is optimal: the subgradient conditions hold within ``kkt_atol``."""
-        r = self._residual(w, self._intercept(w))
-        grad = np.asarray(self.X.T @ (self.u * r)).ravel() + alpha * (1.0 - rho) * w
+        gram_n = self._cached_gram()
+        if gram_n is not None:  # X^T U r = X_c^T U (X_c w - t_c) = (G w - X_c^T t_c) / n, from the Gram matrix
+            on = np.flatnonzero(w)
+            data_grad = (gram_n[:, on] @ w[on] - self._path_data["Xy"]) / self.u.size
+        else:
+            r = self._residual(w, self._intercept(w))
+            data_grad = np.asarray(self.X.T @ (self.u * r)).ravel()
+        grad = data_grad + alpha * (1.0 - rho) * w
         on = w != 0
         err_on = np.abs(grad[on] + alpha * rho * np.sign(w[on]))
         off = grad[~on]
@@ -293,23 +318,117 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
 
         Returns ``(y, ok)``; ``ok`` is False (and ``y`` is coordinate descent's
         answer) when the polished point fails the optimality conditions even
-        after a second, tighter descent.
+        after a second, tighter descent. At a loose ``tol`` (1e-5 or more: a
+        point that is only compared, not differentiated) there is no second
+        descent, coordinate descent runs at most the estimator's own
+        ``max_iter`` sweeps, and an unpolished answer is accepted (``ok``
+        when coordinate descent converged), as the estimator's ``fit`` would.
         """
         alpha, rho = self._hyper(x)
         p = self.n_var - 1
         w = np.zeros(p) if y0 is None or np.size(y0) != p + 1 else np.asarray(y0[:-1], dtype=float)
+        compare_only = tol >= _COMPARE_ONLY_TOL
+        # the estimator's own sweep budget where the point is only compared (as LassoCV's path)
+        max_iter = self.params.get("max_iter", 1000) if compare_only else self._cd_settings["max_iter"]
         # a second, tighter descent from the first one's answer when its support was wrong
         for attempt_tol in (tol, tol * 1e-4):
-            w_cd, b_cd, _ = self._descend(alpha, rho, w, attempt_tol)
+            # dense data: enet_path on the fold's centred data (and Gram matrix), kept from the first
+            # solve, where ElasticNet.fit would centre and copy X at every solve
+            w_cd, converged = self._path([alpha], rho, w, attempt_tol, max_iter,
+                                         None if self.sparse else self._centred())
             w, ok = self._polish(alpha, rho, w_cd)
             if ok:
                 return np.append(w, self._intercept(w)), True
+            if compare_only:
+                # coordinate descent's answer at its duality-gap tolerance is what the estimator
+                # itself (and LassoCV's path) gives; a tighter descent that settles the support
+                # for the polish costs thousands of sweeps where the support exceeds the samples
+                return np.append(w_cd, self._intercept(w_cd)), converged
             w = w_cd
-        return np.append(w_cd, b_cd), False
+        return np.append(w_cd, self._intercept(w_cd)), False
 
-    def _descend(self, alpha, rho, w0, tol):
-        """Coordinate descent (scikit-learn's ``ElasticNet``) from ``w0``: ``(w, b, n_iter)``."""
-        model = ElasticNet(alpha=alpha, l1_ratio=rho, tol=tol, **self._cd_settings)
+    def solve_path(self, xs, y0=None, x0=None, tol=1e-4):
+        """Solutions at the points ``xs`` (rows), in order, along a regularisation path.
+
+        For points that are only compared (BilevelSearchCV's initial scan), as
+        ``LassoCV`` computes its path: each point is warm started from the one
+        before (the first from ``y0``, the solution at ``x0``; from ``w = 0``
+        at ``alpha_max`` without them), and where ``alpha`` falls by more than
+        a factor ``_PATH_RATIO`` between two points with the same
+        ``l1_ratio``, coordinate descent first visits geometrically spaced
+        ``alpha`` in between: from a nearby solution each costs a few sweeps
+        (scikit-learn's gap-safe screening discards most features early),
+        whereas one jump lands far from the answer at a weak penalty, where
+        coordinate descent converges slowly. Coordinate descent runs at most
+        the estimator's ``max_iter`` sweeps per ``alpha`` to the duality-gap
+        tolerance ``tol``, and its answer is not polished (a point to be
+        differentiated goes through :meth:`solve`).
+
+        Returns a list of ``(y, ok, seconds)``, one per row of ``xs``; ``ok``:
+        coordinate descent converged.
+        """
+        out = []
+        if y0 is None or x0 is None or np.size(y0) != self.n_var:
+            alpha_prev, rho_prev, w = None, None, np.zeros(self.n_var - 1)
+        else:
+            (alpha_prev, rho_prev), w = self._hyper(x0), np.asarray(y0[:-1], dtype=float)
+        max_iter = int(self.params.get("max_iter", 1000))
+        centred = None if self.sparse else self._centred()
+        for x in np.atleast_2d(xs):
+            start = time.perf_counter()
+            alpha, rho = self._hyper(x)
+            if alpha_prev is None and rho > 0:
+                alpha_prev, rho_prev = self.alpha_max(rho), rho
+            alphas = [alpha]
+            if rho == rho_prev and alpha_prev > _PATH_RATIO * alpha:
+                steps = int(np.ceil(np.log(alpha_prev / alpha) / np.log(_PATH_RATIO)))
+                alphas = np.geomspace(alpha_prev, alpha, steps + 1)[1:]
+            w, ok = self._path(alphas, rho, w, tol, max_iter, centred)
+            out.append((np.append(w, self._intercept(w)), ok, time.perf_counter() - start))
+            alpha_prev, rho_prev = alpha, rho
+        return out
+
+    def _centred(self):
+        """``enet_path``'s data for ``fit_intercept``: ``X_c``, ``t_c`` (centred, scaled by the square
+        roots of ``ElasticNet.fit``'s weights rescaled to sum to ``n``; Fortran-ordered), and with more
+        samples than features the Gram matrix ``X_c^T X_c`` and ``X_c^T t_c``, as ``LassoCV``'s
+        ``precompute='auto'``: a sweep then costs ``p^2`` in place of ``n p``."""
+        if self._path_data is not None:
+            return self._path_data
+        root = np.sqrt(self.u * self.u.size)
+        Xc, tc = np.asfortranarray(root[:, None] * (self.X - self.x_mean)), root * (self.t - self.t_mean)
+        data = {"X": Xc, "y": tc, "precompute": False}
+        if Xc.shape[0] > Xc.shape[1]:
+            data.update(precompute=np.ascontiguousarray(Xc.T @ Xc), Xy=Xc.T @ tc)
+        # kept: data of the fold, not run state (the same for every call; a concurrent first call
+        # computes it twice at worst); the scan calls solve_path once per block of points
+        self._path_data = data
+        return data
+
+    def _path(self, alphas, rho, w, tol, max_iter, centred):
+        """``(w, converged)`` at the last of ``alphas`` (decreasing), each warm started from the one before.
+
+        Dense data go through scikit-learn's ``enet_path`` on ``centred`` (LassoCV's own solver, one
+        call for the whole path, where each ``ElasticNet.fit`` would centre and copy ``X`` again);
+        sparse data through :meth:`_descend`.
+        """
+        if centred is None:
+            n_iter = 0
+            for a in alphas:
+                w, _, n_iter = self._descend(a, rho, w, tol, max_iter)
+            return w, n_iter < max_iter
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # said by the returned flag
+            _, coefs, _, n_iters = enet_path(**centred, l1_ratio=rho, alphas=np.asarray(alphas, dtype=float),
+                                             coef_init=np.array(w, dtype=float), tol=tol, max_iter=max_iter,
+                                             positive=self.positive, check_input=False, return_n_iter=True)
+        return coefs[:, -1], bool(n_iters[-1] < max_iter)
+
+    def _descend(self, alpha, rho, w0, tol, max_iter=None):
+        """Coordinate descent (scikit-learn's ``ElasticNet``) from ``w0``: ``(w, b, n_iter)``; at most
+        ``max_iter`` sweeps (None: the solve's own, at least 10000)."""
+        settings = {**self._cd_settings, "max_iter": max_iter or self._cd_settings["max_iter"]}
+        model = ElasticNet(alpha=alpha, l1_ratio=rho, tol=tol, **settings)
         model.coef_ = np.array(w0, dtype=float)  # a copy: coordinate descent works in place
         with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
             # convergence is judged by the caller, by the optimality conditions
