@@ -63,7 +63,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import inspect  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -79,7 +78,7 @@ from sklearn.linear_model import (  # noqa: E402
     ElasticNet, ElasticNetCV, Lasso, LassoCV, LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV,
 )
 from sklearn.metrics import get_scorer  # noqa: E402
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split  # noqa: E402
+from sklearn.model_selection import LeaveOneOut, KFold, StratifiedKFold, cross_val_score, train_test_split  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
@@ -166,17 +165,9 @@ def alpha_max(X, y, l1_ratio=1.0):
 
 # -- what this version of skbilevel offers ---------------------------------------------------------
 def loo_option():
-    """The keyword arguments that ask this version's BilevelSearchCV for leave-one-out, or None."""
-    for constraint in BilevelSearchCV._parameter_constraints.get("cv", ()):
-        options = getattr(constraint, "options", ())
-        for name in ("loo", "leave_one_out", "leave-one-out", "gcv"):
-            if name in options:
-                return {"cv": name}
-    parameters = inspect.signature(BilevelSearchCV).parameters
-    for name in ("loo", "leave_one_out", "gcv"):
-        if name in parameters:
-            return {name: True}
-    return None
+    """The keyword arguments that ask BilevelSearchCV for leave-one-out: ``cv=LeaveOneOut()``, which it solves in
+    closed form for Ridge (and KernelRidge's alpha) without earlier Pipeline steps, as ``RidgeCV()`` does."""
+    return {"cv": LeaveOneOut()}
 
 
 def per_feature_search():
@@ -704,7 +695,7 @@ def main(argv=None):
                "details": [detail_cells(*r) for r in rows], "warnings": warning_counts(rows),
                "skipped": opts.skipped, "raw": [raw(*r) for r in rows]}
     config = {"quick": opts.quick, "rows": [list(r) for r in opts.todo], "repeat": opts.repeat, "n_test": N_TEST,
-              "folds": N_FOLDS, "optuna_trials": OPTUNA_TRIALS, "loo_option": loo_option(),
+              "folds": N_FOLDS, "optuna_trials": OPTUNA_TRIALS, "loo_option": "cv=LeaveOneOut()",
               "per_feature_search": getattr(per_feature_search(), "__name__", None),
               "peer_versions": peer_versions(),
               "threads": {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
