@@ -593,7 +593,7 @@ class HyperCleaningClassifier(BilevelClassifier):
                                    + [np.ones(Y_tr.shape[0])])
         return FeatureWeightedSoftmaxRegression(split.X_train, Y_tr, features=features, alpha=self.alpha,
                                                 sample_weight=split.sample_weight_train,
-                                                max_iter=self._lower_budget())
+                                                max_iter=self._lower_budget(), start=baselines["uniform"][1])
 
     def _safeguard(self, candidates, split, Y_tr, Y_v, s_v, seed, folds):
         """The weighting of lowest cross-validated trusted-set cross-entropy, and the scores of all.

@@ -37,6 +37,8 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import LinAlgError, lstsq, solve as dense_solve
 from scipy.optimize import minimize
 from scipy.sparse.linalg import LinearOperator, cg
 from scipy.special import expit
@@ -59,6 +61,13 @@ _GTOL_FLOOR = 1e-14
 _QUASI_NEWTON_GTOL = 1e-8
 _POLISH_STEPS = 5
 _POLISH_CG_ITER = 200
+
+# Up to this many parameters the linear model forms its Hessian (K (K + 1) / 2 products of the data
+# with itself) and takes dense Newton steps; above, Hessian-vector products in a Krylov solver cost
+# less. On small models each of those products costs more in interpreter overhead than in arithmetic.
+_DENSE_NEWTON_LIMIT = 300
+# Armijo's sufficient decrease for the dense Newton steps
+_ARMIJO = 1e-4
 
 
 @cache
@@ -336,6 +345,63 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
         super().__init__(X, Y, alpha=alpha, sample_weight=sample_weight, max_iter=max_iter)
         self.linear = LinearModel(self.n_features, self.n_classes, layout="columns")
         self.n_var = self.linear.n_params
+        if self.n_var <= _DENSE_NEWTON_LIMIT:  # the adjoint system is solved on the dense Hessian too
+            self.capabilities = type(self).capabilities | {"adjoint"}
+
+    def hessian(self, x, theta):
+        """The dense ``grad^2_yy f(x, theta)``: ``sum_i w_i / n (a_i a_i^T) kron S_i`` plus the ridge.
+
+        ``a_i`` is sample ``i`` with a trailing 1 (the intercept), ``S_i = diag(p_i) - p_i p_i^T``
+        the Hessian of the cross-entropy in the logits and ``w_i = s_i sigma(x_i)``; parameter
+        ``(j, k)`` (feature ``j``, class ``k``) is entry ``j K + k`` of ``theta``.
+        """
+        P = self.datafit.probabilities(self.forward(theta, self.X)[0])
+        w = self.weights(x) / self.n_samples
+        A = self._design()
+        p1, K = self.n_features + 1, self.n_classes
+        H = np.empty((p1, K, p1, K))
+        for k in range(K):
+            for m in range(k, K):
+                c = w * ((P[:, k] if k == m else 0.0) - P[:, k] * P[:, m])
+                block = A.T @ (A.multiply(c[:, None]) if sp.issparse(A) else A * c[:, None])
+                H[:, k, :, m] = H[:, m, :, k] = block.toarray() if sp.issparse(block) else block
+        return H.reshape(p1 * K, p1 * K) + np.diag(self.penalty_diag())
+
+    def _design(self):
+        """The samples with a trailing column of ones, built once."""
+        if getattr(self, "_with_ones", None) is None:
+            ones = np.ones((self.n_samples, 1))
+            self._with_ones = (sp.hstack([self.X, ones], format="csr") if sp.issparse(self.X)
+                               else np.hstack([self.X, ones]))
+        return self._with_ones
+
+    def adjoint(self, x, theta, grad_y):
+        """``(v, mu)`` with ``grad^2_yy f v = grad_y`` solved on the dense Hessian (``mu`` empty)."""
+        return _symmetric_solve(self.hessian(x, theta), grad_y), np.zeros(0)
+
+    def _solve(self, x, y0, tol, max_iter):
+        """Dense Newton steps with an Armijo search on a small model; the Krylov solvers otherwise."""
+        if self.n_var > _DENSE_NEWTON_LIMIT:
+            return super()._solve(x, y0, tol, max_iter)
+        theta = self.initial_parameters() if y0 is None else np.asarray(y0, dtype=float)
+        value, grad = self.value_and_grad_y(x, theta)
+        gtol = max(tol * max(np.linalg.norm(grad), 1.0), _GTOL_FLOOR)
+        for _ in range(max_iter):
+            if np.linalg.norm(grad) <= gtol:
+                break
+            step = -_symmetric_solve(self.hessian(x, theta), grad)
+            t = 1.0
+            while t > 1e-10:
+                new_value, new_grad = self.value_and_grad_y(x, theta + t * step)
+                # near the minimiser values differ at rounding level: a falling gradient norm decides
+                if (new_value <= value + _ARMIJO * t * (grad @ step)
+                        or np.linalg.norm(new_grad) < np.linalg.norm(grad)):
+                    break
+                t *= 0.5
+            else:
+                break
+            theta, value, grad = theta + t * step, new_value, new_grad
+        return theta, bool(np.linalg.norm(grad) <= gtol)
 
     def unpack(self, theta):
         return self.linear.split(theta)
@@ -352,6 +418,14 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
     def penalty_diag(self):
         p, K = self.n_features, self.n_classes
         return np.concatenate([np.full(p * K, self.alpha), np.full(K, _INTERCEPT_RIDGE)])
+
+
+def _symmetric_solve(H, b):
+    """``H^{-1} b`` for a symmetric positive (semi)definite ``H``; least squares if it is singular."""
+    try:
+        return dense_solve(H, b, assume_a="pos")
+    except (LinAlgError, ValueError):
+        return lstsq(H, b)[0]
 
 
 class FeatureWeightedSoftmaxRegression(WeightedSoftmaxRegression):
@@ -383,6 +457,10 @@ class FeatureWeightedSoftmaxRegression(WeightedSoftmaxRegression):
         Fixed weights ``s_i`` (all 1 when None).
     max_iter : int, default=2000
         Iterations of the first solver per :meth:`solve` call.
+    start : array of shape (n_var,), optional
+        The parameters :meth:`solve` starts from without a warm start
+        (zeros when None): a model of nearby weights saves the first solve
+        most of its iterations.
 
     Attributes
     ----------
@@ -415,10 +493,15 @@ class FeatureWeightedSoftmaxRegression(WeightedSoftmaxRegression):
     (2, True)
     """
 
-    def __init__(self, X, Y, *, features, alpha: float = 1e-3, sample_weight=None, max_iter: int = 2000):
+    def __init__(self, X, Y, *, features, alpha: float = 1e-3, sample_weight=None, max_iter: int = 2000,
+                 start=None):
         super().__init__(X, Y, alpha=alpha, sample_weight=sample_weight, max_iter=max_iter)
         self.features = np.asarray(features, dtype=float)
         self.n_hyper = self.features.shape[1]
+        self.start = None if start is None else np.asarray(start, dtype=float)
+
+    def initial_parameters(self):
+        return super().initial_parameters() if self.start is None else self.start.copy()
 
     def sample_logits(self, x):
         """The per-sample ``u_i^T x``, whose sigmoid is the weight of sample ``i``."""
