@@ -360,11 +360,18 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
         A = self._design()
         p1, K = self.n_features + 1, self.n_classes
         H = np.empty((p1, K, p1, K))
-        for k in range(K):
+
+        def gram(c):  # A^T diag(c) A
+            block = A.T @ (A.multiply(c[:, None]) if sp.issparse(A) else A * c[:, None])
+            return block.toarray() if sp.issparse(block) else block
+
+        if K == 2:  # S_i = p_i0 p_i1 [[1, -1], [-1, 1]]: one product of the data with itself
+            block = gram(w * P[:, 0] * P[:, 1])
+            H[:, 0, :, 0] = H[:, 1, :, 1] = block
+            H[:, 0, :, 1] = H[:, 1, :, 0] = -block
+        for k in range(K if K > 2 else 0):
             for m in range(k, K):
-                c = w * ((P[:, k] if k == m else 0.0) - P[:, k] * P[:, m])
-                block = A.T @ (A.multiply(c[:, None]) if sp.issparse(A) else A * c[:, None])
-                H[:, k, :, m] = H[:, m, :, k] = block.toarray() if sp.issparse(block) else block
+                H[:, k, :, m] = H[:, m, :, k] = gram(w * ((P[:, k] if k == m else 0.0) - P[:, k] * P[:, m]))
         return H.reshape(p1 * K, p1 * K) + np.diag(self.penalty_diag())
 
     def _design(self):
