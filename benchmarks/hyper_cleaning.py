@@ -169,7 +169,7 @@ def run_row(X, y, setting, p, model, methods, seeds, opts):
             if method in done:
                 continue
             clf = HyperCleaningClassifier(model=model, method=method, max_iter=iterations(opts, method, model),
-                                          alpha=opts.alpha,
+                                          weight_model="per-sample", safeguard_cv=None, alpha=opts.alpha,
                                           n_hidden=opts.n_hidden, random_state=seed,
                                           refit_max_iter="auto" if opts.refit_max_iter is None
                                           else opts.refit_max_iter)

@@ -62,7 +62,8 @@ print(f"{source}: {train.size} training digits, {corrupted.sum()} with a wrong l
 # weighted training problem (warm started) and one adjoint system, and
 # takes an L-BFGS-B step on the weights. After the weights are learned the
 # final model is refit on the weighted training digits plus the trusted set.
-clf = HyperCleaningClassifier(model="logistic", method="hypergradient", random_state=0)
+clf = HyperCleaningClassifier(model="logistic", method="hypergradient", weight_model="per-sample",
+                              safeguard_cv=None, random_state=0)
 clf.fit(X[train], y_noisy, X_val=X[trusted], y_val=y[trusted])
 
 weights = clf.sample_weight_

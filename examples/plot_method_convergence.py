@@ -59,7 +59,8 @@ budgets = {"hypergradient": 100, "value-function": 100, "perturbed-gd": 1000, "s
 fitted = {}
 for method, max_iter in budgets.items():
     start = time.perf_counter()
-    clf = HyperCleaningClassifier(method=method, max_iter=max_iter, random_state=0)
+    clf = HyperCleaningClassifier(method=method, weight_model="per-sample", safeguard_cv=None, max_iter=max_iter,
+                                  random_state=0)
     clf.fit(X[train], y_noisy, X_val=X[trusted], y_val=y[trusted])
     seconds = time.perf_counter() - start
     flagged = clf.sample_weight_ < 0.5

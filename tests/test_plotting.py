@@ -49,7 +49,7 @@ def cleaner():
     corrupted = np.zeros(80, dtype=bool)
     corrupted[::5] = True
     y_noisy = np.where(corrupted, 1 - y[:80], y[:80])
-    clf = HyperCleaningClassifier(method="hypergradient", max_iter=20, random_state=0)
+    clf = HyperCleaningClassifier(method="hypergradient", weight_model="per-sample", max_iter=20, random_state=0)
     clf.fit(X[:80], y_noisy, X_val=X[80:], y_val=y[80:])
     return clf, X[:80], y_noisy, corrupted
 
@@ -192,7 +192,7 @@ def test_weights_hist_of_one_weight_on_a_log_axis(blobs):
 def test_weights_cleaning_held_out_rows_and_line():
     X, y = make_classification(n_samples=80, n_features=2, n_informative=2, n_redundant=0, random_state=1)
     with pytest.warns(UserWarning, match="no trusted set"):
-        clf = HyperCleaningClassifier(method="hypergradient", max_iter=20, random_state=0).fit(X, y)
+        clf = HyperCleaningClassifier(method="hypergradient", weight_model="per-sample", max_iter=20, random_state=0).fit(X, y)
     ax = plot_sample_weights(clf, X, y)
     assert sum(len(c.get_offsets()) for c in ax.collections) == clf.train_indices_.size
     assert len(ax.lines) == 3

@@ -1,0 +1,121 @@
+"""HyperCleaningClassifier's default: weights of the labels' losses, the safeguard (weighting_), label_issues_."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from conftest import fd_gradient
+from skbilevel import HyperCleaningClassifier
+from skbilevel.methods import hypergradient as hg
+from skbilevel.problems import BilevelProblem
+from skbilevel.problems.classifiers import (CrossEntropyValidationLoss, FeatureWeightedSoftmaxRegression,
+                                            WeightedSoftmaxRegression)
+from test_cleaning import _noisy_digits
+
+
+def _f1(detected, wrong):
+    return 2 * np.sum(detected & wrong) / (detected.sum() + wrong.sum())
+
+
+def test_feature_weights_derivatives_match_finite_differences():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(25, 4)), np.eye(3)[rng.integers(0, 3, 25)]
+    U = np.column_stack([rng.normal(size=(25, 2)), np.ones(25)])
+    lower = FeatureWeightedSoftmaxRegression(X, Y, features=U, alpha=0.1)
+    x, theta, v = rng.normal(size=3), 0.5 * rng.normal(size=lower.n_var), rng.normal(size=lower.n_var)
+    np.testing.assert_allclose(lower.grad_x(x, theta), fd_gradient(lambda s: lower.value(s, theta), x), atol=1e-8)
+    np.testing.assert_allclose(lower.cross_vjp(x, theta, v), fd_gradient(lambda s: lower.grad_y(s, theta) @ v, x),
+                               rtol=1e-5, atol=1e-9)
+    # the per-sample model at x_i = u_i^T x is the same lower level
+    per_sample = WeightedSoftmaxRegression(X, Y, alpha=0.1)
+    assert lower.value(x, theta) == pytest.approx(per_sample.value(U @ x, theta), rel=1e-12)
+    X_val, Y_val = rng.normal(size=(10, 4)), np.eye(3)[rng.integers(0, 3, 10)]
+    problem = BilevelProblem(CrossEntropyValidationLoss(lower, X_val, Y_val), lower)
+    theta, ok = lower.solve(x, tol=1e-12)
+    assert ok
+    _, grad, _ = hg.hypergradient(problem, x, theta)
+    fd = fd_gradient(lambda s: problem.upper.value(s, lower.solve(s, theta, tol=1e-12)[0]), x, h=1e-5)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9)
+
+
+def test_label_issues_find_the_flipped_labels_without_warnings():
+    """At 40% wrong labels the mask beats the labels a model of the trusted set alone disagrees with, and
+    flagging every sample; a default fit on this ordinary data raises no warning."""
+    X, y_noisy, wrong, X_val, y_val, X_te, y_te = _noisy_digits(p=0.4, n_train=500, n_val=150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = HyperCleaningClassifier(random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    assert clf.label_issues_.shape == (len(y_noisy),) and clf.label_issues_.dtype == bool
+    np.testing.assert_array_equal(clf.label_issues_, clf.sample_weight_ < 0.5)
+    trusted = LogisticRegression(max_iter=2000).fit(X_val, y_val)
+    disagreement = _f1(trusted.predict(X) != y_noisy, wrong)
+    assert _f1(clf.label_issues_, wrong) >= max(disagreement, _f1(np.ones_like(wrong), wrong)) + 0.01
+    assert clf.weighting_ == "learned" and clf.score(X_te, y_te) > trusted.score(X_te, y_te)
+
+
+def test_rows_held_out_as_trusted_set_are_no_label_issues():
+    X, y_noisy, _, _, _, _, _ = _noisy_digits(p=0.3, n_train=300)
+    with pytest.warns(UserWarning, match="must be clean"):
+        clf = HyperCleaningClassifier(random_state=0).fit(X, y_noisy)
+    assert clf.label_issues_.shape == (300,) and not clf.label_issues_[clf.validation_indices_].any()
+    np.testing.assert_array_equal(clf.label_issues_[clf.train_indices_],
+                                  clf.sample_weight_[clf.train_indices_] < 0.5)
+
+
+def test_safeguard_keeps_the_trusted_set_alone_when_the_training_labels_are_random():
+    X, _, _, X_val, y_val, X_te, y_te = _noisy_digits(p=0.0, n_train=500, n_val=150)
+    y_random = np.random.default_rng(1).integers(0, 10, 500)
+    clf = HyperCleaningClassifier(random_state=0).fit(X, y_random, X_val=X_val, y_val=y_val)
+    assert clf.weighting_ == "trusted" == min(clf.safeguard_scores_, key=clf.safeguard_scores_.get)
+    assert set(clf.safeguard_scores_) == {"learned", "uniform", "trusted"}
+    trusted = LogisticRegression(max_iter=2000).fit(X_val, y_val).score(X_te, y_te)
+    assert clf.score(X_te, y_te) >= trusted - 0.01
+    # the final model is the trusted set's: the training rows do not enter it
+    alone = HyperCleaningClassifier(random_state=0, safeguard_cv=None)
+    alone.classes_ = clf.classes_
+    theta, _ = alone._train(X_val, alone._one_hot(y_val), np.ones(len(y_val)), 0)
+    coef, _ = alone._coefficients(alone._lower(X_val, alone._one_hot(y_val), None, 0), theta)
+    np.testing.assert_allclose(clf.coef_, coef, rtol=1e-6, atol=1e-8)
+
+
+def test_without_safeguard_the_learned_weighting_is_kept():
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.3, n_train=200, n_val=60)
+    clf = HyperCleaningClassifier(safeguard_cv=None, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    assert clf.weighting_ == "learned" and clf.safeguard_scores_ is None
+
+
+def test_safeguard_folds_are_capped_by_the_rarest_trusted_class():
+    """Stratified folds need a trusted sample of each class per fold; with one of a class there is no safeguard
+    (and no warning from the splitter)."""
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.2, n_train=200, n_val=60)
+    keep = np.r_[np.flatnonzero(y_val != 9), np.flatnonzero(y_val == 9)[:1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = HyperCleaningClassifier(random_state=0).fit(X, y_noisy, X_val=X_val[keep], y_val=y_val[keep])
+    assert clf.weighting_ == "learned" and clf.safeguard_scores_ is None
+
+
+def test_paper_configuration_learns_one_weight_per_sample():
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.3, n_train=200, n_val=60)
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        HyperCleaningClassifier(weight_model="per-sample", safeguard_cv=None, max_iter=2, random_state=0,
+                                callback=lambda info: seen.append(info["weights"])).fit(X, y_noisy, X_val=X_val,
+                                                                                          y_val=y_val)
+        HyperCleaningClassifier(max_iter=2, random_state=0,
+                                callback=lambda info: seen.append(info["weights"])).fit(X, y_noisy, X_val=X_val,
+                                                                                          y_val=y_val)
+    # per sample: 200 free weights; losses: the weights of 3 coefficients, still one per training sample
+    assert seen[0].shape == seen[-1].shape == (200,)
+    assert len(np.unique(np.round(seen[0], 12))) > 3
+
+
+def test_loss_weights_need_the_logistic_model():
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.3, n_train=60, n_val=30)
+    with pytest.raises(ValueError, match="weight_model='losses' needs model='logistic'"):
+        HyperCleaningClassifier(model="mlp", weight_model="losses").fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    with pytest.raises(ValueError, match="safeguard_cv"):
+        HyperCleaningClassifier(safeguard_cv=1).fit(X, y_noisy, X_val=X_val, y_val=y_val)
