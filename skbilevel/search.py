@@ -43,11 +43,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._search_folds import build_folds, check_targets, search_dimensions
-from ._search_results import best_point, cv_results, warn_on_range_edges
+from ._search_results import best_point, cv_results, unique_points, warn_on_range_edges
 from ._search_routing import metadata_router, route_fit_params, route_score_params, split_pipeline
-from ._search_scoring import FoldScoring
+from ._search_scoring import FoldScoring, honest_scores
+from ._search_space import resolve_param_space
 from ._search_strategy import OuterSearch, grid_size, refine_budget
 from ._validation_split import check_sample_weight
+from ._warnings import warn
 from .problems.estimator_base import ValidationLoss
 
 
@@ -261,7 +263,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit"])],
-        "param_space": [dict],
+        "param_space": [dict, None],
+        "param_grid": [dict, list, None],
         "scoring": [str, callable, list, tuple, set, dict, None],
         "cv": ["cv_object"],
         "n_jobs": [numbers.Integral, None],
@@ -278,18 +281,20 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         "error_score": [StrOptions({"raise"}), numbers.Real],
         "return_train_score": ["boolean"],
         "callback": [callable, None],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(self, estimator: BaseEstimator, param_space: dict, *,
+    def __init__(self, estimator: BaseEstimator, param_space: dict | None = None, *, param_grid: dict | None = None,
                  scoring: str | Callable | list | tuple | dict | None = None, cv: int | object | None = 5,
                  n_jobs: int | None = None, refit: bool | str | Callable = True, verbose: int = 0,
                  max_iter: int = 50, tol: float = 1e-4, n_starts: int = 1, initial_grid: str | int = "auto",
                  refine: str | int = "auto", validation_loss: str = "auto", method: str = "auto",
                  random_state: int | np.random.RandomState | None = None, error_score: str | float = np.nan,
-                 return_train_score: bool = False,
-                 callback: Callable | None = None):
+                 return_train_score: bool = False, callback: Callable | None = None,
+                 max_time: float | None = None):
         self.estimator = estimator
         self.param_space = param_space
+        self.param_grid = param_grid
         self.scoring = scoring
         self.cv = cv
         self.n_jobs = n_jobs
@@ -306,6 +311,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.error_score = error_score
         self.return_train_score = return_train_score
         self.callback = callback
+        self.max_time = max_time
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -367,24 +373,31 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         y = check_targets(self.estimator, y)
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, np.ones(len(y)))
-        dims = search_dimensions(self.estimator, self.param_space)
-        scoring = FoldScoring(self.estimator, type(split_pipeline(self.estimator)[1]).__name__, self.scoring,
+        space, fixed = resolve_param_space(self.param_space, self.param_grid)
+        estimator = clone(self.estimator).set_params(**fixed) if fixed else self.estimator
+        dims = search_dimensions(estimator, space)
+        scoring = FoldScoring(estimator, type(split_pipeline(estimator)[1]).__name__, self.scoring,
                               self.refit, self.error_score, self.return_train_score)
         route = route_fit_params(self, scoring.scorer, groups, sample_weight, params)
-        problem, data = build_folds(self.estimator, self.cv, self.validation_loss, X, y, route, dims)
+        problem, data = build_folds(estimator, self.cv, self.validation_loss, X, y, route, dims)
         record = OuterSearch(problem, data, dims, scoring, n_starts=self.n_starts, max_iter=self.max_iter,
                              tol=self.tol, n_jobs=self.n_jobs, verbose=self.verbose, callback=self.callback,
                              grid_size=grid_size(self.initial_grid, len(dims)),
                              refine_budget=refine_budget(self.refine, len(dims)),
-                             rng=check_random_state(self.random_state)).run()
-        results = cv_results(record.rows, dims, scoring.metric_names, len(problem.folds),
-                             self.return_train_score, self.error_score)
+                             rng=check_random_state(self.random_state), max_time=self.max_time).run()
+        rows = unique_points(record.rows)
+        honest_scores(rows, scoring, estimator, problem, data)
+        results = cv_results(rows, dims, scoring.metric_names, len(problem.folds),
+                             self.return_train_score, self.error_score, fixed)
         best = best_point(results, self.refit, scoring.multimetric, scoring.metric_names, record.refine_from)
+        if record.timed_out:
+            warn(f"BilevelSearchCV stopped at max_time={self.max_time:g} s after {len(rows)} evaluated points; "
+                 "best_params_ is the best of them (the search may not have converged).", UserWarning)
         if best is not None:
             warn_on_range_edges(best.params, dims)
         if self.refit:
             start = time.perf_counter()
-            best_estimator = clone(self.estimator).set_params(**best.params).fit(X, y, **route["refit"])
+            best_estimator = clone(estimator).set_params(**best.params).fit(X, y, **route["refit"])
             refit_time = time.perf_counter() - start
 
         # every fitted attribute, from what the steps above returned
@@ -392,11 +405,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.multimetric_ = scoring.multimetric
         self.scorer_ = scoring.public_scorer()
         self.cv_results_ = results
-        self.n_iter_ = record.n_iter
+        self.n_iter_, self.max_time_reached_ = record.n_iter, record.timed_out
         self._histories = record.histories
         if best is not None:
             self.best_index_, self.best_params_ = best.index, best.params
-            self.history_ = record.histories[best.start]
+            self.history_ = record.histories[best.start] if best.start < len(record.histories) else {}
             if best.score is not None:
                 self.best_score_ = best.score
         if self.refit:
