@@ -16,6 +16,7 @@ from ._search_space import parse_param_space, within_valid_values
 from .problems.base import BilevelProblem
 from .problems.cross_validation import CrossValidationProblem
 from .problems.estimator_base import ValidationLoss
+from .problems.kernel_svc import SVCLowerLevel, distance_cache_share
 from .problems.sklearn_estimators import lower_level_class
 
 
@@ -112,7 +113,10 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims):
     names = [d.name[len(prefix):] for d in dims]
     lower_cls = lower_level_class(final)
     folds, data, n = [], [], len(y)
-    for train, test in check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]):
+    splits = list(check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]))
+    # the RBF SVC's stored distances of all folds share SVC's cache_size
+    options = distance_cache_share(final, [len(train) for train, _ in splits]) if lower_cls is SVCLowerLevel else {}
+    for train, test in splits:
         X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
         if pre is not None:
             fitted = clone(pre)
@@ -122,7 +126,7 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims):
         X_te = check_array(X_te, accept_sparse="csr", dtype=np.float64)
         y_tr, y_te = _safe_indexing(y, train), _safe_indexing(y, test)
         sw = None if route["weight"] is None else route["weight"][train]
-        lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw)
+        lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw, **options)
         loss = None if validation_loss == "auto" else validation_loss
         score_params = (fold_params(route["score"], n, train), fold_params(route["score"], n, test))
         # the smooth loss the descent follows weighs the held-out samples as the scores do
