@@ -111,7 +111,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         hinge), SVC (binary; rbf or linear), Lasso, ElasticNet, or a Pipeline
         ending in one; earlier steps are fitted once per fold. Other settings
         that change the training problem raise a ``ValueError`` naming them.
-    param_space : dict
+    param_space : dict, optional
         ``{name: (low, high)}`` searched on a log scale, ``(low, high,
         'linear')`` on a linear one, or a scipy.stats frozen distribution
         (``loguniform(1e-3, 1e3)`` is searched on a log scale between its
@@ -120,7 +120,16 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         the estimator refuses, such as ``C = 0`` of ``expon()``). The
         descent may reach the ends of the range, so they must be values the
         estimator accepts (``ValueError`` otherwise). Names may be
-        Pipeline paths (``'svc__C'``) of the last step.
+        Pipeline paths (``'svc__C'``) of the last step. Give it or
+        ``param_grid``, not both (``ValueError``).
+    param_grid : dict, optional
+        What a GridSearchCV user types, ``{name: list of values}``: a list
+        of numbers spans the continuous range ``[min, max]`` (log scale when
+        all are positive, else linear) and the initial grid takes its points
+        among the values; a list of one value (of any type) holds the
+        parameter at it, in every row's ``params``; a list of several
+        non-numeric values raises ``ValueError`` (search those with
+        GridSearchCV).
     scoring : str, callable, list, tuple, set, dict or None, default=None
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
     cv : int, cross-validation generator or iterable, default=5
@@ -194,15 +203,25 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         Called once per outer iteration with a dict (``iteration``,
         ``params``, ``objective``, ``score``, ``time``); returning True stops
         the current start.
+    max_time : float, optional
+        Budget in seconds: once passed, the search stops (after the initial
+        grid, a descent iteration or a refinement evaluation), keeps its
+        best point so far, sets ``max_time_reached_`` and warns.
 
     Attributes
     ----------
     cv_results_ : dict of arrays
         One row per evaluated point (initial grid, then outer iterations and
-        line-search trials, then the score refinement, in order), with
-        GridSearchCV's keys plus ``validation_loss`` (the smooth objective
-        ``h``) and ``start`` (the descent it belongs to; -1 for the initial
-        grid, -2 for the refinement).
+        line-search trials, then the score refinement, in order; a point
+        evaluated twice, such as a descent's starting grid point, is one row
+        with the later, more accurately solved scores), with GridSearchCV's
+        keys plus ``validation_loss`` (the smooth objective ``h`` at the
+        point), ``start`` (the descent it belongs to; -1 for the initial
+        grid, -2 for the refinement) and ``refitted`` (True where the scores
+        are those of the scikit-learn estimator fitted on every fold, as
+        ``cross_val_score`` gives them: always the best row; every row when
+        the search's fold solutions scored differently, with a
+        UserWarning; otherwise the search's fold solutions' scores).
     best_estimator_ : estimator
         The estimator refitted on all the data at ``best_params_`` (when
         ``refit`` is not False).
@@ -212,8 +231,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         not set with several metrics and ``refit=False``: no metric names the
         best point.
     best_score_ : float
-        Mean cross-validated score of ``best_params_`` (not set for a
-        callable ``refit``).
+        Mean cross-validated score of ``best_params_``: that of
+        ``cross_val_score(clone(estimator).set_params(**best_params_))`` on
+        the same folds (not set for a callable ``refit``).
     best_index_ : int
         Row of ``cv_results_`` of the best point.
     scorer_ : callable or dict
@@ -236,7 +256,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         Outer iterations over all starts, plus one for the initial grid and one for the score
         refinement when they run.
     history_ : dict of lists
-        The outer loop's ``history`` of the start holding ``best_index_``.
+        The outer loop's ``history`` of the start holding ``best_index_``
+        (empty when ``max_time`` ended the search before any descent).
+    max_time_reached_ : bool
+        Whether ``max_time`` stopped the search.
 
     References
     ----------
@@ -361,7 +384,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         -----
         UserWarning
             When a best value lies on an edge of its range (the optimum may
-            lie beyond it), or a point has no finite score.
+            lie beyond it), a point has no finite score, the estimator's
+            cross-validated scores differ from the search's fold solutions'
+            (then all are refitted), ``max_time`` stopped the search, or an
+            RBF SVC's stored distances would exceed its ``cache_size``.
         ConvergenceWarning
             When a descent stops before its tolerance.
         """
