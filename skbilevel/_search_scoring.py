@@ -19,9 +19,10 @@ from ._warnings import warn
 #: the decision values stays below it; a solver stopped far from the optimum does not.
 HONEST_RTOL = 1e-2
 
-#: Points refitted with the scikit-learn estimator per round, best first (the last round's best one is
-#: refitted, so usually a single round of this many fits per fold).
-N_CANDIDATES = 3
+#: Points refitted with the scikit-learn estimator per round, best first, until the best row is refitted:
+#: usually one round, one fit per fold (as many as the refit); a fast search of a linear model takes
+#: little more than that many fits per fold in all.
+N_CANDIDATES = 1
 
 
 class FoldScoring:
@@ -121,15 +122,29 @@ class FoldScoring:
             weight = fold.lower.sample_weight
             with warnings.catch_warnings(record=True) as record:
                 warnings.simplefilter("always", ConvergenceWarning)
-                fitted = clone(model).fit(X_tr, y_tr, **({} if weight is None else {"sample_weight": weight}))
+                fitted = self._safe_fit(model, X_tr, y_tr, weight)
             caught += [w for w in record if issubclass(w.category, ConvergenceWarning)]
             for part, (Xp, yp, kw) in (("test", (X_te, y_te, kw_te)), ("train", (X_tr, y_tr, kw_tr))):
                 if part == "train" and not self.return_train_score:
                     continue
-                for name, value in self._safe_score(fitted, Xp, yp, kw).items():
+                scores = ({name: self.error_score for name in self.metric_names} if fitted is None
+                          else self._safe_score(fitted, Xp, yp, kw))
+                for name, value in scores.items():
                     row[part].setdefault(name, np.full(len(data), np.nan))[k] = value
         row["refitted"] = True
         return before, float(np.mean(row["test"][self.refit_metric])), caught
+
+    def _safe_fit(self, model, X, y, weight):
+        """``model`` fitted on a fold, or None when the fit fails and ``error_score`` is a number
+        (GridSearchCV's handling of a failed fit)."""
+        try:
+            return clone(model).fit(X, y, **({} if weight is None else {"sample_weight": weight}))
+        except Exception as exc:
+            if self.error_score == "raise":
+                raise
+            warn(f"Fitting the estimator on a fold failed; its score is set to {self.error_score}. "
+                 f"Details: {exc!r}", UserWarning)
+            return None
 
     def _safe_score(self, model, X, y, params):
         """The scores of ``model`` on ``(X, y)`` by metric name; ``params``: the scorer's routed metadata."""
