@@ -97,6 +97,21 @@ def distance_cache_share(estimator, train_sizes):
     dict
         ``{'distance_cache_bytes': share}`` for :class:`SVCLowerLevel`
         (``{}`` for a kernel without distances).
+
+    References
+    ----------
+    .. [1] scikit-learn, :class:`sklearn.svm.SVC`: ``cache_size``, the
+       memory (MB) libsvm may keep kernel values in; a grid search's fits
+       use no more.
+
+    Examples
+    --------
+    >>> from sklearn.svm import SVC
+    >>> from skbilevel.problems.kernel_svc import distance_cache_share
+    >>> distance_cache_share(SVC(cache_size=200), [400] * 5)  # 5 folds of 1.2 MB share 200 MB
+    {'distance_cache_bytes': 41943040.0}
+    >>> distance_cache_share(SVC(kernel="linear"), [400] * 5)
+    {}
     """
     if estimator.get_params()["kernel"] != "rbf":
         return {}
