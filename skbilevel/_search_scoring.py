@@ -216,7 +216,7 @@ def _warn_moved(moved, caught, n_rows):
     params, before, after = moved[0]
     point = ", ".join(f"{name}={value:.4g}" for name, value in params.items())
     why = ("the estimator stopped before its tolerance on some folds (ConvergenceWarning: "
-           f"{caught[0].message}); raise its max_iter or scale the features" if caught else
+           f"{str(caught[0].message).splitlines()[0]}); raise its max_iter or scale the features" if caught else
            "its solver stops at its own tol, fits its intercept or keeps its kernel (libsvm: single precision) "
            "otherwise; on badly scaled features that makes a different model: scale them (StandardScaler in "
            "a Pipeline) or tighten its tol")
