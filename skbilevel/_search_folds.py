@@ -17,6 +17,7 @@ from .problems.base import BilevelProblem
 from .problems.cross_validation import CrossValidationProblem
 from .problems.estimator_base import ValidationLoss
 from .problems.ridge import KernelRidgeLeaveOneOut, KernelRidgeLowerLevel, RidgeLeaveOneOut, RidgeLowerLevel
+from .problems.kernel_svc import SVCLowerLevel, distance_cache_share
 from .problems.sklearn_estimators import lower_level_class
 
 
@@ -121,7 +122,10 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims, lower_factory
             and loo_cls.applies(names, route["weight"])):
         return _leave_one_out(loo_cls, final, validation_loss, X, y, route, dims, names)
     folds, data, n = [], [], len(y)
-    for train, test in check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]):
+    splits = list(check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]))
+    # the RBF SVC's stored distances of all folds share SVC's cache_size
+    options = distance_cache_share(final, [len(train) for train, _ in splits]) if lower_cls is SVCLowerLevel else {}
+    for train, test in splits:
         X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
         if pre is not None:
             fitted = clone(pre)
@@ -131,7 +135,7 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims, lower_factory
         X_te = check_array(X_te, accept_sparse="csr", dtype=np.float64)
         y_tr, y_te = _safe_indexing(y, train), _safe_indexing(y, test)
         sw = None if route["weight"] is None else route["weight"][train]
-        lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw)
+        lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw, **options)
         loss = None if validation_loss == "auto" else validation_loss
         score_params = (fold_params(route["score"], n, train), fold_params(route["score"], n, test))
         # the smooth loss the descent follows weighs the held-out samples as the scores do

@@ -11,8 +11,24 @@ from scipy.stats import rankdata
 from ._warnings import warn
 
 
-def cv_results(rows, dims, metric_names, n_splits, return_train_score, error_score):
-    """GridSearchCV's ``cv_results_`` of the evaluated points, plus ``start`` and ``validation_loss``.
+def unique_points(rows):
+    """One row per point: where a point was evaluated twice (an initial-grid point is where a descent
+    starts, and the descent solves it again), the later evaluation, solved to the descent's tighter
+    tolerance, gives the row its scores, loss and times; the row keeps the earlier one's place and
+    ``start`` (an initial-grid point stays one)."""
+    last = {row["x"].tobytes(): row for row in rows}
+    kept, seen = [], set()
+    for row in rows:
+        key = row["x"].tobytes()
+        if key not in seen:
+            seen.add(key)
+            kept.append({**last[key], "start": row["start"]})
+    return kept
+
+
+def cv_results(rows, dims, metric_names, n_splits, return_train_score, error_score, fixed=None):
+    """GridSearchCV's ``cv_results_`` of the evaluated points, plus ``start``, ``validation_loss`` and
+    ``refitted``.
 
     Parameters
     ----------
@@ -29,19 +45,24 @@ def cv_results(rows, dims, metric_names, n_splits, return_train_score, error_sco
         Whether the rows hold training scores.
     error_score : 'raise' or float
         The score of a row with none for a metric.
+    fixed : dict, optional
+        Parameters held at one value (a one-value list of ``param_grid``):
+        in every row's ``params`` and a ``param_*`` column each.
 
     Returns
     -------
     dict
-        ``params``, ``start``, ``validation_loss``, ``param_*``, the mean
+        ``params``, ``start``, ``validation_loss``, ``refitted``, ``param_*``, the mean
         and standard deviation of ``fit_time`` and ``score_time``, and per
         metric the split scores, their mean and standard deviation, and the
         test rank.
     """
-    res = {"params": [r["params"] for r in rows], "start": np.array([r["start"] for r in rows]),
-           "validation_loss": np.array([r["loss"] for r in rows])}
-    for d in dims:
-        res[f"param_{d.name}"] = np.ma.MaskedArray([r["params"][d.name] for r in rows], mask=False)
+    fixed = fixed or {}
+    res = {"params": [{**fixed, **r["params"]} for r in rows], "start": np.array([r["start"] for r in rows]),
+           "validation_loss": np.array([r["loss"] for r in rows]),
+           "refitted": np.array([r.get("refitted", False) for r in rows])}
+    for name in sorted([d.name for d in dims] + list(fixed)):
+        res[f"param_{name}"] = np.ma.MaskedArray([p[name] for p in res["params"]], mask=False)
     for key in ("fit_time", "score_time"):
         times = np.array([r[key] for r in rows])
         res[f"mean_{key}"], res[f"std_{key}"] = times.mean(axis=1), times.std(axis=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,9 @@ class Dimension:
     distribution it came from, if any (extra starting points are drawn
     from it). ``low_value`` and ``high_value`` are the edges as the user
     wrote them: ``exp(log(0.1))`` is ``0.10000000000000002``, and a search
-    that ends on an edge reports the user's number.
+    that ends on an edge reports the user's number. ``values`` are the
+    search coordinates of a ``param_grid`` list, sorted: the initial grid
+    takes its points among them.
     """
 
     name: str
@@ -31,6 +34,7 @@ class Dimension:
     distribution: object = None
     low_value: float | None = None
     high_value: float | None = None
+    values: tuple | None = None
 
     def to_value(self, x: float) -> float:
         if x == self.low and self.low_value is not None:
@@ -52,8 +56,13 @@ class Dimension:
         return float(rng.uniform(self.low, self.high))
 
     def grid(self, m: int) -> np.ndarray:
-        """``m`` points spread over the box: the centres of ``m`` equal cells (quantiles of a distribution)."""
+        """``m`` points spread over the box: the centres of ``m`` equal cells (quantiles of a distribution;
+        of a ``param_grid`` list, the values at the centres of ``m`` equal runs of it, or all its values
+        when it has at most ``m``)."""
         centres = (np.arange(m) + 0.5) / m
+        if self.values is not None:
+            values = np.asarray(self.values)
+            return values if values.size <= m else values[np.floor(centres * values.size).astype(int)]
         if self.distribution is not None:
             return np.array([self.to_x(v) for v in self.distribution.ppf(centres)])
         return self.low + centres * (self.high - self.low)
@@ -119,7 +128,7 @@ def within_valid_values(dim: Dimension, is_valid) -> Dimension:
                              f"{value:g}, is not a valid value: {error}")
         edges[end] = (float(edge), value)
     (low, low_value), (high, high_value) = edges["low"], edges["high"]
-    return Dimension(dim.name, dim.scale, low, high, dim.distribution, low_value, high_value)
+    return Dimension(dim.name, dim.scale, low, high, dim.distribution, low_value, high_value, dim.values)
 
 
 def parse_param_space(param_space) -> list[Dimension]:
@@ -132,10 +141,81 @@ def parse_param_space(param_space) -> list[Dimension]:
         if isinstance(spec, (list, np.ndarray)):
             raise ValueError(
                 f"param_space[{name!r}] is a list of values (a grid); BilevelSearchCV searches a continuous "
-                "range: give (low, high), (low, high, 'linear') or a scipy.stats frozen distribution"
+                "range: give (low, high), (low, high, 'linear') or a scipy.stats frozen distribution, or "
+                "pass the lists as param_grid="
             )
-        dims.append(_from_tuple(name, spec) if isinstance(spec, tuple) else _from_distribution(name, spec))
+        if isinstance(spec, _GridValues):
+            dims.append(_from_values(name, spec.values))
+        else:
+            dims.append(_from_tuple(name, spec) if isinstance(spec, tuple) else _from_distribution(name, spec))
     return dims
+
+
+@dataclass(frozen=True)
+class _GridValues:
+    """A ``param_grid`` list in a ``param_space``: the values it spans."""
+
+    values: tuple
+
+
+def _from_values(name, values) -> Dimension:
+    low, high = min(values), max(values)
+    scale = "log" if low > 0 else "linear"
+    dim = _from_tuple(name, (low, high, scale))
+    return Dimension(dim.name, dim.scale, dim.low, dim.high, None, dim.low_value, dim.high_value,
+                     tuple(sorted(dim.to_x(v) for v in values)))
+
+
+def resolve_param_space(param_space, param_grid):
+    """The ``param_space`` to search and the parameters held fixed, from BilevelSearchCV's ``param_space``
+    or ``param_grid`` (exactly one of them).
+
+    ``param_grid`` is what a GridSearchCV user writes, ``{name: list of
+    values}`` (or a one-element list of such a dict): a list of numbers
+    spans the continuous range ``[min, max]``, on a log scale when every
+    value is positive, else on a linear one, and the initial grid takes its
+    points among the values; a list of one value (of any type) holds the
+    parameter at it. A list of several non-numeric values is refused: it is
+    not a continuous range.
+
+    Returns
+    -------
+    space : dict
+        For :func:`parse_param_space`.
+    fixed : dict
+        ``{name: value}`` of the one-value lists (``{}`` for a ``param_space``).
+    """
+    if (param_space is None) == (param_grid is None):
+        raise ValueError("BilevelSearchCV needs exactly one of param_space ({name: (low, high)}) and param_grid "
+                         f"({{name: list of values}}); got param_space={param_space!r}, param_grid={param_grid!r}")
+    if param_grid is None:
+        return param_space, {}
+    grid = param_grid
+    if isinstance(grid, (list, tuple)) and len(grid) == 1:
+        grid = grid[0]
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError("param_grid must be a non-empty dict {name: list of values} (one dict: a list of "
+                         "several grids is a GridSearchCV search over separate grids, which a continuous "
+                         f"search cannot merge); got {param_grid!r}")
+    space, fixed = {}, {}
+    for name, values in grid.items():
+        if isinstance(values, str) or not hasattr(values, "__len__") or len(values) == 0:
+            raise ValueError(f"param_grid[{name!r}] must be a non-empty list of values; got {values!r}")
+        values = list(values)
+        numeric = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
+        if len(set(map(repr, values))) == 1:
+            fixed[name] = values[0]
+        elif not numeric:
+            raise ValueError(
+                f"param_grid[{name!r}] = {values!r}: BilevelSearchCV searches continuous ranges, and these "
+                "values are not numbers. Search them with GridSearchCV (a BilevelSearchCV per value, or "
+                "GridSearchCV around it), or fix the parameter with a one-value list.")
+        else:
+            space[name] = _GridValues(tuple(float(v) for v in values))
+    if not space:
+        raise ValueError(f"param_grid {param_grid!r} holds every parameter at one value: nothing to search. "
+                         "Give at least one parameter a list of several numbers.")
+    return space, fixed
 
 
 def initial_grid(dims: list[Dimension], per_dimension: int) -> np.ndarray:

@@ -79,12 +79,15 @@ class SearchRecord:
         and one for the score refinement when they ran.
     refine_from : int
         The descent whose point the refinement started from (0 without one).
+    timed_out : bool
+        Whether ``max_time`` stopped the search.
     """
 
     rows: list
     histories: list
     n_iter: int
     refine_from: int
+    timed_out: bool = False
 
 
 class OuterSearch:
@@ -107,15 +110,19 @@ class OuterSearch:
         refinement (0 skips either).
     rng : RandomState
         Draws the starts beyond the grid's.
+    max_time : float or None
+        Seconds after which the search stops (checked after the initial grid,
+        each descent iteration and each refinement evaluation).
     """
 
     def __init__(self, problem, data, dims, scoring, *, n_starts, max_iter, tol, n_jobs, verbose, callback,
-                 grid_size, refine_budget, rng):
+                 grid_size, refine_budget, rng, max_time=None):
         self.problem, self.data, self.dims, self.scoring = problem, data, dims, scoring
         self.n_starts, self.max_iter, self.tol, self.n_jobs = n_starts, max_iter, tol, n_jobs
         self.verbose, self.callback, self.rng = verbose, callback, rng
         self.grid_size, self.refine_budget = grid_size, refine_budget
         self.rows, self.start, self.t0, self.progress = [], 0, time.perf_counter(), None
+        self.max_time, self.timed_out = max_time, False
 
     def run(self) -> SearchRecord:
         """Run the grid, the descents and the refinement; return their rows and histories."""
@@ -128,12 +135,18 @@ class OuterSearch:
                 progress.update(min(row["loss"] for row in grid),
                                 {"score": max((v for v in map(self._mean_score, grid) if not np.isnan(v)),
                                               default=np.nan)})
-            results = [self._descend(s, x0, y0) for s, (x0, y0) in enumerate(starts)]
+            results = [self._descend(s, x0, y0) for s, (x0, y0) in enumerate(starts) if not self._out_of_time()]
             n_rows = len(self.rows)
             refine_from = self._refine()
         # the initial grid is one pass, and so is the refinement
         n_iter = int(self.grid_size > 0) + sum(r.n_iter for r in results) + int(len(self.rows) > n_rows)
-        return SearchRecord(self.rows, [r.history for r in results], n_iter, refine_from)
+        return SearchRecord(self.rows, [r.history for r in results], n_iter, refine_from, self.timed_out)
+
+    def _out_of_time(self):
+        """Whether ``max_time`` has passed (and the search stops)."""
+        if self.max_time is not None and time.perf_counter() - self.t0 >= self.max_time:
+            self.timed_out = True
+        return self.timed_out
 
     def _on_evaluation(self, info):
         self.rows.append(self.scoring.score_point(info, self.problem, self.data, self.dims, self.start))
@@ -230,6 +243,8 @@ class OuterSearch:
             emit(f"[BilevelSearchCV] start {self.start} iter {info['iteration']:3d}  {params}  "
                  f"CV score {cv_score:.5g}  loss {info['objective']:.5g}  "
                  f"({time.perf_counter() - self.t0:.2f}s)")
+        if self._out_of_time():
+            return True
         if self.callback is not None:
             return self.callback({"iteration": info["iteration"], "params": dict(row["params"]),
                                   "objective": info["objective"], "score": cv_score,
@@ -273,7 +288,7 @@ class OuterSearch:
         width, n_dims = np.where(hi > lo, hi - lo, 1.0), len(self.dims)
         step = (hi - lo) / (4 * max(self.grid_size, 2))
         seen = {r["x"].tobytes() for r in self.rows}
-        while budget > 0 and np.all(step > 1e-3 * (hi - lo)):
+        while budget > 0 and np.all(step > 1e-3 * (hi - lo)) and not self._out_of_time():
             trials = [(np.clip(best["x"] + sign * step[j] * np.eye(n_dims)[j], lo, hi), j, sign)
                       for j in range(n_dims) for sign in (1.0, -1.0)]
             trials = [trial for trial in trials if trial[0].tobytes() not in seen]

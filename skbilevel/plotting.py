@@ -563,12 +563,12 @@ def plot_search_path(search: Any, *, scoring: str | None = None, colorbar: bool 
     ('log', 'alpha')
     """
     from .search import BilevelSearchCV
-    from ._search_space import parse_param_space
+    from ._search_space import parse_param_space, resolve_param_space
 
     if not isinstance(search, BilevelSearchCV):
         raise TypeError(f"plot_search_path expects a fitted BilevelSearchCV; got {type(search).__name__}.")
     check_is_fitted(search, "cv_results_")
-    dims = parse_param_space(search.param_space)
+    dims = parse_param_space(resolve_param_space(search.param_space, search.param_grid)[0])
     if len(dims) > 2:
         raise ValueError(f"plot_search_path draws one or two hyperparameters; this search has {len(dims)} "
                          f"({', '.join(d.name for d in dims)}). Plot cv_results_ against two of them yourself.")

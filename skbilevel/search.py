@@ -43,12 +43,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._search_folds import build_folds, check_targets, search_dimensions
-from ._search_results import best_point, cv_results, warn_on_range_edges
+from ._search_results import best_point, cv_results, unique_points, warn_on_range_edges
 from ._search_routing import metadata_router, route_fit_params, route_score_params, split_pipeline
-from ._search_scoring import FoldScoring
+from ._search_scoring import FoldScoring, honest_scores
+from ._search_space import resolve_param_space
 from ._search_strategy import OuterSearch, grid_size, refine_budget
 from ._search_vector import add_vector_column, fixed_splits, per_feature_search, split_vector_space
 from ._validation_split import check_sample_weight
+from ._warnings import warn
 from .problems.estimator_base import ValidationLoss
 
 
@@ -110,7 +112,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         hinge), SVC (binary; rbf or linear), Lasso, ElasticNet, or a Pipeline
         ending in one; earlier steps are fitted once per fold. Other settings
         that change the training problem raise a ``ValueError`` naming them.
-    param_space : dict
+    param_space : dict, optional
         ``{name: (low, high)}`` searched on a log scale, ``(low, high,
         'linear')`` on a linear one, or a scipy.stats frozen distribution
         (``loguniform(1e-3, 1e3)`` is searched on a log scale between its
@@ -124,7 +126,16 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         :class:`~skbilevel.preprocessing.FeatureScaler` right before a linear
         or RBF KernelRidge last step: one scale per feature, each in ``[low, high]`` on a log
         scale (a per-feature penalty), searched after the scalar ones from
-        their best point (:mod:`skbilevel._search_vector`).
+        their best point (:mod:`skbilevel._search_vector`). Give it or
+        ``param_grid``, not both (``ValueError``).
+    param_grid : dict, optional
+        What a GridSearchCV user types, ``{name: list of values}``: a list
+        of numbers spans the continuous range ``[min, max]`` (log scale when
+        all are positive, else linear) and the initial grid takes its points
+        among the values; a list of one value (of any type) holds the
+        parameter at it, in every row's ``params``; a list of several
+        non-numeric values raises ``ValueError`` (search those with
+        GridSearchCV).
     scoring : str, callable, list, tuple, set, dict or None, default=None
         As in GridSearchCV; ``None`` uses the estimator's ``score``.
     cv : int, cross-validation generator or iterable, default=5
@@ -206,16 +217,27 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         Called once per outer iteration with a dict (``iteration``,
         ``params``, ``objective``, ``score``, ``time``); returning True stops
         the current start.
+    max_time : float, optional
+        Budget in seconds: once passed, the search stops (after the initial
+        grid, a descent iteration or a refinement evaluation), keeps its
+        best point so far, sets ``max_time_reached_`` and warns.
 
     Attributes
     ----------
     cv_results_ : dict of arrays
         One row per evaluated point (initial grid, then outer iterations and
-        line-search trials, then the score refinement, in order), with
-        GridSearchCV's keys plus ``validation_loss`` (the smooth objective
-        ``h``) and ``start`` (the descent it belongs to; -1 for the initial
-        grid, -2 for the refinement). A per-feature ``scale`` is an object
-        column of arrays.
+        line-search trials, then the score refinement, in order; a point
+        evaluated twice, such as a descent's starting grid point, is one row
+        with the later, more accurately solved scores), with GridSearchCV's
+        keys plus ``validation_loss`` (the smooth objective ``h`` at the
+        point), ``start`` (the descent it belongs to; -1 for the initial
+        grid, -2 for the refinement) and ``refitted`` (True where the scores
+        are those of the scikit-learn estimator fitted on every fold, as
+        ``cross_val_score`` gives them: always the best row; every row when
+        the search's fold solutions scored differently, with a
+        UserWarning; otherwise the search's fold solutions' scores). A
+        per-feature ``scale`` is an object column of arrays; a per-feature
+        search reports its fold solutions' scores.
     best_estimator_ : estimator
         The estimator refitted on all the data at ``best_params_`` (when
         ``refit`` is not False).
@@ -225,8 +247,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         not set with several metrics and ``refit=False``: no metric names the
         best point.
     best_score_ : float
-        Mean cross-validated score of ``best_params_`` (not set for a
-        callable ``refit``).
+        Mean cross-validated score of ``best_params_``: that of
+        ``cross_val_score(clone(estimator).set_params(**best_params_))`` on
+        the same folds (not set for a callable ``refit``).
     best_index_ : int
         Row of ``cv_results_`` of the best point.
     scorer_ : callable or dict
@@ -249,7 +272,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         Outer iterations over all starts, plus one for the initial grid and one for the score
         refinement when they run.
     history_ : dict of lists
-        The outer loop's ``history`` of the start holding ``best_index_``.
+        The outer loop's ``history`` of the start holding ``best_index_``
+        (empty when ``max_time`` ended the search before any descent).
+    max_time_reached_ : bool
+        Whether ``max_time`` stopped the search.
 
     References
     ----------
@@ -276,7 +302,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit"])],
-        "param_space": [dict],
+        "param_space": [dict, None],
+        "param_grid": [dict, list, None],
         "scoring": [str, callable, list, tuple, set, dict, None],
         "cv": ["cv_object"],
         "n_jobs": [numbers.Integral, None],
@@ -293,18 +320,20 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         "error_score": [StrOptions({"raise"}), numbers.Real],
         "return_train_score": ["boolean"],
         "callback": [callable, None],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(self, estimator: BaseEstimator, param_space: dict, *,
+    def __init__(self, estimator: BaseEstimator, param_space: dict | None = None, *, param_grid: dict | None = None,
                  scoring: str | Callable | list | tuple | dict | None = None, cv: int | object | None = 5,
                  n_jobs: int | None = None, refit: bool | str | Callable = True, verbose: int = 0,
                  max_iter: int = 50, tol: float = 1e-4, n_starts: int = 1, initial_grid: str | int = "auto",
                  refine: str | int = "auto", validation_loss: str = "auto", method: str = "auto",
                  random_state: int | np.random.RandomState | None = None, error_score: str | float = np.nan,
-                 return_train_score: bool = False,
-                 callback: Callable | None = None):
+                 return_train_score: bool = False, callback: Callable | None = None,
+                 max_time: float | None = None):
         self.estimator = estimator
         self.param_space = param_space
+        self.param_grid = param_grid
         self.scoring = scoring
         self.cv = cv
         self.n_jobs = n_jobs
@@ -321,6 +350,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.error_score = error_score
         self.return_train_score = return_train_score
         self.callback = callback
+        self.max_time = max_time
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -370,7 +400,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         -----
         UserWarning
             When a best value lies on an edge of its range (the optimum may
-            lie beyond it), or a point has no finite score.
+            lie beyond it), a point has no finite score, the estimator's
+            cross-validated scores differ from the search's fold solutions'
+            (then all are refitted), ``max_time`` stopped the search, or an
+            RBF SVC's stored distances would exceed its ``cache_size``.
         ConvergenceWarning
             When a descent stops before its tolerance.
         """
@@ -382,30 +415,38 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         y = check_targets(self.estimator, y)
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, np.ones(len(y)))
-        scalar_space, vector = split_vector_space(self.estimator, self.param_space)  # one scale per feature
-        dims = search_dimensions(self.estimator, scalar_space)
-        scoring = FoldScoring(self.estimator, type(split_pipeline(self.estimator)[1]).__name__, self.scoring,
+        space, fixed = resolve_param_space(self.param_space, self.param_grid)
+        estimator = clone(self.estimator).set_params(**fixed) if fixed else self.estimator
+        scalar_space, vector = split_vector_space(estimator, space)  # one scale per feature
+        dims = search_dimensions(estimator, scalar_space)
+        scoring = FoldScoring(estimator, type(split_pipeline(estimator)[1]).__name__, self.scoring,
                               self.refit, self.error_score, self.return_train_score)
         route = route_fit_params(self, scoring.scorer, groups, sample_weight, params)
-        cv = self.cv if vector is None else fixed_splits(self.cv, self.estimator, X, y, route["split"])
-        problem, data = build_folds(self.estimator, cv, self.validation_loss, X, y, route, dims)
+        cv = self.cv if vector is None else fixed_splits(self.cv, estimator, X, y, route["split"])
+        problem, data = build_folds(estimator, cv, self.validation_loss, X, y, route, dims)
         record = OuterSearch(problem, data, dims, scoring, n_starts=self.n_starts, max_iter=self.max_iter,
                              tol=self.tol, n_jobs=self.n_jobs, verbose=self.verbose, callback=self.callback,
                              grid_size=grid_size(self.initial_grid, len(dims)),
                              refine_budget=refine_budget(self.refine, len(dims)),
-                             rng=check_random_state(self.random_state)).run()
+                             rng=check_random_state(self.random_state), max_time=self.max_time).run()
         if vector is not None:
             record = per_feature_search(self, record, dims, vector, scoring, X, y, route, cv)
-        results = cv_results(record.rows, dims, scoring.metric_names, len(problem.folds),
-                             self.return_train_score, self.error_score)
+        rows = unique_points(record.rows)
+        if vector is None:  # the refit of a per-feature row scales its fold data: not refit_point's
+            honest_scores(rows, scoring, estimator, problem, data)
+        results = cv_results(rows, dims, scoring.metric_names, len(problem.folds),
+                             self.return_train_score, self.error_score, fixed)
         if vector is not None:
-            add_vector_column(results, record.rows, vector)
+            add_vector_column(results, rows, vector)
         best = best_point(results, self.refit, scoring.multimetric, scoring.metric_names, record.refine_from)
+        if record.timed_out:
+            warn(f"BilevelSearchCV stopped at max_time={self.max_time:g} s after {len(rows)} evaluated points; "
+                 "best_params_ is the best of them (the search may not have converged).", UserWarning)
         if best is not None:
             warn_on_range_edges(best.params, dims)
         if self.refit:
             start = time.perf_counter()
-            best_estimator = clone(self.estimator).set_params(**best.params).fit(X, y, **route["refit"])
+            best_estimator = clone(estimator).set_params(**best.params).fit(X, y, **route["refit"])
             refit_time = time.perf_counter() - start
 
         # every fitted attribute, from what the steps above returned
@@ -413,11 +454,11 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.multimetric_ = scoring.multimetric
         self.scorer_ = scoring.public_scorer()
         self.cv_results_ = results
-        self.n_iter_ = record.n_iter
+        self.n_iter_, self.max_time_reached_ = record.n_iter, record.timed_out
         self._histories = record.histories
         if best is not None:
             self.best_index_, self.best_params_ = best.index, best.params
-            self.history_ = record.histories[best.start]
+            self.history_ = record.histories[best.start] if best.start < len(record.histories) else {}
             if best.score is not None:
                 self.best_score_ = best.score
         if self.refit:

@@ -130,14 +130,21 @@ def test_fold_scores_equal_scikit_learn_fits(cancer):
     cv = StratifiedKFold(3, shuffle=True, random_state=1)
     pipe = make_pipeline(StandardScaler(), LogisticRegression())
     search = BilevelSearchCV(pipe, {"logisticregression__C": (1e-2, 1e2)}, cv=cv, scoring="neg_log_loss",
-                             max_iter=4).fit(X, y)
-    row = np.flatnonzero(search.cv_results_["start"] == 0)[-1]  # the descent's last point
-    params = search.cv_results_["params"][row]
-    # the descent's folds are solved to 1e-6; scikit-learn's default tol=1e-4 stops short at large C
+                             max_iter=4, n_starts=2).fit(X, y)
+    res = search.cv_results_
+    # a row not refitted with the estimator holds its folds' solutions, solved to 1e-6 in the descent;
+    # scikit-learn's default tol=1e-4 stops short at large C
+    row = np.flatnonzero((res["start"] >= 0) & ~res["refitted"])[-1]
+    params = res["params"][row]
     exact = clone(pipe).set_params(**params, logisticregression__tol=1e-12, logisticregression__max_iter=10000)
     ref = cross_val_score(exact, X, y, cv=cv, scoring="neg_log_loss")
-    got = [search.cv_results_[f"split{k}_test_score"][row] for k in range(3)]
+    got = [res[f"split{k}_test_score"][row] for k in range(3)]
     np.testing.assert_allclose(got, ref, rtol=3e-5)  # a log-loss of folds solved to a relative 1e-6
+    # the best row is refitted: its scores are those of the estimator refit returns, default tol and all
+    best = search.best_index_
+    assert res["refitted"][best]
+    ref = cross_val_score(clone(pipe).set_params(**res["params"][best]), X, y, cv=cv, scoring="neg_log_loss")
+    np.testing.assert_allclose([res[f"split{k}_test_score"][best] for k in range(3)], ref, rtol=1e-12)
 
 
 def test_fold_models_default_score_is_scikit_learns(cancer, diabetes):
@@ -226,7 +233,9 @@ def test_scoring_forms_accepted_by_grid_search(cancer):
     with pytest.warns(UserWarning, match="Scoring failed"):
         late = BilevelSearchCV(LogisticRegression(), space, cv=3, scoring=fails_first, refit="acc",
                                max_iter=2).fit(X, y)
-    assert np.isnan(late.cv_results_["split0_test_acc"][0]) and late.cv_results_["split1_test_acc"][0] > 0.5
+    # the failed fold's score is replaced where the point is scored again (by the descent, which starts at
+    # that grid point, or by the estimator's refit of the best points); the metrics are known by then
+    assert late.multimetric_ and late.cv_results_["split1_test_acc"][0] > 0.5 and late.best_score_ > 0.5
 
 
 def test_non_finite_scores_are_warned_about(cancer):
@@ -264,7 +273,8 @@ def test_box_edges_are_values_the_estimator_accepts(cancer):
 def test_a_search_ending_on_an_edge_reports_the_users_number(cancer):
     """exp(log(1e-3)) is not 1e-3: a best point on the box's edge is reported as the user wrote it."""
     X, y = cancer
-    search = BilevelSearchCV(LogisticRegression(), {"C": (1e-4, 1e-3)}, cv=3, max_iter=5).fit(X, y)
+    search = BilevelSearchCV(LogisticRegression(), {"C": (1e-4, 1e-3)}, cv=3, max_iter=5,
+                             scoring="neg_log_loss").fit(X, y)
     assert search.best_params_ == {"C": 1e-3}  # more C is better here: the descent ends on the upper edge
     from skbilevel._search_space import parse_param_space
     dim = parse_param_space({"C": (0.1, 10.0)})[0]
@@ -272,8 +282,10 @@ def test_a_search_ending_on_an_edge_reports_the_users_number(cancer):
     assert np.exp(dim.low) != 0.1  # what the edge would be without the kept value
 
 
-def test_distributions_starts_and_random_state(diabetes):
+def test_distributions_starts_and_random_state(diabetes, monkeypatch):
     X, y = diabetes
+    # the raw rows: the descents' first rows repeat their starting grid points (merged in cv_results_)
+    monkeypatch.setattr("skbilevel.search.unique_points", list)
     space = {"alpha": loguniform(1e-3, 1e3)}
     a = BilevelSearchCV(Ridge(), space, n_starts=3, random_state=0).fit(X, y)
     b = BilevelSearchCV(Ridge(), space, n_starts=3, random_state=0).fit(X, y)
@@ -308,9 +320,11 @@ def test_descent_does_not_stop_after_a_step_as_short_as_the_hypergradient():
     assert descent.sum() >= 4 and search.history_["complementarity"][-1] <= search.tol
 
 
-def test_initial_grid_then_descent(cancer):
+def test_initial_grid_then_descent(cancer, monkeypatch):
     """A 3 x 3 grid is scanned first; the descent starts at its best point and improves on it."""
     X, y = cancer
+    # the raw rows: the descent's first row repeats its starting grid point (merged in cv_results_)
+    monkeypatch.setattr("skbilevel.search.unique_points", list)
     pipe = make_pipeline(StandardScaler(), SVC())
     space = {"svc__C": (1e-2, 1e3), "svc__gamma": (1e-5, 1e1)}
     search = BilevelSearchCV(pipe, space, cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)

@@ -46,6 +46,7 @@ from sklearn.svm import SVC
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import row_norms
 
+from .._warnings import warn
 from .estimator_base import ClassifierLowerLevel, _matrix
 
 #: ``a_i`` within this fraction of ``C_i`` of a bound is at the bound. libsvm clips the
@@ -69,8 +70,59 @@ POLISH_STEPS = 10
 
 
 #: The RBF kernel's squared distances between training samples are stored (8 n^2 bytes a fold)
-#: up to this size, n <= 5792; beyond it each kernel block computes its own.
+#: up to this size, n <= 5792, when the lower level is built alone; beyond it each kernel block
+#: computes its own. A search shares SVC's ``cache_size`` among its folds instead
+#: (:func:`distance_cache_share`).
 DISTANCE_CACHE_BYTES = 2**28
+
+
+def distance_cache_share(estimator, train_sizes):
+    """The bytes of stored distances each fold of a search may keep: SVC's ``cache_size`` (MB) shared.
+
+    libsvm's own kernel cache is bounded by ``cache_size``; the folds'
+    stored squared distances (8 n^2 bytes each, kept for the whole search)
+    are bounded by it too, all folds together. When they do not fit, every
+    kernel block is computed from ``X`` when needed (slower: a product with
+    the features per block), and a UserWarning says so.
+
+    Parameters
+    ----------
+    estimator : SVC
+        The searched SVC (its ``kernel`` and ``cache_size``).
+    train_sizes : list of int
+        The number of training samples of each fold.
+
+    Returns
+    -------
+    dict
+        ``{'distance_cache_bytes': share}`` for :class:`SVCLowerLevel`
+        (``{}`` for a kernel without distances).
+
+    References
+    ----------
+    .. [1] scikit-learn, :class:`sklearn.svm.SVC`: ``cache_size``, the
+       memory (MB) libsvm may keep kernel values in; a grid search's fits
+       use no more.
+
+    Examples
+    --------
+    >>> from sklearn.svm import SVC
+    >>> from skbilevel.problems.kernel_svc import distance_cache_share
+    >>> distance_cache_share(SVC(cache_size=200), [400] * 5)  # 5 folds of 1.2 MB share 200 MB
+    {'distance_cache_bytes': 41943040.0}
+    >>> distance_cache_share(SVC(kernel="linear"), [400] * 5)
+    {}
+    """
+    if estimator.get_params()["kernel"] != "rbf":
+        return {}
+    budget = float(estimator.get_params()["cache_size"]) * 2**20
+    need = sum(8.0 * n * n for n in train_sizes)
+    if need > budget:
+        warn(f"SVC(kernel='rbf'): the squared distances of the {len(train_sizes)} training folds would take "
+             f"{need / 2**20:.0f} MB, more than its cache_size={estimator.get_params()['cache_size']:g} MB; "
+             "BilevelSearchCV computes each kernel block from X when needed instead (slower). Raise SVC's "
+             "cache_size above that to keep them.", UserWarning)
+    return {"distance_cache_bytes": budget / max(len(train_sizes), 1)}
 
 
 def _gram(A, B):
@@ -113,6 +165,9 @@ class SVCLowerLevel(ClassifierLowerLevel):
         The scale of each searched parameter (``'log'`` usually).
     sample_weight : array of shape (n_samples,), optional
         Per-sample weights, multiplying ``C`` as in ``SVC.fit``.
+    distance_cache_bytes : float, optional
+        The squared distances between the training samples (8 n^2 bytes)
+        are stored when they fit in this; default ``DISTANCE_CACHE_BYTES``.
 
     Attributes
     ----------
@@ -184,7 +239,7 @@ class SVCLowerLevel(ClassifierLowerLevel):
     #: Polish libsvm's solution in double precision (set False to get libsvm's own, for checks).
     polish = True
 
-    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None, *, distance_cache_bytes=None):
         super().__init__(estimator, X, y, names, scales, sample_weight)
         if not self.binary:
             raise ValueError(
@@ -218,7 +273,7 @@ class SVCLowerLevel(ClassifierLowerLevel):
         self.D = None
         if kernel == "rbf":
             self.sq_norms = row_norms(self.X, squared=True)
-            if 8 * n * n <= DISTANCE_CACHE_BYTES:
+            if 8 * n * n <= (DISTANCE_CACHE_BYTES if distance_cache_bytes is None else distance_cache_bytes):
                 self.D = euclidean_distances(self.X, squared=True, X_norm_squared=self.sq_norms[:, None])
         self.n_var = n + 1
 
