@@ -432,7 +432,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         if vector is not None:
             record = per_feature_search(self, record, dims, vector, scoring, X, y, route, cv)
         rows = unique_points(record.rows)
-        if vector is None:  # the refit of a per-feature row scales its fold data: not refit_point's
+        # a per-feature row's refit scales its fold data (not refit_point's); a closed-form leave-one-out
+        # problem holds all n splits in one and scores them exactly
+        if vector is None and not getattr(problem.folds[0].lower, "exact_cross_validation", False):
             honest_scores(rows, scoring, estimator, problem, data)
         results = cv_results(rows, dims, scoring.metric_names, len(problem.folds),
                              self.return_train_score, self.error_score, fixed)

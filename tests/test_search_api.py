@@ -92,7 +92,8 @@ def test_one_point_one_score(classification):
     search = BilevelSearchCV(LogisticRegression(), {"C": (1e-3, 1e3)}, cv=3, n_starts=2, max_iter=5).fit(X, y)
     keys = [tuple(sorted(p.items())) for p in search.cv_results_["params"]]
     assert len(keys) == len(set(keys))
-    assert np.sum(search.cv_results_["start"] == -1) == 5  # the grid's rows stay the grid's
+    # the grid's rows stay the grid's: 5 points, fewer where the scan stopped once scores got worse
+    assert 3 <= np.sum(search.cv_results_["start"] == -1) <= 5
 
 
 # -- param_grid -----------------------------------------------------------------------------------------------

@@ -267,6 +267,9 @@ class RidgeLeaveOneOut(RidgeLowerLevel):
     True
     """
 
+    #: its scores are the estimator's own leave-one-out scores, in closed form: nothing to refit
+    exact_cross_validation = True
+
     @staticmethod
     def applies(names, sample_weight):
         """Whether the closed form serves these searched ``names`` and weights: always."""
@@ -536,6 +539,9 @@ class KernelRidgeLeaveOneOut(KernelRidgeLowerLevel):
     >>> bool(np.isclose(lower.decision(np.log([0.5]), a, lower.X)[4], refit))
     True
     """
+
+    #: its scores are the estimator's own leave-one-out scores, in closed form: nothing to refit
+    exact_cross_validation = True
 
     @staticmethod
     def applies(names, sample_weight):
