@@ -13,7 +13,8 @@ import sys
 from benchmarks._harness import RESULTS, read_records
 
 #: the benchmarks that write a table
-BENCHMARKS = ("example_2_2", "hyper_cleaning", "search_vs_grid", "svm_paper", "svm_validation_losses")
+BENCHMARKS = ("example_2_2", "generalisation", "hyper_cleaning", "search_vs_grid", "svm_paper",
+              "svm_validation_losses")
 
 
 def rendered(name):
