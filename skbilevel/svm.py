@@ -514,6 +514,10 @@ class BilevelSVC(BilevelClassifier):
         return scores.ravel() if scores.shape[1] == 1 else scores
 
 
+#: How many standard deviations of chance a weighting must beat the uniform SVM by (McNemar's test, one-sided:
+#: about 2% of equally good weightings pass)
+_SAFEGUARD_Z = 2.0
+
 #: The final SVMs the safeguard chooses from, in order of preference on ties
 _WEIGHTINGS = ("uniform", "cleaned", "learned")
 
@@ -530,7 +534,7 @@ def _significantly_better(correct, sample_weight):
     """
     gains = (correct[1:] - correct[0]) @ sample_weight
     spread = np.sqrt(np.abs(correct[1:] - correct[0]) @ sample_weight)
-    passing = np.flatnonzero(gains > np.maximum(spread, 0.0) + 1e-12)
+    passing = np.flatnonzero(gains > _SAFEGUARD_Z * spread + 1e-12)
     return _WEIGHTINGS[0] if passing.size == 0 else _WEIGHTINGS[1 + passing[np.argmax(gains[passing])]]
 
 
