@@ -19,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._progress import OuterProgress
+from ._result import Status
 from ._validation_split import (ValidationSplit, check_magnitude, check_sample_weight, classes_from_scores,
                                 split_validation)
 from ._warnings import warn
@@ -66,21 +67,24 @@ class BilevelClassifier(ClassifierMixin, BaseEstimator):
                                 validation_fraction=self.validation_fraction, random_state=self.random_state,
                                 name=self._validation_set_name)
 
-    def _run_method(self, method, problem, x0, options, *, callback=None, label=""):
+    def _run_method(self, method, problem, x0, options, *, callback=None, label="", budget_stop=False):
         """Run the bilevel ``method`` on ``problem`` from ``x0``; warn when it stops short of its tolerance.
 
         ``options`` are the method's own (beyond ``tol``, ``max_iter``,
         ``verbose`` and ``callback``, which come from the estimator); a name
         the method does not take raises ``TypeError``; ``label``
         adds to the name shown by the progress bar. A stop asked for by
-        ``callback`` is no failure and is not warned about.
+        ``callback`` is no failure and is not warned about; nor, with
+        ``budget_stop``, a stop at ``max_iter`` (the caller judges the result
+        on held-out data).
         """
         name = type(self).__name__
         with OuterProgress(f"{name} ({method}{label})", self.verbose, self.max_iter) as progress:
             settings = dict(tol=self.tol, max_iter=self.max_iter, verbose=progress.method_verbose,
                             callback=progress.wrap(callback))
             result = run_method(method, problem, x0, options={**settings, **options})
-        if not result.converged and not result.stopped_by_callback:
+        budget_spent = budget_stop and result.status is Status.MAX_ITER
+        if not result.converged and not result.stopped_by_callback and not budget_spent:
             warn(f"{name} ({method}): {result.message}", ConvergenceWarning)
         return result
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 from typing import NamedTuple
+import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._bilevel_classifier import BilevelClassifier
@@ -16,13 +18,16 @@ from ._result import BilevelResult
 from ._selection import select_method
 from ._validation_split import classes_from_scores
 from ._warnings import warn
-from .methods import method_options
+from ._svm_safeguard import (cross_validated_log_C, fit_weighted_svm, held_out_correct, stack_rows, uniform_svm,
+                             validation_folds)
+from .methods import hypergradient, method_options, run_method
 from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
 from .problems.losses import VALIDATION_LOSSES
 
 
 #: Methods that handle the SVM's linearly constrained lower level.
 SVM_METHODS = ("lme-mpec", "mpec", "hypergradient")
+
 
 
 class BilevelSVC(BilevelClassifier):
@@ -39,18 +44,43 @@ class BilevelSVC(BilevelClassifier):
     with one hyperparameter ``c_i`` per training sample (``learn='sample_weight'``,
     the model of section 4 of Huang et al. (2025)) or a single ``c = log C``
     (``learn='C'``).
-    ``s`` are the fixed ``sample_weight`` passed to :meth:`fit`. After the
-    hyperparameters are learned, the lower level is solved exactly at them and
-    gives ``coef_`` and ``intercept_``. Multi-class problems are solved one
-    class against the rest.
+    ``s`` are the fixed ``sample_weight`` passed to :meth:`fit`. Multi-class
+    problems are solved one class against the rest.
+
+    With one weight per sample, the defaults guard against what a few
+    hundred validation rows cannot tell apart from thousands of weights:
+
+    1. ``C`` of the uniformly weighted SVM is chosen as
+       ``GridSearchCV(LinearSVC(), {'C': np.logspace(-4, 4, 17)}, cv=5)``
+       would choose it on the training and validation rows, and the weights
+       are learned from ``c_i = log C``;
+    2. the final SVM is trained on the training rows at their learned
+       weights plus the validation rows (``final_fit``), as ``GridSearchCV``
+       refits on all the data;
+    3. a K-fold cross-validation on the validation rows (``safeguard_cv``)
+       decides whether the learned weights (``'learned'``), the uniform SVM
+       without the rows of ``label_issues_`` (``'cleaned'``), or
+       scikit-learn's ``LinearSVC`` at that ``C``
+       (``'uniform'``) gives the final model (``weighting_``): one that is
+       not the uniform SVM must get more held-out rows right than it by more
+       than one standard deviation of the difference (McNemar's test), so
+       that a few lucky rows do not decide.
+
+    The configuration of Huang et al. (2025) is
+    ``BilevelSVC(validation_loss='sigmoid', final_fit='train', safeguard_cv=None)``:
+    the learned weights from ``c = 0``, the SVM on the training rows only.
+    ``benchmarks/results/generalisation.md`` compares both with
+    ``GridSearchCV(LinearSVC())`` on data with flipped labels.
 
     Parameters
     ----------
     learn : {'sample_weight', 'C'}, default='sample_weight'
         What the upper level learns: a weight ``e^{c_i}`` per training sample,
         or one ``C = e^c``.
-    validation_loss : {'sigmoid', 'logistic', 'squared_hinge'}, default='sigmoid'
-        Upper-level loss on the validation set. ``'sigmoid'`` is the paper's
+    validation_loss : {'sigmoid', 'logistic', 'squared_hinge'}, default='squared_hinge'
+        Upper-level loss on the validation set: the SVM's own squared hinge
+        ``max(0, 1 - y (w^T x + b))^2`` (the default: on held-out data it
+        generalises best of the three), the logistic loss, or the paper's
         sigmoid of the negative signed distance ``-y (w^T x + b) / ||w||``.
     method : {'auto', 'lme-mpec', 'mpec', 'hypergradient'}, default='auto'
         How the bilevel problem is solved: LME-MPEC (2.4) or the classical MPEC
@@ -65,8 +95,21 @@ class BilevelSVC(BilevelClassifier):
     validation_fraction : float, default=0.1
         Fraction of ``(X, y)`` held out (stratified) as validation set when
         ``X_val`` is not given to :meth:`fit`; at least one sample per class.
+    final_fit : {'train+validation', 'train'}, default='train+validation'
+        The rows of the final SVM: the training rows at the learned weights
+        plus the validation rows at ``s_i C`` (``C`` as in the list above, 1
+        without the safeguard, the learned one for ``learn='C'``), or the
+        training rows only (the paper's).
+    safeguard_cv : int or None, default=5
+        Folds of the cross-validation that chooses the final model (the list
+        above; fewer when a class has fewer validation rows, none when a class
+        has one). None: the learned weights, from ``c = 0`` (or the best of
+        ``n_starts``), as in the paper. Used with ``learn='sample_weight'``
+        only; costs ``safeguard_cv`` more runs of the method.
     weight_bounds : tuple of two floats, default=(1e-4, 1e4)
         Finite bounds on ``e^{c_i}`` (or on ``C``): the set ``X`` of eq. (1.1).
+        With the safeguard they bound the cross-validated ``C`` and each
+        weight relative to it, ``e^{c_i} / C``.
     n_starts : int or None, default=None
         Number of constant starts ``c0`` log-spaced over ``weight_bounds``
         (``c0 = 0`` clipped to the bounds for one start). The lower level is
@@ -75,16 +118,18 @@ class BilevelSVC(BilevelClassifier):
         validation loss is not convex in ``c``, and a scan of the starts costs
         one SVM solve each where a run from each would cost a whole descent.
         ``None`` means 5 for ``learn='C'`` and 1 for ``learn='sample_weight'``.
-    max_iter : int, default=30
+    max_iter : int, default=100
         Maximum number of outer iterations: penalty iterations of Algorithm 1,
-        or L-BFGS-B iterations of the hypergradient method. With one weight
-        per sample the hypergradient method usually needs more to converge,
-        so the default stops it early, with a ``ConvergenceWarning``: the
-        weights then fit the (small) validation set less closely, which
-        need not cost test accuracy (it did not on the quickstart's example).
+        or L-BFGS-B iterations of the hypergradient method. With the
+        safeguard it is a budget, not a failure: the weights it stops at are
+        judged on held-out validation rows, and no ``ConvergenceWarning`` is
+        raised for it; without, a stop at ``max_iter`` warns.
     tol : float, default=1e-4
         KKT tolerance below which a penalty subproblem is not refined further;
-        for ``'hypergradient'``, the tolerance on the projected hypergradient.
+        for ``'hypergradient'``, the tolerance on the projected hypergradient
+        relative to its largest entry at the start (each entry of a
+        per-sample hypergradient shrinks like ``1 / n_samples``, so an
+        absolute tolerance would stop large problems before they start).
     eps_star : float, default=0.01
         Algorithm 1's exit tolerance on the complementarity ``g^T tau``.
     random_state : int, RandomState instance or None, default=None
@@ -100,16 +145,31 @@ class BilevelSVC(BilevelClassifier):
     classes_ : ndarray of shape (n_classes,)
         Class labels seen by :meth:`fit`.
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
-        Weights ``w`` of the SVM solved exactly at the learned
-        hyperparameters (one row per one-vs-rest problem when there are more
-        than two classes).
+        Weights ``w`` of the final SVM (see ``weighting_`` and ``final_fit``;
+        one row per one-vs-rest problem when there are more than two
+        classes).
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Matching intercepts ``b``.
     sample_weight_ : ndarray of shape (n_train,) or (n_classes, n_train)
         Learned weights ``s_i e^{c_i}`` of the training part (one row per
-        one-vs-rest problem when there are more than two classes).
+        one-vs-rest problem when there are more than two classes); the final
+        SVM uses them when ``weighting_`` is ``'learned'``.
     C_ : float or ndarray of shape (n_classes,)
-        Learned ``C`` when ``learn='C'``, else NaN.
+        Learned ``C`` when ``learn='C'``; with one weight per sample, the
+        ``C`` the weights start from (1 without the safeguard).
+    weighting_ : str or ndarray of shape (n_classes,)
+        Which final model the safeguard chose: ``'learned'``, ``'cleaned'``
+        or ``'uniform'`` (always ``'learned'`` without the safeguard or for
+        ``learn='C'``).
+    label_issues_ : ndarray of bool, shape (n_samples,)
+        The rows of ``X`` whose label the learned weights judge wrong, as
+        cleanlab's ``find_label_issues`` marks them: the training rows that
+        the SVM at the learned weights (with the validation rows, as
+        ``final_fit`` says) puts on the wrong side of its boundary. Their
+        weights were free to fall, and the validation loss pulled the boundary
+        past them anyway. For several classes, judged in the problem of the
+        row's own class against the rest. Validation rows held out of ``X``,
+        and every row for ``learn='C'``, are False.
     train_indices_, validation_indices_ : ndarray
         Rows of ``X`` used for training and validation (``validation_indices_``
         is empty when ``X_val`` was passed).
@@ -156,6 +216,8 @@ class BilevelSVC(BilevelClassifier):
         "validation_loss": [StrOptions(set(VALIDATION_LOSSES))],
         "method": [StrOptions({"auto", *SVM_METHODS})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "final_fit": [StrOptions({"train+validation", "train"})],
+        "safeguard_cv": [Interval(Integral, 2, None, closed="left"), None],
         "weight_bounds": [tuple],
         "n_starts": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -165,16 +227,18 @@ class BilevelSVC(BilevelClassifier):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, learn: str = "sample_weight", validation_loss: str = "sigmoid",
-                 method: str = "auto", validation_fraction: float = 0.1,
-                 weight_bounds: tuple = (1e-4, 1e4), n_starts: int | None = None,
-                 max_iter: int = 30, tol: float = 1e-4,
+    def __init__(self, *, learn: str = "sample_weight", validation_loss: str = "squared_hinge",
+                 method: str = "auto", validation_fraction: float = 0.1, final_fit: str = "train+validation",
+                 safeguard_cv: int | None = 5, weight_bounds: tuple = (1e-4, 1e4), n_starts: int | None = None,
+                 max_iter: int = 100, tol: float = 1e-4,
                  eps_star: float = 0.01, random_state: int | np.random.RandomState | None = None,
                  verbose: int = 0):
         self.learn = learn
         self.validation_loss = validation_loss
         self.method = method
         self.validation_fraction = validation_fraction
+        self.final_fit = final_fit
+        self.safeguard_cv = safeguard_cv
         self.weight_bounds = weight_bounds
         self.n_starts = n_starts
         self.max_iter = max_iter
@@ -231,12 +295,14 @@ class BilevelSVC(BilevelClassifier):
         X, y, sample_weight, self.classes_ = self._validate_training_data(X, y, sample_weight, dtype=np.float64)
         split = self._split(X, y, sample_weight, X_val, y_val)
         self.train_indices_, self.validation_indices_ = split.train_indices, split.validation_indices
-        fits = self._fit_one_vs_rest(split, low, high)
+        fits = self._fit_one_vs_rest(split, low, high, check_random_state(self.random_state).randint(2**31))
         self.method_ = fits[-1].method
         self.coef_ = np.vstack([f.coef for f in fits])
         self.intercept_ = np.array([f.intercept for f in fits])
         learned_C = [np.exp(f.result.hyperparameters[0]) for f in fits]
-        self.C_ = _one_or_per_class(learned_C) if self.learn == "C" else np.nan
+        self.C_ = _one_or_per_class(learned_C if self.learn == "C" else [f.C for f in fits])
+        self.weighting_ = _one_or_per_class([f.weighting for f in fits])
+        self.label_issues_ = self._label_issues(split, fits, y.size)
         self.sample_weight_ = _one_or_per_class([f.sample_weight for f in fits], stack=np.vstack)
         self.n_iter_ = _one_or_per_class([f.result.n_iter for f in fits])
         self.history_ = _one_or_per_class([f.result.history for f in fits], stack=list)
@@ -256,34 +322,149 @@ class BilevelSVC(BilevelClassifier):
                              f"{self.weight_bounds!r}.")
         return low, high
 
-    def _fit_one_vs_rest(self, split, low, high):
+    def _fit_one_vs_rest(self, split, low, high, seed):
         """One binary fit for two classes (``classes_[1]`` positive), else one per class against the rest."""
         n_hyper = split.y_train.size if self.learn == "sample_weight" else 1
         bounds = (np.full(n_hyper, np.log(low)), np.full(n_hyper, np.log(high)))
         binary = self.classes_.size == 2
+        # the rows of train + validation in the order of X (then X_val): the grid's folds, as GridSearchCV's
+        rows = np.concatenate([split.train_indices, split.validation_indices if split.validation_indices.size
+                               else split.train_indices.size + np.arange(split.y_val.size)])
+        order = np.argsort(rows, kind="stable")
         return [self._fit_binary(split.X_train, np.where(split.y_train == k, 1.0, -1.0), split.sample_weight_train,
                                  split.X_val, np.where(split.y_val == k, 1.0, -1.0), split.sample_weight_val,
-                                 bounds, "" if binary else f", class {k} vs rest")
+                                 bounds, seed, order, "" if binary else f", class {k} vs rest")
                 for k in (self.classes_[1:] if binary else self.classes_)]
 
-    def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, s_v, bounds, label=""):
-        """Learn the hyperparameters of one binary problem (labels +-1), then solve the SVM exactly at them."""
+    def _fit_binary(self, X_tr, y_tr, s_tr, X_v, y_v, s_v, bounds, seed, order, label=""):
+        """Learn the hyperparameters of one binary problem (labels +-1), then solve the SVM exactly at them.
+
+        With ``safeguard_cv`` (and one weight per sample) the weights start
+        from the cross-validated uniform ``C``, and the final SVM uses them
+        only if they predict held-out validation rows better than that
+        uniform SVM (:meth:`_safeguard`).
+        """
+        s_v_rows = np.ones(y_v.size) if s_v is None else s_v
+        guarded = self.learn == "sample_weight" and self.safeguard_cv is not None
+        log_C = (cross_validated_log_C(stack_rows(X_tr, X_v)[order], np.concatenate([y_tr, y_v])[order],
+                                       np.concatenate([s_tr, s_v_rows])[order], (bounds[0][0], bounds[1][0]),
+                                       self.safeguard_cv) if guarded else None)
+        if guarded:  # the weights move relative to the C they start from
+            bounds = (bounds[0] + log_C, bounds[1] + log_C)
+        result, lower, method = self._learn(X_tr, y_tr, s_tr, X_v, y_v, s_v, bounds, log_C, label=label)
+        weights = lower.weights(result.hyperparameters)
+        if log_C is None:  # the validation rows of the final fit weigh as the start's C (or the learned C)
+            log_C = float(result.hyperparameters[0]) if self.learn == "C" else 0.0
+        weighting = "learned"
+        if guarded:
+            weighting = self._safeguard(X_tr, y_tr, s_tr, X_v, y_v, s_v, bounds, log_C, seed)
+        models, issues = self._candidates(lower, result, weights, log_C, X_tr, y_tr, s_tr, X_v, y_v, s_v_rows)
+        w, b = models[weighting]
+        return _BinaryFit(w, b, weights, result, method, weighting, float(np.exp(log_C)), issues)
+
+    def _learn(self, X_tr, y_tr, s_tr, X_v, y_v, s_v, bounds, c0, label="", quiet=False):
+        """Run the bilevel method on one binary problem from ``c0`` (None: the best of the starts)."""
         lower = WeightedSquaredHingeSVM(X_tr, y_tr, per_sample=self.learn == "sample_weight",
                                         sample_weight=s_tr)
         upper = LinearValidationLoss(X_v, y_v, self.validation_loss, n_hyper=lower.n_hyper, n_var=lower.n_var,
                                      sample_weight=s_v)
         problem = BilevelProblem(upper, lower, bounds)
         method = select_method(problem, self.method)
-        c0 = self._best_start(lower, upper, bounds)
-        # Algorithm 1's exit tolerance, for the penalty methods that take it
-        options = {"eps_star": self.eps_star} if "eps_star" in method_options(method) else {}
-        result = self._run_method(method, problem, np.full(lower.n_hyper, c0), options, label=label)
-        y_exact, ok = lower.solve(result.hyperparameters, y0=result.model)
+        if c0 is None:
+            c0 = self._best_start(lower, upper, bounds)
+        x0 = np.full(lower.n_hyper, c0)
+        options = self._method_options(method, problem, x0)
+        if not quiet:  # with the safeguard, max_iter is a budget: the result is judged on held-out rows
+            budget = self.learn == "sample_weight" and self.safeguard_cv is not None
+            return self._run_method(method, problem, x0, options, label=label, budget_stop=budget), lower, method
+        with warnings.catch_warnings():  # a fold of the safeguard: its own stops are not the fit's
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            settings = dict(tol=self.tol, max_iter=self.max_iter)
+            return run_method(method, problem, x0, options={**settings, **options}), lower, method
+
+    def _method_options(self, method, problem, x0):
+        """The options of ``method`` beyond the estimator's own: Algorithm 1's exit tolerance for the penalty
+        methods; for L-BFGS-B, a tolerance relative to the hypergradient at ``x0`` and a first step of 1 in
+        ``c``: with one weight per sample each entry of the hypergradient shrinks like ``1 / n_samples``,
+        and absolute ones would end large problems at their start."""
+        if "eps_star" in method_options(method):
+            return {"eps_star": self.eps_star}
+        if method != "hypergradient":
+            return {}
+        _, grad = hypergradient.hypergradient(problem, x0, problem.lower.solve(x0)[0])[:2]
+        scale = float(np.max(np.abs(grad), initial=0.0))
+        return {"first_step": 1.0, "tol": self.tol * scale} if scale > 0 else {}
+
+    def _final_svm(self, lower, result, X_tr, y_tr, omega, X_v, y_v, omega_v):
+        """The SVM at the final weights: on the training rows, plus the validation rows (``final_fit``)."""
+        if self.final_fit == "train+validation":
+            X, y, omega = stack_rows(X_tr, X_v), np.concatenate([y_tr, y_v]), np.concatenate([omega, omega_v])
+        else:
+            X, y = X_tr, y_tr
+        w, b, _, ok = fit_weighted_svm(X, y, omega, y0=result.model)
         if not ok:
             warn("BilevelSVC: the lower-level SVM solve at the learned hyperparameters did not "
                  "reach its tolerance in 100 Newton steps.", ConvergenceWarning)
-        w, b, _ = lower.split(y_exact)
-        return _BinaryFit(w, b, lower.weights(result.hyperparameters), result, method)
+        return w, b
+
+    def _candidates(self, lower, result, learned, log_C, X_tr, y_tr, s_tr, X_v, y_v, s_v):
+        """``(models, issues)``: ``(w, b)`` of the final SVM of each of ``_WEIGHTINGS``, and the label issues.
+
+        ``'learned'``: the SVM at the learned weights; the training rows it
+        puts on the wrong side of its boundary are the label issues (their
+        weights were free to fall, and fell too little to pull the boundary
+        over them). ``'cleaned'``: the SVM at ``s_i C`` without those rows.
+        ``'uniform'``: scikit-learn's ``LinearSVC`` at the cross-validated
+        ``C``. The validation rows join each as ``final_fit`` says, at
+        ``s_i C``.
+        """
+        C, omega_v = np.exp(log_C), s_v * np.exp(log_C)
+        w, b = self._final_svm(lower, result, X_tr, y_tr, learned, X_v, y_v, omega_v)
+        issues = ~held_out_correct(w, b, X_tr, y_tr).astype(bool)
+        cleaned = self._final_svm(lower, result, X_tr, y_tr, np.where(issues, 0.0, s_tr * C), X_v, y_v, omega_v)
+        if self.final_fit == "train":
+            uniform = uniform_svm(X_tr, y_tr, s_tr, C)
+        else:
+            uniform = uniform_svm(stack_rows(X_tr, X_v), np.concatenate([y_tr, y_v]), np.concatenate([s_tr, s_v]), C)
+        return dict(uniform=uniform, cleaned=cleaned, learned=(w, b)), issues
+
+    def _safeguard(self, X_tr, y_tr, s_tr, X_v, y_v, s_v, bounds, log_C, seed):
+        """The final model of ``_WEIGHTINGS`` that predicts held-out validation rows best, beyond chance.
+
+        K-fold cross-validation on the validation rows (``safeguard_cv``
+        folds, stratified): on each, the weights are learned again on the
+        other validation rows, the three final SVMs of :meth:`_candidates`
+        are fitted, and each held-out row is scored right or wrong; then
+        :func:`_significantly_better`. Too few validation rows to
+        cross-validate on: ``'learned'``.
+        """
+        s_v_rows = np.ones(y_v.size) if s_v is None else s_v
+        folds = validation_folds(y_v, self.safeguard_cv, seed)
+        if not folds:
+            return "learned"
+        correct = np.zeros((len(_WEIGHTINGS), y_v.size))
+        for fit_rows, held in folds:
+            X_f, y_f = X_v[fit_rows], y_v[fit_rows]
+            s_f = None if s_v is None else s_v[fit_rows]
+            result, lower, _ = self._learn(X_tr, y_tr, s_tr, X_f, y_f, s_f, bounds, log_C, quiet=True)
+            models, _ = self._candidates(lower, result, lower.weights(result.hyperparameters), log_C, X_tr, y_tr,
+                                         s_tr, X_f, y_f, s_v_rows[fit_rows])
+            for k, weighting in enumerate(_WEIGHTINGS):
+                correct[k, held] = held_out_correct(*models[weighting], X_v[held], y_v[held])
+        return _significantly_better(correct, s_v_rows)
+
+    def _label_issues(self, split, fits, n_rows):
+        """The rows of ``X`` whose label the learned weights judge wrong (see ``label_issues_``)."""
+        mask = np.zeros(n_rows, dtype=bool)
+        if self.learn != "sample_weight":
+            return mask
+        if len(fits) == 1:
+            flagged = fits[0].label_issues
+        else:  # one-vs-rest: judged in the problem of the row's own class
+            own = np.searchsorted(self.classes_, split.y_train)
+            flagged = np.vstack([f.label_issues for f in fits])[own, np.arange(own.size)]
+        mask[split.train_indices] = flagged
+        return mask
 
     def _starts(self, bounds):
         n = self.n_starts if self.n_starts is not None else (5 if self.learn == "C" else 1)
@@ -333,6 +514,30 @@ class BilevelSVC(BilevelClassifier):
         return scores.ravel() if scores.shape[1] == 1 else scores
 
 
+#: How many standard deviations of chance a weighting must beat the uniform SVM by (McNemar's test, one-sided:
+#: about 2% of equally good weightings pass)
+_SAFEGUARD_Z = 2.0
+
+#: The final SVMs the safeguard chooses from, in order of preference on ties
+_WEIGHTINGS = ("uniform", "cleaned", "learned")
+
+
+def _significantly_better(correct, sample_weight):
+    """The weighting of ``_WEIGHTINGS`` to use, from each one's held-out right (1) and wrong (0) rows.
+
+    A weighting other than the uniform one wins only if it gets more rows
+    right than the uniform SVM by more than one standard deviation of that
+    difference under equal accuracy (McNemar's: the square root of the
+    number of rows on which the two disagree): on a small or noisy validation
+    set a difference of a few rows is chance, and the uniform SVM is what the
+    user would run anyway. Of those that pass, the best.
+    """
+    gains = (correct[1:] - correct[0]) @ sample_weight
+    spread = np.sqrt(np.abs(correct[1:] - correct[0]) @ sample_weight)
+    passing = np.flatnonzero(gains > _SAFEGUARD_Z * spread + 1e-12)
+    return _WEIGHTINGS[0] if passing.size == 0 else _WEIGHTINGS[1 + passing[np.argmax(gains[passing])]]
+
+
 class _BinaryFit(NamedTuple):
     """What one binary bilevel fit gives: the SVM at the learned hyperparameters, its weights, the run."""
 
@@ -341,6 +546,9 @@ class _BinaryFit(NamedTuple):
     sample_weight: np.ndarray
     result: BilevelResult
     method: str
+    weighting: str
+    C: float
+    label_issues: np.ndarray
 
 
 def _one_or_per_class(values, stack=np.array):

@@ -15,6 +15,10 @@ from conftest import fd_gradient
 from skbilevel import BilevelSVC
 from skbilevel.problems import LinearValidationLoss, WeightedSquaredHingeSVM
 
+#: The configuration of Huang et al. (2025): its sigmoid validation loss, the SVM on the training rows only,
+#: no safeguard (the defaults differ: see BilevelSVC's docstring)
+PAPER = dict(validation_loss="sigmoid", final_fit="train", safeguard_cv=None)
+
 
 def _data(n=80, n_features=4, seed=0, flip=0.1):
     X, y = make_classification(n_samples=n, n_features=n_features, n_informative=3, n_redundant=0,
@@ -48,7 +52,7 @@ _CASES = [(seed, loss) for seed in (0, 1, 2) for loss in ("sigmoid", "logistic",
 def test_single_C_matches_brute_force(method, seed, loss):
     X, y = _data(seed=seed)
     X_tr, y_tr, X_val, y_val = X[:60], y[:60], X[60:], y[60:]
-    clf = BilevelSVC(learn="C", validation_loss=loss, method=method, random_state=0)
+    clf = BilevelSVC(**{**PAPER, "validation_loss": loss}, learn="C", method=method, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
@@ -88,7 +92,7 @@ def test_per_sample_weights_lower_the_validation_loss_of_the_unweighted_svm():
     X, y = _data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = BilevelSVC(random_state=0).fit(X, y)
+        clf = BilevelSVC(**PAPER, random_state=0).fit(X, y)
     val, train = clf.validation_indices_, clf.train_indices_
     upper = LinearValidationLoss(X[val], 2.0 * y[val] - 1, "sigmoid", n_hyper=1, n_var=X.shape[1] + 1)
     lower = WeightedSquaredHingeSVM(X[train], 2.0 * y[train] - 1, per_sample=True)
@@ -131,7 +135,7 @@ def test_mpec_and_lme_mpec_reach_similar_validation_loss():
     X, y = _data(seed=1)
     losses = []
     for method in ("lme-mpec", "mpec"):
-        clf = BilevelSVC(learn="C", method=method, random_state=0).fit(X, y)
+        clf = BilevelSVC(**PAPER, learn="C", method=method, random_state=0).fit(X, y)
         assert clf.method_ == method
         val = clf.validation_indices_
         upper = LinearValidationLoss(X[val], 2.0 * y[val] - 1, "sigmoid", n_hyper=1, n_var=X.shape[1] + 1)
@@ -151,7 +155,7 @@ def test_hypergradient_and_lme_mpec_agree_on_per_sample_weights(loss):
     for method in ("lme-mpec", "hypergradient"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = BilevelSVC(method=method, validation_loss=loss, random_state=0).fit(X, y)
+            clf = BilevelSVC(**{**PAPER, "validation_loss": loss}, method=method, random_state=0).fit(X, y)
         val, train = clf.validation_indices_, clf.train_indices_
         upper = LinearValidationLoss(X[val], 2.0 * y[val] - 1, loss, n_hyper=1, n_var=X.shape[1] + 1)
         losses[method] = upper.value(None, np.concatenate([clf.coef_[0], clf.intercept_]))
@@ -215,12 +219,17 @@ def test_a_constant_learned_classifier_is_reported():
     classifier that puts every point on one side (w -> 0); fit says so instead of returning it silently."""
     X, y, X_val, y_val = _flipped_clouds(15)
     with pytest.warns(UserWarning, match="predicts -1 for every training and validation sample"):
-        clf = BilevelSVC().fit(X, y, X_val=X_val, y_val=y_val)
+        clf = BilevelSVC(**PAPER).fit(X, y, X_val=X_val, y_val=y_val)
     assert np.unique(clf.predict(np.vstack([X, X_val]))).tolist() == [-1]
-    X, y, X_val, y_val = _flipped_clouds(0)
+    # the defaults' safeguard keeps the uniform SVM, which separates the clouds
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         clf = BilevelSVC().fit(X, y, X_val=X_val, y_val=y_val)
+    assert np.unique(clf.predict(X)).size == 2
+    X, y, X_val, y_val = _flipped_clouds(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf = BilevelSVC(**PAPER).fit(X, y, X_val=X_val, y_val=y_val)
     assert np.unique(clf.predict(X)).size == 2
 
 
@@ -322,3 +331,110 @@ def test_feature_name_warning_about_X_val_names_X_val():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with pytest.warns(UserWarning, match="^X_val does not have valid feature names"):
             BilevelSVC(max_iter=2).fit(df, y[:40], X_val=X[40:], y_val=y[40:])
+
+
+# -- the defaults' safeguard, label_issues_ and scale-free stopping ----------------------------------------------
+def _noisy_train_clean_val(n=300, flip=0.3, seed=0, class_sep=2.0, n_test=0):
+    """``flip`` of ``n`` training labels flipped, a clean validation set of 60 rows (and ``n_test`` test rows)."""
+    X, y = make_classification(n_samples=n + 60 + n_test, n_features=5, n_informative=5, n_redundant=0, flip_y=0,
+                               n_clusters_per_class=1, class_sep=class_sep, random_state=seed)
+    flipped = np.random.default_rng(seed).random(n) < flip
+    y_tr = np.where(flipped, 1 - y[:n], y[:n])
+    parts = X[:n], y_tr, X[n:n + 60], y[n:n + 60], flipped
+    return parts + (X[n + 60:], y[n + 60:]) if n_test else parts
+
+
+def test_the_uniform_candidate_is_the_grid_search_users_run():
+    """C_ is GridSearchCV(LinearSVC())'s choice on the same rows, and where the safeguard keeps the uniform
+    SVM the model is scikit-learn's LinearSVC at it, fitted on the training and validation rows."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import LinearSVC
+    X, y, X_val, y_val, _ = _noisy_train_clean_val(flip=0.0)
+    clf = BilevelSVC(random_state=0).fit(X, y, X_val=X_val, y_val=y_val)
+    X_all, y_all = np.vstack([X, X_val]), np.concatenate([y, y_val])
+    grid = GridSearchCV(LinearSVC(), {"C": np.logspace(-4, 4, 17)}, cv=5).fit(X_all, y_all)
+    assert clf.C_ == pytest.approx(grid.best_params_["C"], rel=1e-12)
+    if clf.weighting_ == "uniform":
+        np.testing.assert_allclose(clf.coef_, grid.best_estimator_.coef_)
+        np.testing.assert_allclose(clf.intercept_, grid.best_estimator_.intercept_)
+
+
+def test_label_issues_find_the_flipped_labels():
+    """label_issues_ marks the training rows that the SVM at the learned weights misclassifies: against the
+    known flips its F1 beats flagging every row (the trivial rule), and it has one entry per row of X."""
+    X, y, X_val, y_val, flipped = _noisy_train_clean_val(flip=0.3)
+    clf = BilevelSVC(random_state=0).fit(X, y, X_val=X_val, y_val=y_val)
+    issues = clf.label_issues_
+    assert issues.dtype == bool and issues.shape == (y.size,)
+    from skbilevel._svm_safeguard import fit_weighted_svm
+    signs = np.concatenate([2.0 * y - 1, 2.0 * y_val - 1])
+    w, b, _, _ = fit_weighted_svm(np.vstack([X, X_val]), signs,
+                                  np.concatenate([clf.sample_weight_, np.full(y_val.size, clf.C_)]))
+    np.testing.assert_array_equal(issues, (2.0 * y - 1) * (X @ w + b) < 0)
+    f1 = 2 * (issues & flipped).sum() / (issues.sum() + flipped.sum())
+    trivial = 2 * flipped.sum() / (y.size + flipped.sum())
+    assert f1 > trivial + 0.2, (f1, trivial)
+
+
+def test_label_issues_leave_held_out_validation_rows_unjudged():
+    X, y, _, _, _ = _noisy_train_clean_val(flip=0.2)
+    clf = BilevelSVC(random_state=0).fit(X, y)
+    assert clf.label_issues_.shape == (y.size,)
+    assert not clf.label_issues_[clf.validation_indices_].any()
+    assert not BilevelSVC(learn="C", random_state=0).fit(X, y).label_issues_.any()
+
+
+def test_the_safeguard_keeps_a_weighting_that_predicts_held_out_rows_better():
+    """Half of the negative training labels flipped to positive (one-sided noise pulls the uniform SVM's
+    boundary into the negative class), a clean validation set: the learned or cleaned weighting wins the
+    safeguard's cross-validation, and predicts test rows better than the uniform SVM at the same C."""
+    from sklearn.svm import LinearSVC
+    X, y, X_val, y_val, _, X_test, y_test = _noisy_train_clean_val(n=600, flip=0.0, seed=1, class_sep=1.0,
+                                                                   n_test=2000)
+    y = np.where((y == 0) & (np.random.default_rng(1).random(y.size) < 0.5), 1, y)
+    guarded = BilevelSVC(random_state=0).fit(X, y, X_val=X_val, y_val=y_val)
+    assert guarded.weighting_ in ("learned", "cleaned")
+    uniform = LinearSVC(C=guarded.C_).fit(np.vstack([X, X_val]), np.concatenate([y, y_val]))
+    assert guarded.score(X_test, y_test) > uniform.score(X_test, y_test)
+
+
+def test_the_safeguard_needs_more_than_chance_to_leave_the_uniform_svm():
+    """McNemar's rule: a weighting replaces the uniform SVM only if it gets more held-out rows right by more
+    than the square root of the rows on which the two disagree."""
+    from skbilevel.svm import _significantly_better
+    ones = np.ones(20)
+    uniform = np.r_[np.ones(10), np.zeros(10)]
+    better_by_3 = uniform.copy()
+    better_by_3[10:13] = 1  # 3 more right, 3 disagreements: 3 > sqrt(3)
+    assert _significantly_better(np.array([uniform, uniform, better_by_3]), ones) == "learned"
+    swapped = better_by_3.copy()
+    swapped[:2] = 0  # 3 more right and 2 fewer: a gain of 1 over 5 disagreements is chance
+    assert _significantly_better(np.array([uniform, uniform, swapped]), ones) == "uniform"
+    assert _significantly_better(np.array([uniform, better_by_3, better_by_3]), ones) == "cleaned"  # ties: first
+
+
+def test_paper_configuration_is_one_call_away():
+    """PAPER starts at c = 0 (C_ = 1), learns without the safeguard and fits the SVM on the training rows."""
+    X, y, X_val, y_val, _ = _noisy_train_clean_val(flip=0.2)
+    clf = BilevelSVC(**PAPER, random_state=0).fit(X, y, X_val=X_val, y_val=y_val)
+    assert clf.C_ == 1.0 and clf.weighting_ == "learned"
+    lower = WeightedSquaredHingeSVM(X, 2.0 * y - 1, per_sample=True)
+    w, b, _ = lower.split(lower.solve(np.log(clf.sample_weight_))[0])
+    np.testing.assert_allclose(np.concatenate([clf.coef_[0], clf.intercept_]), np.concatenate([w, [b]]),
+                               atol=1e-8)
+
+
+def test_a_default_fit_does_not_warn_on_ordinary_data():
+    X, y = make_classification(n_samples=400, n_features=8, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BilevelSVC(random_state=0).fit(X, y)
+
+
+def test_per_sample_weights_are_learned_at_twenty_thousand_samples():
+    """Each entry of the per-sample hypergradient shrinks like 1/n: the stopping tolerance is relative to
+    the first one, so a large problem still takes its steps (an absolute 1e-4 stopped it at its start)."""
+    X, y = make_classification(n_samples=20_000, n_features=5, n_informative=3, flip_y=0.1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        clf = BilevelSVC(safeguard_cv=None, max_iter=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3 and np.ptp(clf.sample_weight_) > 0.1
