@@ -399,15 +399,15 @@ def test_the_safeguard_keeps_a_weighting_that_predicts_held_out_rows_better():
 
 def test_the_safeguard_needs_more_than_chance_to_leave_the_uniform_svm():
     """McNemar's rule: a weighting replaces the uniform SVM only if it gets more held-out rows right by more
-    than the square root of the rows on which the two disagree."""
+    than twice the square root of the rows on which the two disagree."""
     from skbilevel.svm import _significantly_better
     ones = np.ones(20)
     uniform = np.r_[np.ones(10), np.zeros(10)]
     better_by_3 = uniform.copy()
-    better_by_3[10:13] = 1  # 3 more right, 3 disagreements: 3 > sqrt(3)
+    better_by_3[10:15] = 1  # 5 more right, 5 disagreements: 5 > 2 sqrt(5)
     assert _significantly_better(np.array([uniform, uniform, better_by_3]), ones) == "learned"
     swapped = better_by_3.copy()
-    swapped[:2] = 0  # 3 more right and 2 fewer: a gain of 1 over 5 disagreements is chance
+    swapped[:2] = 0  # 5 more right and 2 fewer: a gain of 3 over 7 disagreements is chance
     assert _significantly_better(np.array([uniform, uniform, swapped]), ones) == "uniform"
     assert _significantly_better(np.array([uniform, better_by_3, better_by_3]), ones) == "cleaned"  # ties: first
 
