@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._progress import OuterProgress
 from ._result import Status
 from ._validation_split import (ValidationSplit, check_magnitude, check_sample_weight, classes_from_scores,
-                                split_validation)
+                                split_validation, squares_limit)
 from ._warnings import warn
 from .methods import run_method
 
@@ -45,6 +45,10 @@ class BilevelClassifier(ClassifierMixin, BaseEstimator):
     _validation_set_name = "validation"
 
     # -- fit helpers ------------------------------------------------------------
+    def _magnitude_limit(self, n_features):
+        """``(limit, why)``: features of magnitude ``>= limit`` are refused, for the reason ``why``."""
+        return squares_limit(n_features), "whose squares overflow in float64"
+
     def _validate_training_data(self, X, y, sample_weight, dtype):
         """Return ``X, y, sample_weight, classes`` checked for a classifier's ``fit``.
 
@@ -53,7 +57,7 @@ class BilevelClassifier(ClassifierMixin, BaseEstimator):
         when squared.
         """
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype)
-        check_magnitude(X)
+        check_magnitude(X, "X", *self._magnitude_limit(X.shape[1]))
         check_classification_targets(y)
         sample_weight = check_sample_weight(sample_weight, X)
         classes = np.unique(y)

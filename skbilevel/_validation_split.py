@@ -49,7 +49,7 @@ def split_validation(estimator, X, y, sample_weight, X_val, y_val, *, classes, v
         raise ValueError("X_val and y_val must be given together (or neither).")
     if X_val is not None:
         X_v, y_v = _check_given_validation_set(estimator, X_val, y_val, X.dtype, classes, name)
-        check_magnitude(X_v, "X_val")
+        check_magnitude(X_v, "X_val", *estimator._magnitude_limit(X_v.shape[1]))
         return ValidationSplit(X, y, sample_weight, X_v, y_v, None, np.arange(X.shape[0]), np.arange(0))
     counts = np.unique(y, return_counts=True)[1]
     # a stratified split needs at least one held-out sample per class
@@ -87,22 +87,29 @@ def _check_given_validation_set(estimator, X_val, y_val, dtype, classes, name):
     return X_v, y_v
 
 
-def check_magnitude(X, name="X"):
-    """Refuse features whose squares overflow in float64 (``ValueError`` naming ``name``).
+def check_magnitude(X, name="X", limit=None, why="whose squares overflow in float64"):
+    """Refuse features of magnitude ``>= limit`` (``ValueError`` naming ``name`` and saying ``why``).
 
-    The lower levels form squared row norms and Gram products ``X^T X``: an
-    entry above ``sqrt(max_float / n_features)`` may overflow them to inf,
-    and the solvers would return NaN coefficients.
+    The default ``limit`` is where squares overflow: the lower levels form
+    squared row norms and Gram products ``X^T X``, an entry above
+    ``sqrt(max_float / n_features)`` may overflow them to inf, and the
+    solvers would return NaN coefficients.
     """
     values = X.data if hasattr(X, "data") and not isinstance(X, np.ndarray) else X
     if values.size == 0:
         return
     largest = float(np.max(np.abs(values)))
-    limit = np.sqrt(np.finfo(np.float64).max / max(X.shape[1], 1))
+    if limit is None:
+        limit = squares_limit(X.shape[1])
     if largest >= limit:
-        raise ValueError(f"{name} has features of magnitude {largest:.3g}, whose squares overflow in float64 "
+        raise ValueError(f"{name} has features of magnitude {largest:.3g}, {why} "
                          f"(limit {limit:.3g} for {X.shape[1]} features): scale the features, e.g. with "
                          "sklearn.preprocessing.StandardScaler.")
+
+
+def squares_limit(n_features):
+    """The magnitude from which the squared norm of a row of ``n_features`` entries may overflow."""
+    return float(np.sqrt(np.finfo(np.float64).max / max(n_features, 1)))
 
 
 def check_sample_weight(sample_weight, X):

@@ -18,8 +18,8 @@ from ._result import BilevelResult
 from ._selection import select_method
 from ._validation_split import classes_from_scores
 from ._warnings import warn
-from ._svm_safeguard import (cross_validated_log_C, fit_weighted_svm, held_out_correct, stack_rows, uniform_svm,
-                             validation_folds)
+from ._svm_safeguard import (cross_validated_log_C, fit_weighted_svm, held_out_correct, stack_rows,
+                             uniform_svm, validation_folds)
 from .methods import hypergradient, method_options, run_method
 from .problems import BilevelProblem, LinearValidationLoss, WeightedSquaredHingeSVM
 from .problems.losses import VALIDATION_LOSSES
@@ -311,6 +311,19 @@ class BilevelSVC(BilevelClassifier):
         return self
 
     # -- fit helpers ------------------------------------------------------------
+    def _magnitude_limit(self, n_features):
+        """Where liblinear stops terminating: ``C * max|x|**4 * n_features**2`` near ``max_float``.
+
+        The uniform SVMs are ``LinearSVC`` fits at ``C`` up to the upper
+        weight bound; on larger features liblinear's dual coordinate descent
+        does not end (scikit-learn's ``LinearSVC`` hangs on such data too), so
+        they are refused, as are features whose squares overflow.
+        """
+        largest_C = max(self._check_bounds()[1], 1.0)
+        limit = (np.finfo(np.float64).max / (largest_C * max(n_features, 1) ** 2)) ** 0.25
+        return float(limit), ("whose fourth powers (times C) overflow in liblinear, LinearSVC's solver, "
+                       "which then does not terminate")
+
     def _check_bounds(self):
         try:
             low, high = (float(bound) for bound in self.weight_bounds)

@@ -22,7 +22,8 @@ X, y = X[:60], y[:60]
 
 def _estimators(verbose):
     return {
-        "BilevelSVC (hypergradient)": BilevelSVC(verbose=verbose, max_iter=5),
+        # without the safeguard, max_iter is a tolerance not reached (a warning), not a budget
+        "BilevelSVC (hypergradient)": BilevelSVC(verbose=verbose, max_iter=5, safeguard_cv=None),
         "HyperCleaningClassifier (hypergradient)": HyperCleaningClassifier(verbose=verbose, max_iter=5),
         "BilevelSearchCV": BilevelSearchCV(Ridge(), {"alpha": (1e-3, 1e3)}, cv=3, max_iter=5, verbose=verbose),
     }
@@ -119,5 +120,5 @@ def test_warnings_inside_cross_validation_point_at_the_users_line():
     """scikit-learn's cross_val_score runs the fits through joblib, whose frames are skipped too."""
     from sklearn.model_selection import cross_val_score
     with pytest.warns(ConvergenceWarning) as record:
-        cross_val_score(BilevelSVC(max_iter=1), X, y, cv=2)
+        cross_val_score(BilevelSVC(max_iter=1, safeguard_cv=None), X, y, cv=2)
     assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}

@@ -313,13 +313,18 @@ def test_weight_bounds_must_be_finite_and_ordered(bounds):
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_features_whose_squares_overflow_are_refused(sparse):
-    """Entries above sqrt(max_float / n_features) overflow the squared norms: a clear error, not NaN coefficients."""
+    """Entries above sqrt(max_float / n_features) overflow the squared norms: a clear error, not NaN coefficients
+    (or, a little below, liblinear's endless loop)."""
     X, y = make_classification(n_samples=40, n_features=3, n_informative=2, n_redundant=0, random_state=0)
     big = X * 1e155
     with pytest.raises(ValueError, match="X has features of magnitude .* overflow"):
         BilevelSVC().fit(sp.csr_matrix(big) if sparse else big, y)
     with pytest.raises(ValueError, match="X_val has features of magnitude .* overflow"):
         BilevelSVC().fit(X[:30], y[:30], X_val=big[30:], y_val=y[30:])
+    # beyond C * x**4 * n_features**2 ~ max_float, liblinear's coordinate descent does not terminate
+    with pytest.raises(ValueError, match="X has features of magnitude .* overflow in liblinear"):
+        BilevelSVC().fit(X * 1e100, y)
+    assert np.all(np.isfinite(BilevelSVC().fit(X * 1e50, y).coef_))  # large, finite: accepted
 
 
 def test_feature_name_warning_about_X_val_names_X_val():
