@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
 
-from ._fold_model import NoProbabilities, fold_model
+from ._fold_model import NoProbabilities, fast_metric, fold_model, score_fold
 from ._search_routing import split_pipeline
 from ._warnings import warn
 
@@ -60,6 +60,7 @@ class FoldScoring:
         if self.multimetric:
             self._set_metric_names(sorted(scoring))
         self.scorer = check_scoring(estimator, scoring=scoring)
+        self._fast_metric = fast_metric(scoring)
 
     def _set_metric_names(self, names):
         if self.refit is not False and not callable(self.refit) and self.refit not in names:
@@ -102,7 +103,7 @@ class FoldScoring:
             for part, (Xp, yp, kw) in (("test", (X_te, y_te, kw_te)), ("train", (X_tr, y_tr, kw_tr))):
                 if part == "train" and not self.return_train_score:
                     continue
-                for name, value in self._safe_score(model, Xp, yp, kw).items():
+                for name, value in self._fold_score(model, Xp, yp, kw).items():
                     row[part].setdefault(name, np.full(len(data), np.nan))[k] = value
             row["score_time"][k] = time.perf_counter() - t
         return row
@@ -145,6 +146,15 @@ class FoldScoring:
             warn(f"Fitting the estimator on a fold failed; its score is set to {self.error_score}. "
                  f"Details: {exc!r}", UserWarning)
             return None
+
+    def _fold_score(self, model, X, y, params):
+        """The scores of a fold model: a common metric computed directly (:func:`score_fold`), else
+        :meth:`_safe_score`."""
+        if self._fast_metric is not None:
+            value = score_fold(model, self._fast_metric, X, y, params)
+            if value is not None:
+                return {"score": value}
+        return self._safe_score(model, X, y, params)
 
     def _safe_score(self, model, X, y, params):
         """The scores of ``model`` on ``(X, y)`` by metric name; ``params``: the scorer's routed metadata."""

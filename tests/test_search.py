@@ -170,6 +170,28 @@ def test_fold_models_default_score_is_scikit_learns(cancer, diabetes):
         assert model.score(same, target) == r2_score(target, model.predict(same)) in (0.0, 1.0)
 
 
+@pytest.mark.parametrize("name", ["neg_mean_squared_error", "neg_root_mean_squared_error", "neg_mean_absolute_error",
+                                  "r2", "accuracy"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fold_models_common_metrics_are_scikit_learns(cancer, diabetes, name, weighted):
+    """The scoring strings computed from a fold model's predictions (no scorer) equal scikit-learn's scorers."""
+    from sklearn.metrics import get_scorer
+    from skbilevel._fold_model import fast_metric, fold_model, score_fold
+    classifier = name == "accuracy"
+    X, y = cancer if classifier else diabetes
+    if classifier:
+        y = np.array(["benign", "malignant"])[y]
+    estimator = LogisticRegression() if classifier else Ridge()
+    fold = _cv_problem(BilevelSearchCV(estimator, {"C" if classifier else "alpha": (1e-2, 1e2)}, cv=3), X,
+                       y).folds[0]
+    x = np.zeros(1)
+    model = fold_model(fold.lower, x, fold.lower.solve(x)[0])
+    params = {"sample_weight": np.linspace(0.5, 2.0, len(y))} if weighted else {}
+    expected = get_scorer(name)(model, X, y, **params)
+    assert score_fold(model, fast_metric(name), X, y, params) == pytest.approx(expected, rel=1e-12)
+    assert score_fold(model, fast_metric(name), X, y, {"groups": y}) is None  # other metadata: the scorer's
+
+
 def test_pipeline_nested_cv_clone_pickle(cancer):
     X, y = cancer
     search = BilevelSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": (1e-1, 1e2)}, cv=3, max_iter=5)
