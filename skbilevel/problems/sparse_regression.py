@@ -45,11 +45,9 @@ _MIN_MAX_ITER = 10_000
 # validation loss or score: BilevelSearchCV's scan and refinement use 1e-4), not differentiated.
 _COMPARE_ONLY_TOL = 1e-5
 
-# Factor on the duality-gap tolerance of a warm-started compared point. scikit-learn stops when the gap is
-# below ``tol * ||y||^2``: a fit from zero overshoots that bound, but a start from the solution at a
-# neighbouring alpha often meets it before the first sweep (with 0 sweeps, scores 1% off a cold fit's at
-# tol=1e-4); the warm start lands where the estimator's own fit does only under a tighter bound.
-_WARM_TOL_FACTOR = 1e-2
+# Factor on the duality-gap tolerance of a warm-started solve that stopped before its first sweep
+# (see ``_path``).
+_NO_SWEEP_TOL_FACTOR, _NO_SWEEP_MAX_ITER = 1e-2, 100
 
 # Largest ratio of consecutive alphas that solve_path takes in one step (LassoCV's default path of
 # 100 alphas over three decades steps by 1.07; a coarser step costs more sweeps per alpha but fewer fits).
@@ -340,8 +338,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         for attempt_tol in (tol, tol * 1e-4):
             # dense data: enet_path on the fold's centred data (and Gram matrix), kept from the first
             # solve, where ElasticNet.fit would centre and copy X at every solve
-            warm = compare_only and np.any(w)
-            w_cd, converged = self._path([alpha], rho, w, attempt_tol * (_WARM_TOL_FACTOR if warm else 1.0), max_iter,
+            w_cd, converged = self._path([alpha], rho, w, attempt_tol, max_iter,
                                          None if self.sparse else self._centred())
             w, ok = self._polish(alpha, rho, w_cd)
             if ok:
@@ -390,7 +387,7 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
             if rho == rho_prev and alpha_prev > _PATH_RATIO * alpha:
                 steps = int(np.ceil(np.log(alpha_prev / alpha) / np.log(_PATH_RATIO)))
                 alphas = np.geomspace(alpha_prev, alpha, steps + 1)[1:]
-            w, ok = self._path(alphas, rho, w, tol * (_WARM_TOL_FACTOR if np.any(w) else 1.0), max_iter, centred)
+            w, ok = self._path(alphas, rho, w, tol, max_iter, centred)
             out.append((np.append(w, self._intercept(w)), ok, time.perf_counter() - start))
             alpha_prev, rho_prev = alpha, rho
         return out
@@ -415,6 +412,23 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     def _path(self, alphas, rho, w, tol, max_iter, centred):
         """``(w, converged)`` at the last of ``alphas`` (decreasing), each warm started from the one before.
 
+        scikit-learn stops once the duality gap is below ``tol * ||t_c||^2``. A fit from zero checks
+        the gap only once a sweep barely moves ``w`` and ends well inside that bound; a start from the
+        solution at a neighbouring ``alpha`` can meet it before its first sweep, and its scores were
+        then 1% off those of the estimator's own fit. Such a solve goes on at ``tol *
+        _NO_SWEEP_TOL_FACTOR`` for at most ``_NO_SWEEP_MAX_ITER`` sweeps: enough where it is cheap (a
+        few dozen sweeps on well-determined problems); where the features outnumber the samples and
+        ``alpha`` is small it would take thousands, for a point on the overfitting side of the scan.
+        """
+        w_new, n_iter = self._cd_path(alphas, rho, w, tol, max_iter, centred)
+        if n_iter == 0 and np.any(w_new):
+            w_new, _ = self._cd_path(alphas[-1:], rho, w_new, tol * _NO_SWEEP_TOL_FACTOR,
+                                     min(max_iter, _NO_SWEEP_MAX_ITER), centred)
+        return w_new, n_iter < max_iter
+
+    def _cd_path(self, alphas, rho, w, tol, max_iter, centred):
+        """``(w, sweeps)`` at the last of ``alphas`` by coordinate descent along them.
+
         Dense data go through scikit-learn's ``enet_path`` on ``centred`` (LassoCV's own solver, one
         call for the whole path, where each ``ElasticNet.fit`` would centre and copy ``X`` again);
         sparse data through :meth:`_descend`.
@@ -423,13 +437,13 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
             n_iter = 0
             for a in alphas:
                 w, _, n_iter = self._descend(a, rho, w, tol, max_iter)
-            return w, n_iter < max_iter
+            return w, n_iter
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # said by the returned flag
             _, coefs, _, n_iters = enet_path(**centred, l1_ratio=rho, alphas=np.asarray(alphas, dtype=float),
                                              coef_init=np.array(w, dtype=float), tol=tol, max_iter=max_iter,
                                              positive=self.positive, check_input=False, return_n_iter=True)
-        return coefs[:, -1], bool(n_iters[-1] < max_iter)
+        return coefs[:, -1], int(n_iters[-1])
 
     def _descend(self, alpha, rho, w0, tol, max_iter=None):
         """Coordinate descent (scikit-learn's ``ElasticNet``) from ``w0``: ``(w, b, n_iter)``; at most
