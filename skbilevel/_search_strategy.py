@@ -47,6 +47,9 @@ _XTOL = 1e-3
 # re-solve still tries Newton first (its NEWTON_FIRST_TOL): a looser descent tolerance would drop
 # that path.
 _COMPARE_TOL = 1e-4
+
+# Rounds of the score refinement in a row that find no better score, after which it stops.
+_REFINE_PATIENCE = 2
 _DESCENT_TOL = 1e-6
 
 
@@ -265,7 +268,9 @@ class OuterSearch:
         (accuracy, say) is piecewise constant, so it is searched without
         derivatives: from the best-scoring point, try ``x +- step e_j`` for each
         hyperparameter, move to the best trial that improves the score, else
-        halve ``step``; at most ``refine_budget`` evaluations, each warm
+        halve ``step``; stop after ``_REFINE_PATIENCE`` rounds in a row without
+        a better score (the score is flat around the point at a quarter of
+        the first step), or at ``refine_budget`` evaluations, each warm
         started from the current point's fold solutions. When the budget ends
         within a round, its trials are taken in order of promise
         (:func:`_promise`): the single evaluation of one hyperparameter probes
@@ -287,8 +292,9 @@ class OuterSearch:
         lo, hi = (np.asarray(b, dtype=float) for b in self.problem.x_bounds)
         width, n_dims = np.where(hi > lo, hi - lo, 1.0), len(self.dims)
         step = (hi - lo) / (4 * max(self.grid_size, 2))
-        seen = {r["x"].tobytes() for r in self.rows}
-        while budget > 0 and np.all(step > 1e-3 * (hi - lo)) and not self._out_of_time():
+        seen, stale = {r["x"].tobytes() for r in self.rows}, 0
+        while (budget > 0 and stale < _REFINE_PATIENCE and np.all(step > 1e-3 * (hi - lo))
+               and not self._out_of_time()):
             trials = [(np.clip(best["x"] + sign * step[j] * np.eye(n_dims)[j], lo, hi), j, sign)
                       for j in range(n_dims) for sign in (1.0, -1.0)]
             trials = [trial for trial in trials if trial[0].tobytes() not in seen]
@@ -303,9 +309,9 @@ class OuterSearch:
             budget -= len(new)
             winner = max(new, key=score, default=None)
             if winner is not None and score(winner) > score(best):
-                best = winner
+                best, stale = winner, 0
             else:
-                step = step / 2
+                step, stale = step / 2, stale + 1
         self.progress.update(fields={"score": score(best)})
         if self.verbose >= 2:
             emit(f"[BilevelSearchCV] score refinement: {self.refine_budget - budget} evaluations, "

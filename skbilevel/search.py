@@ -196,7 +196,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         otherwise: on SVC ``(C, gamma)``, where the squared hinge's valley
         lies far from the accuracy's, it brings the search to or near a
         900-point grid's best accuracy
-        (``benchmarks/results/search_vs_grid.md``). 0 skips it.
+        (``benchmarks/results/search_vs_grid.md``). It stops earlier after
+        two rounds without a better score (the step halves after each). 0
+        skips it.
     validation_loss : {'auto', 'squared', 'log', 'squared_hinge'}, default='auto'
         The smooth loss descended (see
         :class:`~skbilevel.problems.estimator_base.ValidationLoss`); 'auto' is

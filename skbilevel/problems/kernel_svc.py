@@ -307,7 +307,10 @@ class SVCLowerLevel(ClassifierLowerLevel):
         X = _matrix(X)
         if self.kernel == "linear":
             return _gram(X, self.X[cols]), None
-        D = euclidean_distances(X, self.X[cols], squared=True)
+        # euclidean_distances' float64 formula, without its input validation (a fold's test part is
+        # scored at every evaluated point, and the checks cost more than the product)
+        D = row_norms(X, squared=True)[:, None] + self.sq_norms[cols][None, :] - 2.0 * _gram(X, self.X[cols])
+        np.maximum(D, 0.0, out=D)
         return np.exp(-gamma * D), D
 
     # -- active set -----------------------------------------------------------
