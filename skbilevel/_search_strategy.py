@@ -47,10 +47,10 @@ _XTOL = 1e-3
 # re-solve still tries Newton first (its NEWTON_FIRST_TOL): a looser descent tolerance would drop
 # that path.
 _COMPARE_TOL = 1e-4
+_DESCENT_TOL = 1e-6
 
 # Rounds of the score refinement in a row that find no better score, after which it stops.
 _REFINE_PATIENCE = 2
-_DESCENT_TOL = 1e-6
 
 
 def grid_size(initial_grid, n_dims):
