@@ -136,10 +136,15 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
 
     def _gram(self, w):
         """``Xa^T diag(w) Xa`` as a dense array."""
-        Xw = self.X.multiply(w[:, None]).tocsr() if issparse(self.X) else self.X * w[:, None]
-        A = self.X.T @ Xw
-        A = A.toarray() if issparse(A) else A
-        c = self.beta * np.asarray(Xw.sum(axis=0)).ravel()
+        if not issparse(self.X) and np.all(w >= 0):
+            # (sqrt(w) X)^T (sqrt(w) X): numpy runs A.T @ A as a symmetric rank-k update, half the flops
+            root = np.sqrt(w)[:, None] * self.X
+            A, c = root.T @ root, self.beta * (self.X.T @ w)
+        else:
+            Xw = self.X.multiply(w[:, None]).tocsr() if issparse(self.X) else self.X * w[:, None]
+            A = self.X.T @ Xw
+            A = A.toarray() if issparse(A) else A
+            c = self.beta * np.asarray(Xw.sum(axis=0)).ravel()
         return np.block([[A, c[:, None]], [c[None, :], np.array([[self.beta**2 * w.sum()]])]])
 
     def _hessian(self, x, y):
@@ -433,9 +438,10 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
             # else scikit-learn's solver goes on from Newton's last (better) iterate
         # the same relative tolerance in sklearn's scaling (the gradient of f / (C sum s))
         sk_tol = max(tol * self._gradient_scale(x) / (C * self.s.sum()), 1e-14)
-        # Newton-Cholesky forms the Hessian: fast for one small vector, slow for the multinomial;
-        # L-BFGS beats Newton-CG per solve on many features
-        if self.K == 1 and self.n_var <= DENSE_LIMIT:
+        # Newton-Cholesky forms the Hessian (n (p + 1)^2 a step): fast to a tight tolerance for one
+        # small vector, slow for the multinomial; L-BFGS beats Newton-CG per solve on many features,
+        # and, warm started, any Newton step at the loose tolerance of a compared point
+        if self.K == 1 and self.n_var <= DENSE_LIMIT and tol <= NEWTON_FIRST_TOL:
             y, _ = self._fit_sklearn(C, y0, tol=sk_tol)
         else:
             y, _ = self._lbfgs(x, y0, tol=sk_tol)
