@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.sparse import issparse
+from sklearn import config_context
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.svm import SVC
 from sklearn.utils.class_weight import compute_class_weight
@@ -261,6 +262,9 @@ class SVCLowerLevel(ClassifierLowerLevel):
             else:
                 raise ValueError(f"unknown gamma {gamma!r}")
         self.gamma = float(gamma)
+        # the user's solver settings are checked once, here; each solve's SVC skips the validation
+        SVC(shrinking=self.params["shrinking"], cache_size=self.params["cache_size"],
+            max_iter=self.params["max_iter"])._validate_params()
         # sparse rows stay sparse: libsvm fits them as such, and only the kernel blocks are dense
         self.X = _matrix(X)
         n = self.X.shape[0]
@@ -358,7 +362,8 @@ class SVCLowerLevel(ClassifierLowerLevel):
         # signs of dual_coef_ and intercept_ are those of decision_function (classes_[1] > 0).
         svc = SVC(kernel=self.kernel, C=C, gamma=gamma, tol=float(np.clip(tol, *LIBSVM_TOL)),
                   shrinking=self.params["shrinking"], cache_size=cache, max_iter=self.params["max_iter"])
-        svc.fit(self.X[idx], self.t[idx], sample_weight=self.r[idx])
+        with config_context(skip_parameter_validation=True):
+            svc.fit(self.X[idx], self.t[idx], sample_weight=self.r[idx])
         beta = np.zeros(n)
         dual = svc.dual_coef_  # a sparse matrix after a sparse fit
         beta[idx[svc.support_]] = (dual.toarray() if issparse(dual) else dual)[0]
