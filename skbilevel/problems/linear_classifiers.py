@@ -73,6 +73,7 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
         self.idx = np.searchsorted(self.classes_, self.y)
         self.t = self.encode_targets(self.y)
         self.gauge = None  # unit null vector of H, if any (the multinomial's shared intercept shift)
+        self._zero_gradient = None  # max |Xa^T dL(0)|, made at the first solve (a constant of the data)
         C = self.params["C"]
         if "C" not in self.names and not np.isfinite(C):
             raise ValueError(f"{self._name} with C=inf is unregularised; the lower level needs a finite C")
@@ -187,8 +188,12 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
         return y if self.gauge is None else y - self.gauge * (self.gauge @ y)
 
     def _gradient_scale(self, x):
-        """``max |G(x, 0)|``: the yardstick of the relative tolerance."""
-        return np.max(np.abs(self._value_grad(x, np.zeros(self.n_var))[1]), initial=0.0)
+        """``max |G(x, 0)| = C max |Xa^T dL(0)|`` (the penalty's gradient vanishes at 0): the yardstick of
+        the relative tolerance. ``max |Xa^T dL(0)|`` is a constant of the data, computed once."""
+        if self._zero_gradient is None:
+            dL = self._pointwise(self._raw(np.zeros(self.n_var), self.X))[1]
+            self._zero_gradient = float(np.max(np.abs(self._back(dL)), initial=0.0))
+        return self._C(x) * self._zero_gradient
 
     def _newton(self, x, y, tol, max_iter=50):
         """Damped (generalised) Newton on ``f``: polishes a solver's output to ``tol`` relative.
