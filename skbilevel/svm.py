@@ -63,8 +63,10 @@ class BilevelSVC(BilevelClassifier):
        scikit-learn's ``LinearSVC`` at that ``C``
        (``'uniform'``) gives the final model (``weighting_``): one that is
        not the uniform SVM must get more held-out rows right than it by more
-       than one standard deviation of the difference (McNemar's test), so
-       that a few lucky rows do not decide.
+       than two standard deviations of the difference (McNemar's test) on
+       validation rows held out of ``(X, y)``, as noisy as the training
+       labels, and by more than one on a given ``X_val``, whose labels are
+       taken as trusted, so that a few lucky rows do not decide.
 
     The configuration of Huang et al. (2025) is
     ``BilevelSVC(validation_loss='sigmoid', final_fit='train', safeguard_cv=None)``:
@@ -464,7 +466,9 @@ class BilevelSVC(BilevelClassifier):
                                          s_tr, X_f, y_f, s_v_rows[fit_rows])
             for k, weighting in enumerate(_WEIGHTINGS):
                 correct[k, held] = held_out_correct(*models[weighting], X_v[held], y_v[held])
-        return _significantly_better(correct, s_v_rows)
+        # rows carved from y are as noisy as the training labels: a weighting must win more clearly there
+        z = _SAFEGUARD_Z_GIVEN if s_v is None else _SAFEGUARD_Z
+        return _significantly_better(correct, s_v_rows, z)
 
     def _label_issues(self, split, fits, n_rows):
         """The rows of ``X`` whose label the learned weights judge wrong (see ``label_issues_``)."""
@@ -527,19 +531,22 @@ class BilevelSVC(BilevelClassifier):
         return scores.ravel() if scores.shape[1] == 1 else scores
 
 
-#: How many standard deviations of chance a weighting must beat the uniform SVM by (McNemar's test, one-sided:
-#: about 2% of equally good weightings pass)
-_SAFEGUARD_Z = 2.0
+#: How many standard deviations of chance a weighting must beat the uniform SVM by (McNemar's test, one-sided)
+#: on validation rows held out of (X, y), whose labels are as noisy as the training ones: about 2% of equally
+#: good weightings pass, and one that learned the noise of those rows rarely does. On a given X_val, whose
+#: labels the user vouches for, one deviation: a weighting that passes by chance is as good as the uniform
+#: SVM in expectation, and the clean rows' evidence for a better one is not discounted.
+_SAFEGUARD_Z, _SAFEGUARD_Z_GIVEN = 2.0, 1.0
 
 #: The final SVMs the safeguard chooses from, in order of preference on ties
 _WEIGHTINGS = ("uniform", "cleaned", "learned")
 
 
-def _significantly_better(correct, sample_weight):
+def _significantly_better(correct, sample_weight, z=_SAFEGUARD_Z):
     """The weighting of ``_WEIGHTINGS`` to use, from each one's held-out right (1) and wrong (0) rows.
 
     A weighting other than the uniform one wins only if it gets more rows
-    right than the uniform SVM by more than one standard deviation of that
+    right than the uniform SVM by more than ``z`` standard deviations of that
     difference under equal accuracy (McNemar's: the square root of the
     number of rows on which the two disagree): on a small or noisy validation
     set a difference of a few rows is chance, and the uniform SVM is what the
@@ -547,7 +554,7 @@ def _significantly_better(correct, sample_weight):
     """
     gains = (correct[1:] - correct[0]) @ sample_weight
     spread = np.sqrt(np.abs(correct[1:] - correct[0]) @ sample_weight)
-    passing = np.flatnonzero(gains > _SAFEGUARD_Z * spread + 1e-12)
+    passing = np.flatnonzero(gains > z * spread + 1e-12)
     return _WEIGHTINGS[0] if passing.size == 0 else _WEIGHTINGS[1 + passing[np.argmax(gains[passing])]]
 
 

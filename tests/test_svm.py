@@ -415,6 +415,10 @@ def test_the_safeguard_needs_more_than_chance_to_leave_the_uniform_svm():
     swapped[:2] = 0  # 5 more right and 2 fewer: a gain of 3 over 7 disagreements is chance
     assert _significantly_better(np.array([uniform, uniform, swapped]), ones) == "uniform"
     assert _significantly_better(np.array([uniform, better_by_3, better_by_3]), ones) == "cleaned"  # ties: first
+    by_2 = uniform.copy()
+    by_2[10:12] = 1  # 2 more right, 2 disagreements: 2 > 1 sqrt(2) (a given X_val), not 2 sqrt(2) (carved rows)
+    assert _significantly_better(np.array([uniform, uniform, by_2]), ones, z=1.0) == "learned"
+    assert _significantly_better(np.array([uniform, uniform, by_2]), ones) == "uniform"
 
 
 def test_paper_configuration_is_one_call_away():
