@@ -60,10 +60,13 @@ def grid_size(initial_grid, n_dims):
     return {1: 5, 2: 3}.get(n_dims, 2)
 
 
-def refine_budget(refine, n_dims):
-    """Evaluations of the score refinement: ``refine``, 'auto' being 1 for one hyperparameter, else 8 each."""
+def refine_budget(refine, n_dims, loss_is_score=False):
+    """Evaluations of the score refinement: ``refine``, 'auto' being 1 for one hyperparameter, else 8 each,
+    and 0 when the score is the validation loss the descents minimised (``loss_is_score``)."""
     if refine != "auto":
         return int(refine)
+    if loss_is_score:
+        return 0
     return 1 if n_dims == 1 else 8 * n_dims
 
 

@@ -197,8 +197,10 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         lies far from the accuracy's, it brings the search to or near a
         900-point grid's best accuracy
         (``benchmarks/results/search_vs_grid.md``). It stops earlier after
-        two rounds without a better score (the step halves after each). 0
-        skips it.
+        two rounds without a better score (the step halves after each).
+        ``'auto'`` is 0 when the score is the smooth validation loss itself
+        (``scoring='neg_mean_squared_error'`` with the squared loss): the
+        descent has minimised it already. 0 skips it.
     validation_loss : {'auto', 'squared', 'log', 'squared_hinge'}, default='auto'
         The smooth loss descended (see
         :class:`~skbilevel.problems.estimator_base.ValidationLoss`); 'auto' is
@@ -429,7 +431,7 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         record = OuterSearch(problem, data, dims, scoring, n_starts=self.n_starts, max_iter=self.max_iter,
                              tol=self.tol, n_jobs=self.n_jobs, verbose=self.verbose, callback=self.callback,
                              grid_size=grid_size(self.initial_grid, len(dims)),
-                             refine_budget=refine_budget(self.refine, len(dims)),
+                             refine_budget=refine_budget(self.refine, len(dims), _loss_is_score(self.scoring, problem)),
                              rng=check_random_state(self.random_state), max_time=self.max_time).run()
         if vector is not None:
             record = per_feature_search(self, record, dims, vector, scoring, X, y, route, cv)
@@ -529,3 +531,8 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         scorer = self.scorer_[self.refit] if isinstance(self.scorer_, dict) else self.scorer_
         score = scorer(self.best_estimator_, X, y, **params)
         return score[self.refit] if self.multimetric_ and isinstance(score, dict) else score
+
+
+def _loss_is_score(scoring, problem) -> bool:
+    """Whether ``scoring`` ranks points as the folds' validation loss does (mean squared error, squared loss)."""
+    return scoring == "neg_mean_squared_error" and getattr(problem.folds[0].upper, "loss", None) == "squared"

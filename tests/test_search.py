@@ -358,6 +358,18 @@ def test_initial_grid_then_descent(cancer, monkeypatch):
     assert res["validation_loss"][~grid].min() < 0.95 * res["validation_loss"][grid].min()
 
 
+def test_no_refinement_where_the_score_is_the_validation_loss(diabetes):
+    """The descent minimises the squared validation loss: scored by the mean squared error there is nothing
+    left for the score refinement to find ('auto' skips it); scored by R^2 it probes once."""
+    X, y = diabetes
+    space = {"alpha": (1e-2, 1e2)}
+    mse = BilevelSearchCV(Lasso(), space, cv=3, scoring="neg_mean_squared_error").fit(X, y)
+    r2 = BilevelSearchCV(Lasso(), space, cv=3).fit(X, y)
+    assert -2 not in mse.cv_results_["start"] and list(r2.cv_results_["start"]).count(-2) == 1
+    forced = BilevelSearchCV(Lasso(), space, cv=3, scoring="neg_mean_squared_error", refine=1).fit(X, y)
+    assert list(forced.cv_results_["start"]).count(-2) == 1
+
+
 def test_score_refinement_is_a_compass_search_that_never_lowers_the_score(cancer):
     X, y = cancer
     pipe = make_pipeline(StandardScaler(), SVC())
