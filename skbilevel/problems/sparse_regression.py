@@ -45,6 +45,10 @@ _MIN_MAX_ITER = 10_000
 # validation loss or score: BilevelSearchCV's scan and refinement use 1e-4), not differentiated.
 _COMPARE_ONLY_TOL = 1e-5
 
+# Coordinate descent's first tolerance in a solve to be differentiated: often enough to find the support,
+# on which the polish solves the optimality conditions exactly (see ``solve``).
+_SUPPORT_TOL = 1e-4
+
 # Factor on the duality-gap tolerance of a warm-started solve that stopped before its first sweep
 # (see ``_path``).
 _NO_SWEEP_TOL_FACTOR, _NO_SWEEP_MAX_ITER = 1e-2, 100
@@ -334,8 +338,11 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         compare_only = tol >= _COMPARE_ONLY_TOL
         # the estimator's own sweep budget where the point is only compared (as LassoCV's path)
         max_iter = self.params.get("max_iter", 1000) if compare_only else self._cd_settings["max_iter"]
-        # a second, tighter descent from the first one's answer when its support was wrong
-        for attempt_tol in (tol, tol * 1e-4):
+        # the polish makes the answer exact once coordinate descent has found the support, which a loose
+        # tolerance often does: first at the compared points' tolerance, then at tol and tighter when the
+        # support was wrong
+        attempts = (tol, tol * 1e-4) if compare_only else (_SUPPORT_TOL, tol, tol * 1e-4)
+        for attempt_tol in attempts:
             # dense data: enet_path on the fold's centred data (and Gram matrix), kept from the first
             # solve, where ElasticNet.fit would centre and copy X at every solve
             w_cd, converged = self._path([alpha], rho, w, attempt_tol, max_iter,
