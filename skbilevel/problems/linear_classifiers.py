@@ -443,10 +443,11 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
             # else scikit-learn's solver goes on from Newton's last (better) iterate
         # the same relative tolerance in sklearn's scaling (the gradient of f / (C sum s))
         sk_tol = max(tol * self._gradient_scale(x) / (C * self.s.sum()), 1e-14)
-        # Newton-Cholesky forms the Hessian (n (p + 1)^2 a step): fast to a tight tolerance for one
-        # small vector, slow for the multinomial; L-BFGS beats Newton-CG per solve on many features,
-        # and, warm started, any Newton step at the loose tolerance of a compared point
-        if self.K == 1 and self.n_var <= DENSE_LIMIT and tol <= NEWTON_FIRST_TOL:
+        # Newton-Cholesky forms the Hessian: fast for one small vector, slow for the multinomial;
+        # L-BFGS beats Newton-CG per solve on many features. (L-BFGS at the loose tolerance of a
+        # compared point was faster on many samples, but stops at points that depend on the BLAS's
+        # summation order: a Dask worker's scores then differed from the sequential run's.)
+        if self.K == 1 and self.n_var <= DENSE_LIMIT:
             y, _ = self._fit_sklearn(C, y0, tol=sk_tol)
         else:
             y, _ = self._lbfgs(x, y0, tol=sk_tol)
