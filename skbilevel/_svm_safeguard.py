@@ -24,7 +24,7 @@ from sklearn.svm import LinearSVC
 from .problems import WeightedSquaredHingeSVM
 
 #: The ``C`` grid users search with ``GridSearchCV(LinearSVC(), ...)``: 17 values from 1e-4 to 1e4
-LOG_C_GRID = np.log(np.logspace(-4, 4, 17))
+_LOG_C_GRID = np.log(np.logspace(-4, 4, 17))
 
 
 def stack_rows(A, B):
@@ -76,7 +76,7 @@ def cross_validated_log_C(X, y, sample_weight, log_bounds, n_splits):
         Number of folds; fewer when the smaller class has fewer samples.
     """
     low, high = log_bounds
-    grid = np.unique(np.clip(np.concatenate([LOG_C_GRID, [low, high]]), low, high))
+    grid = np.unique(np.clip(np.concatenate([_LOG_C_GRID, [low, high]]), low, high))
     scores = np.zeros(grid.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -168,7 +168,7 @@ def test_weights_hist_per_class_and_mask(cleaner):
 
 def test_weights_hist_log_scale_for_svm(blobs):
     X, _, _ = blobs
-    y = np.repeat([-1, 1], 20)  # the clean labels: without the safeguard, under the sigmoid loss, the weights span decades
+    y = np.repeat([-1, 1], 20)  # clean labels: without the safeguard, under the sigmoid loss, weights span decades
     svc = BilevelSVC(validation_loss="sigmoid", final_fit="train", safeguard_cv=None, random_state=0).fit(X, y)
     w = svc.sample_weight_
     assert w.min() > 0 and w.max() >= 100 * w.min()

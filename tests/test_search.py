@@ -390,14 +390,11 @@ def test_score_refinement_is_a_compass_search_that_never_lowers_the_score(cancer
     # with refine='auto' and one hyperparameter: a single probe, on the side whose evaluated point
     # nearest to the probe (or to its mirror image) scores higher; a side whose trial point was
     # evaluated already (by the descent, say) is not probed again
-    # standardised: on raw features lbfgs stops at its max_iter, the honest pass rescores every row with the
-    # estimator's fits, and cv_results_ no longer holds the scores the probe was chosen by
-    one = BilevelSearchCV(make_pipeline(StandardScaler(), LogisticRegression()), {"logisticregression__C": (1e-2, 1e2)},
-                          cv=cv).fit(X, y)
+    one = BilevelSearchCV(LogisticRegression(), {"C": (1e-2, 1e2)}, cv=cv).fit(X, y)
     res = one.cv_results_
     probe = np.flatnonzero(res["start"] == -2)
     assert probe.size == 1
-    logC, scores = np.log10(res["param_logisticregression__C"].astype(float)), res["mean_test_score"]
+    logC, scores = np.log10(res["param_C"].astype(float)), res["mean_test_score"]
     before = np.arange(probe[0])
     centre = before[np.argmax(scores[before])]
     side = np.sign(logC[probe[0]] - logC[centre])
