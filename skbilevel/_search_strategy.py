@@ -62,12 +62,16 @@ def grid_size(initial_grid, n_dims):
 
 def refine_budget(refine, n_dims, loss_is_score=False):
     """Evaluations of the score refinement: ``refine``, 'auto' being 1 for one hyperparameter, else 8 each,
-    and 0 when the score is the validation loss the descents minimised (``loss_is_score``)."""
+    and 0 for one hyperparameter whose score is the validation loss the descent minimised (``loss_is_score``).
+
+    With more hyperparameters the compass search stays even then: a descent that stops at a kink of the loss
+    (an active set that changes, as a Lasso's does) leaves gains along the other axes that it finds.
+    """
     if refine != "auto":
         return int(refine)
-    if loss_is_score:
-        return 0
-    return 1 if n_dims == 1 else 8 * n_dims
+    if n_dims == 1:
+        return 0 if loss_is_score else 1
+    return 8 * n_dims
 
 
 @dataclass(frozen=True)
@@ -185,11 +189,15 @@ class OuterSearch:
         solutions are sparse or small and cheap, and each solve starts close
         to its answer, where a cold solve at a weak penalty (a Lasso with more
         active features than samples) costs thousands of coordinate-descent
-        sweeps. Once the validation losses of two consecutive blocks of the
-        first hyperparameter (the points that share its value) are both
-        above the best of the blocks before them, the weaker penalties left
-        are taken to overfit further and are not evaluated: they are the
-        most expensive ones.
+        sweeps. Once the validation loss of a block of the first
+        hyperparameter (the points that share its value) is above the best of
+        the blocks before it (with more than one hyperparameter: the losses of
+        two consecutive blocks), the weaker penalties left are taken to
+        overfit further and are not evaluated: they are the most expensive
+        ones. With one hyperparameter a block is one point, and the descent
+        from the best point searches the grid cells on both sides of it; with
+        more, a block's best point is the best of a coarse grid over the
+        others, a rougher estimate, so one more block is scanned.
         """
         lower = self.problem.folds[0].lower
         if self.dims and lower.names[0] in getattr(lower, "penalises_upward", ()):
@@ -198,6 +206,7 @@ class OuterSearch:
         blocks = np.split(np.arange(len(points)), np.flatnonzero(np.diff(outer)) + 1)
         paths = all(hasattr(fold.lower, "solve_path") for fold in self.problem.folds)
         values, block_losses, y0, x0 = [], [], None, None
+        patience = 1 if len(self.dims) == 1 else 2  # worse blocks in a row that end the scan
         for block in blocks:
             if paths:
                 out = self._path_block(points[block], y0, x0)
@@ -208,7 +217,7 @@ class OuterSearch:
             values += out
             y0, x0 = out[-1][2], points[block[-1]]
             block_losses.append(min(F for F, _, _ in out))
-            if len(block_losses) >= 3 and min(block_losses[:-2]) < min(block_losses[-2:]):
+            if len(block_losses) > patience and min(block_losses[:-patience]) < min(block_losses[-patience:]):
                 break
         return points[: len(values)], values
 

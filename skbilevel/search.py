@@ -181,8 +181,9 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         the grid's points also count as candidates for ``best_*``. It is
         scanned as ``LassoCV`` scans its path: from the strongest penalty
         down (large ``alpha``, small ``C``), each point warm started from
-        the last, and it stops once two consecutive values of the first
-        hyperparameter score worse than the best before them.
+        the last, and it stops once a value of the first hyperparameter
+        scores worse than the best before it (two consecutive values with
+        more than one hyperparameter).
     refine : 'auto' or int, default='auto'
         Evaluations of a compass search on the CV score (the refit metric)
         after the descents, from the best-scoring point: the descent
@@ -198,9 +199,12 @@ class BilevelSearchCV(MetaEstimatorMixin, BaseEstimator):
         900-point grid's best accuracy
         (``benchmarks/results/search_vs_grid.md``). It stops earlier after
         two rounds without a better score (the step halves after each).
-        ``'auto'`` is 0 when the score is the smooth validation loss itself
-        (``scoring='neg_mean_squared_error'`` with the squared loss): the
-        descent has minimised it already. 0 skips it.
+        ``'auto'`` is 0 for one hyperparameter whose score is the smooth
+        validation loss itself (``scoring='neg_mean_squared_error'`` with
+        the squared loss): the descent has minimised it already. With more,
+        it stays 8 each: a descent stopped at a kink of the loss (where a
+        Lasso's active set changes) leaves gains along the other axes. 0
+        skips it.
     validation_loss : {'auto', 'squared', 'log', 'squared_hinge'}, default='auto'
         The smooth loss descended (see
         :class:`~skbilevel.problems.estimator_base.ValidationLoss`); 'auto' is

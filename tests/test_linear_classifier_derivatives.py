@@ -102,17 +102,13 @@ def test_logistic_liblinear_penalised_intercept(as_sparse):
     check_hypergradient(problem, np.log([0.5]))
 
 
-@pytest.mark.parametrize("n_classes", [2, 3])  # sklearn's newton-cholesky, lbfgs
+@pytest.mark.parametrize("n_classes", [2, 3])
 def test_logistic_warm_start_saves_iterations(n_classes):
     X, y, _, _, sw = _data(n_classes, False, True)
     lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"], sample_weight=sw)
     y1, _ = lower.solve(np.log([1.0]))
-    if n_classes == 2:
-        _, cold = lower._fit_sklearn(1.2, None, 1e-8)
-        _, warm = lower._fit_sklearn(1.2, y1, 1e-8)
-    else:
-        _, cold = lower._lbfgs(np.log([1.2]), None, 1e-8)
-        _, warm = lower._lbfgs(np.log([1.2]), y1, 1e-8)
+    _, cold = lower._lbfgs(np.log([1.2]), None, 1e-8)
+    _, warm = lower._lbfgs(np.log([1.2]), y1, 1e-8)
     assert warm < cold
 
 

@@ -406,6 +406,18 @@ def test_score_refinement_is_a_compass_search_that_never_lowers_the_score(cancer
     assert scores[nearest[side]] >= max(scores[nearest[s]] for s in open_sides)
 
 
+def test_refine_auto_skips_a_one_dimensional_search_of_the_descended_loss(diabetes):
+    """The score is the validation loss (MSE): 'auto' refines no single hyperparameter (the descent minimised
+    it), but still refines two, where a descent can stop at a kink of the loss."""
+    X, y = diabetes
+    cv = KFold(3, shuffle=True, random_state=0)
+    lasso = BilevelSearchCV(Lasso(), {"alpha": (1e-2, 1e1)}, cv=cv, scoring="neg_mean_squared_error").fit(X, y)
+    assert not np.any(lasso.cv_results_["start"] == -2)
+    enet = BilevelSearchCV(ElasticNet(), {"alpha": (1e-2, 1e1), "l1_ratio": (0.1, 1.0, "linear")}, cv=cv,
+                           scoring="neg_mean_squared_error", max_iter=5).fit(X, y)
+    assert np.any(enet.cv_results_["start"] == -2)
+
+
 def test_callback_stops_and_verbose_prints(diabetes, capsys):
     X, y = diabetes
     seen = []

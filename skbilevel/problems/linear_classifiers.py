@@ -30,13 +30,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.linalg import LinAlgWarning, solve as dense_solve
+from scipy.linalg import solve as dense_solve
 from scipy.optimize import minimize
-from scipy.sparse import hstack, issparse
+from scipy.sparse import issparse
 from scipy.sparse.linalg import LinearOperator, cg
-from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -52,6 +50,10 @@ DENSE_LIMIT = 200
 
 #: At or below this tolerance a warm-started ``solve`` tries Newton from ``y0`` first (see ``solve``).
 NEWTON_FIRST_TOL = 1e-6
+
+#: With a dense Hessian (two classes, at most ``DENSE_LIMIT`` variables) L-BFGS stops at this relative
+#: tolerance (or ``tol`` if looser) and Newton polishes to ``tol``, and at least to ``_POLISH_TOL``.
+_LBFGS_TOL, _POLISH_TOL = 1e-4, 1e-8
 
 # Below this relative gradient norm double precision cannot resolve the objective further.
 _ROUNDOFF = 1e3 * np.finfo(float).eps
@@ -245,14 +247,14 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
     with ``solver='liblinear'``, which penalises it as the coefficient of a
     synthetic feature of value ``intercept_scaling`` (binary only).
 
-    ``solve`` runs scikit-learn's solvers, warm started from ``y0``, whatever
-    the estimator's ``solver`` (the problem is the same): 'newton-cholesky'
-    for two classes and at most ``DENSE_LIMIT`` variables (through
-    ``warm_start=True``; liblinear's problem as a no-intercept fit on
-    ``[X, intercept_scaling]``), else the L-BFGS-B run of 'lbfgs' (faster
-    than 'newton-cg' on many features), called directly on the same objective
-    (see ``_lbfgs``). A few Newton steps of our own then bring the gradient to
-    ``tol`` relative.
+    ``solve`` runs the L-BFGS-B iterations of scikit-learn's 'lbfgs' solver,
+    warm started from ``y0``, whatever the estimator's ``solver`` (the problem
+    is the same; liblinear's penalised intercept included), called directly
+    on the same objective (see ``_lbfgs``). Newton steps of our own then bring
+    the gradient to ``tol`` relative: on the dense Hessian for two classes and
+    at most ``DENSE_LIMIT`` variables, where L-BFGS stops at 1e-4 and Newton
+    goes on to at least 1e-8, else with conjugate-gradient steps after an
+    L-BFGS run to ``tol``.
 
     The multinomial loss is invariant to a shift of all intercepts by one
     constant, so with unpenalised intercepts ``H`` is singular along it; the
@@ -355,9 +357,6 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
         sw, cw = self._class_weights()
         self.s = sw * cw[self.idx]
         self.datafit = Logistic(self.t) if K == 1 else Multinomial.from_indices(self.t, K)
-        column = np.full((self.X.shape[0], 1), self.beta)
-        self._Xfit = self.X if not (fit_intercept and self.liblinear) else (
-            hstack([self.X, column], format="csr") if issparse(self.X) else np.hstack([self.X, column]))
 
     def _check_params(self):
         P = self.params
@@ -390,28 +389,6 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
             return d[:, None], u
         return self.datafit.curvature(D, self.s)
 
-    def _fit_sklearn(self, C, y0=None, tol=1e-10):
-        """scikit-learn's 'newton-cholesky' fit at ``C`` warm started from ``y0`` (two classes, at most
-        ``DENSE_LIMIT`` variables: it forms the Hessian): ``(y, n_iter)``."""
-        augmented = self._Xfit is not self.X
-        est = LogisticRegression(C=C, solver="newton-cholesky", tol=tol, max_iter=1000, warm_start=True,
-                                 fit_intercept=self.beta != 0 and not augmented)
-        if y0 is not None:
-            W, b = self._split(np.asarray(y0, dtype=float))
-            est.coef_ = np.column_stack([W, b]) if augmented else W.copy()
-            est.intercept_ = b.copy()
-        # every parameter is set here (none is the user's): scikit-learn's validation is skipped
-        with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
-            # the Newton polish and its convergence flag follow
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            warnings.simplefilter("ignore", LinAlgWarning)  # newton-cholesky falling back to lbfgs
-            est.fit(self._Xfit, self.y, sample_weight=self.s)
-        n_iter = int(np.max(est.n_iter_))
-        if augmented:
-            return est.coef_.ravel(), n_iter
-        b = est.intercept_ if self.beta != 0 else np.zeros(self.K)
-        return np.column_stack([est.coef_, b]).ravel(), n_iter
-
     def _lbfgs(self, x, y0=None, tol=1e-10):
         """scikit-learn's 'lbfgs' solver, ``(y, n_iter)``: its L-BFGS-B call on its objective ``f / (C sum s)``.
 
@@ -431,27 +408,29 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
         return res.x, int(res.nit)
 
     def solve(self, x, y0=None, tol=1e-10):
-        C = self._C(x)
         if y0 is not None and tol <= NEWTON_FIRST_TOL:
             # A tight tolerance with a warm start is a re-solve at or next to a solved point
             # (a descent's first point re-solves a grid point; line-search trials lie next to
-            # the last one): Newton from it takes a few steps, where scikit-learn's solver
-            # restarts without curvature memory.
+            # the last one): Newton from it takes a few steps, where L-BFGS restarts without
+            # curvature memory.
             y0, ok = self._newton(x, y0, tol, max_iter=10)
             if ok:
                 return y0, ok
-            # else scikit-learn's solver goes on from Newton's last (better) iterate
-        # the same relative tolerance in sklearn's scaling (the gradient of f / (C sum s))
-        sk_tol = max(tol * self._gradient_scale(x) / (C * self.s.sum()), 1e-14)
-        # Newton-Cholesky forms the Hessian: fast for one small vector, slow for the multinomial;
-        # L-BFGS beats Newton-CG per solve on many features. (L-BFGS at the loose tolerance of a
-        # compared point was faster on many samples, but stops at points that depend on the BLAS's
-        # summation order: a Dask worker's scores then differed from the sequential run's.)
+            # else L-BFGS goes on from Newton's last (better) iterate
         if self.K == 1 and self.n_var <= DENSE_LIMIT:
-            y, _ = self._fit_sklearn(C, y0, tol=sk_tol)
-        else:
-            y, _ = self._lbfgs(x, y0, tol=sk_tol)
+            # L-BFGS to the compared points' tolerance, then Newton on the dense Hessian: quadratic
+            # convergence makes the last digits cheap, and a point solved to _POLISH_TOL is the same
+            # whatever the BLAS's summation order (L-BFGS stopped at a loose tolerance is not: a Dask
+            # worker's scores then differed from the sequential run's)
+            y, _ = self._lbfgs(x, y0, tol=self._lbfgs_tol(x, max(tol, _LBFGS_TOL)))
+            return self._newton(x, y, min(tol, _POLISH_TOL))
+        # the multinomial, or many features: Newton's steps are CG solves, and L-BFGS goes to ``tol``
+        y, _ = self._lbfgs(x, y0, tol=self._lbfgs_tol(x, tol))
         return self._newton(x, y, tol)
+
+    def _lbfgs_tol(self, x, tol):
+        """The relative tolerance ``tol`` in the scaling of :meth:`_lbfgs` (the gradient of ``f / (C sum s)``)."""
+        return max(tol * self._gradient_scale(x) / (self._C(x) * self.s.sum()), 1e-14)
 
 
 class LinearSVCLowerLevel(_LinearClassifierLowerLevel):
