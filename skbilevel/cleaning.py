@@ -222,8 +222,12 @@ class HyperCleaningClassifier(BilevelClassifier):
         training samples at its weights plus the other folds and scored by
         the cross-entropy on the held-out fold; the lowest total wins, ties
         going to the learned weighting, and gives the final model
-        (``weighting_``). The learned weights are not relearned per fold,
-        which favours them slightly. The folds are stratified, at most as
+        (``weighting_``). The learned weights were fitted to every trusted
+        sample, the held-out ones included: with ``weight_model='losses'``
+        each fold recomputes them from the losses under its own baseline
+        models (its ``c`` kept), so that the held-out samples reach them no
+        more than the baselines; per-sample weights are not relearned per
+        fold, which favours them. The folds are stratified, at most as
         many as the rarest class has trusted samples (fewer than 2: no
         safeguard). ``None``: the learned weighting, unchecked (the papers').
         ``'auto'``: 3 for ``model='logistic'``, None for ``model='mlp'``
@@ -495,7 +499,9 @@ class HyperCleaningClassifier(BilevelClassifier):
         folds = min(folds, np.unique(split.y_val, return_counts=True)[1].min()) if folds else None
         if folds and folds >= 2:
             candidates = {"learned": (weights, theta), **baselines}
-            self.weighting_, self.safeguard_scores_ = self._safeguard(candidates, split, Y_tr, Y_v, s_v, seed, folds)
+            coefficients = result.hyperparameters if weight_model == "losses" else None
+            self.weighting_, self.safeguard_scores_ = self._safeguard(candidates, split, Y_tr, Y_v, s_v, seed, folds,
+                                                                      coefficients)
             theta = candidates[self.weighting_][1]
         self.sample_weight_ = np.ones(X.shape[0])
         self.sample_weight_[self.train_indices_] = weights
@@ -585,37 +591,56 @@ class HyperCleaningClassifier(BilevelClassifier):
 
         ``'losses'``: sample ``i`` is weighted by ``sigma(c_0 + c_1 u_i + c_2 v_i)``, with ``u_i``
         and ``v_i`` the standardised losses of its label under the models of the trusted rows
-        alone and of all rows at uniform weights.
+        alone and of all rows at uniform weights (see :meth:`_loss_features`).
         """
         if weight_model == "per-sample":
             return self._lower(split.X_train, Y_tr, split.sample_weight_train, seed)
-        losses = [_cross_entropy(self._lower(split.X_val, Y_v, None, seed).logits(theta, split.X_train), Y_tr)
-                  for _, theta in (baselines["trusted"], baselines["uniform"])]
-        features = np.column_stack([(u - u.mean()) / max(u.std(), np.finfo(float).tiny) for u in losses]
-                                   + [np.ones(Y_tr.shape[0])])
+        features = self._loss_features(split, Y_tr, Y_v, seed, baselines)
         return FeatureWeightedSoftmaxRegression(split.X_train, Y_tr, features=features, alpha=self.alpha,
                                                 sample_weight=split.sample_weight_train,
                                                 max_iter=self._lower_budget(), start=baselines["uniform"][1])
 
-    def _safeguard(self, candidates, split, Y_tr, Y_v, s_v, seed, folds):
+    def _loss_features(self, split, Y_tr, Y_v, seed, models):
+        """``[u, v, 1]``: the standardised cross-entropies of the training rows' labels under ``models``'
+        ``'trusted'`` and ``'uniform'`` models (``{name: (weights, theta)}``), and a column of ones."""
+        scorer = self._lower(split.X_val, Y_v, None, seed)  # its logits do not depend on its data
+        losses = [_cross_entropy(scorer.logits(models[name][1], split.X_train), Y_tr) for name in ("trusted", "uniform")]
+        return np.column_stack([(u - u.mean()) / max(u.std(), np.finfo(float).tiny) for u in losses]
+                               + [np.ones(Y_tr.shape[0])])
+
+    def _safeguard(self, candidates, split, Y_tr, Y_v, s_v, seed, folds, coefficients=None):
         """The weighting of lowest cross-validated trusted-set cross-entropy, and the scores of all.
 
         Each of ``folds`` stratified folds of the trusted rows is held out in turn; each
         weighting's model is trained on the training rows at its weights plus the other trusted
         rows (from its model on all of them) and scored by the weighted cross-entropy on the fold.
+
+        The learned weights were fitted to all trusted rows, the held-out ones included, which
+        favours them in this comparison. With ``coefficients`` (the ``c`` of ``weight_model='losses'``)
+        the learned weighting of a fold is recomputed from features of that fold's own baseline
+        models, trained without its held-out rows, so that those rows reach the learned weighting
+        no more than they reach the baselines (``c``, three numbers, is kept).
         """
         scores = dict.fromkeys(candidates, 0.0)
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
         stack = _sparse_vstack if sp.issparse(split.X_train) or sp.issparse(split.X_val) else np.vstack
         scorer = self._lower(split.X_val, Y_v, None, seed)  # its logits do not depend on its data
+        # the learned weighting last: with coefficients, it needs the fold's baseline models
+        order = sorted(candidates, key=lambda name: name == "learned")
         for fit_rows, held_out in splitter.split(np.zeros(Y_v.shape[0]), split.y_val):
-            for name, (weights, theta) in candidates.items():
+            fold_models = {}
+            for name in order:
+                weights, theta = candidates[name]
+                if name == "learned" and coefficients is not None:
+                    features = self._loss_features(split, Y_tr, Y_v, seed, fold_models)
+                    weights = expit(features @ coefficients)
                 w = split.sample_weight_train * weights
                 kept = w > 0
                 fold_theta, _ = self._train(stack([split.X_train[kept], split.X_val[fit_rows]]),
                                             np.vstack([Y_tr[kept], Y_v[fit_rows]]),
                                             np.concatenate([w[kept], s_v[fit_rows]]), seed, theta,
                                             tol=_SAFEGUARD_TOL)
+                fold_models[name] = (weights, fold_theta)
                 loss = _cross_entropy(scorer.logits(fold_theta, split.X_val[held_out]), Y_v[held_out])
                 scores[name] += float(s_v[held_out] @ loss) / max(s_v.sum(), np.finfo(float).tiny)
         return min(scores, key=scores.get), scores

@@ -86,6 +86,29 @@ def test_without_safeguard_the_learned_weighting_is_kept():
     assert clf.weighting_ == "learned" and clf.safeguard_scores_ is None
 
 
+def test_safeguard_relearns_the_loss_weights_of_each_fold_without_its_held_out_rows(monkeypatch):
+    """The features of the learned weights come from the trusted-only and uniform models; in each fold of the
+    safeguard they come from that fold's models, trained without its held-out trusted rows, so that those rows
+    favour the learned weighting no more than the plain ones."""
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.3, n_train=200, n_val=60)
+    calls = []
+    original = HyperCleaningClassifier._loss_features
+
+    def spy(self, split, Y_tr, Y_v, seed, models):
+        calls.append({name: np.array(models[name][1]) for name in ("trusted", "uniform")})
+        return original(self, split, Y_tr, Y_v, seed, models)
+
+    monkeypatch.setattr(HyperCleaningClassifier, "_loss_features", spy)
+    clf = HyperCleaningClassifier(safeguard_cv=3, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    n_folds = min(3, np.unique(y_val, return_counts=True)[1].min())  # capped by the rarest trusted class
+    assert clf.safeguard_scores_ is not None and n_folds >= 2 and len(calls) == 1 + n_folds
+    full, folds = calls[0], calls[1:]
+    for fold in folds:  # each fold's models differ from those on all trusted rows, and from each other's
+        for name in ("trusted", "uniform"):
+            assert not np.allclose(fold[name], full[name])
+    assert not np.allclose(folds[0]["trusted"], folds[1]["trusted"])
+
+
 def test_safeguard_folds_are_capped_by_the_rarest_trusted_class():
     """Stratified folds need a trusted sample of each class per fold; with one of a class there is no safeguard
     (and no warning from the splitter)."""
