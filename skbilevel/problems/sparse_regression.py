@@ -209,10 +209,10 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         super().__init__(estimator, X, y, names, scales, sample_weight)
         self.t = self.y.astype(float)
         self.sparse = issparse(X)
-        # CSC or Fortran order: what coordinate descent works on, so that fit(check_input=False)
-        # skips scikit-learn's validation (a third of a solve's time on small data); the
-        # support's columns are cheap to extract from both.
-        self.X = X.tocsc().astype(np.float64) if self.sparse else np.asfortranarray(X, dtype=float)
+        # sparse: CSC, what coordinate descent works on, so that fit(check_input=False) skips
+        # scikit-learn's validation (a third of a solve's time on small data). Dense data are
+        # solved on their centred Fortran-ordered copy (see _centred): no second copy here.
+        self.X = X.tocsc().astype(np.float64) if self.sparse else np.asarray(X, dtype=float)
         n, p = self.X.shape
         s = np.ones(n) if self.sample_weight is None else self.sample_weight
         self.u = s / s.sum()
@@ -407,7 +407,9 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         if self._path_data is not None:
             return self._path_data
         root = np.sqrt(self.u * self.u.size)
-        Xc, tc = np.asfortranarray(root[:, None] * (self.X - self.x_mean)), root * (self.t - self.t_mean)
+        Xc = np.subtract(self.X, self.x_mean, order="F")  # one Fortran-ordered copy, scaled in place
+        Xc *= root[:, None]
+        tc = root * (self.t - self.t_mean)
         data = {"X": Xc, "y": tc, "precompute": False}
         if Xc.shape[0] > Xc.shape[1]:
             data.update(precompute=np.ascontiguousarray(Xc.T @ Xc), Xy=Xc.T @ tc)
