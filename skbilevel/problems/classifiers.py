@@ -69,6 +69,9 @@ _DENSE_NEWTON_LIMIT = 300
 # Armijo's sufficient decrease for the dense Newton steps
 _ARMIJO = 1e-4
 
+# Relative change of the objective below which two values are taken to differ by rounding alone
+_ROUNDING = 1e3 * np.finfo(float).eps
+
 
 @cache
 def _blas_controller():
@@ -401,8 +404,11 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
             while t > 1e-10:
                 new_value, new_grad = self.value_and_grad_y(x, theta + t * step)
                 # near the minimiser values differ at rounding level: a falling gradient norm decides
+                # there (only there: elsewhere it accepted steps up the objective, and the iterates
+                # cycled through the whole budget)
+                rounding = abs(new_value - value) <= _ROUNDING * max(abs(value), np.finfo(float).tiny)
                 if (new_value <= value + _ARMIJO * t * (grad @ step)
-                        or np.linalg.norm(new_grad) < np.linalg.norm(grad)):
+                        or (rounding and np.linalg.norm(new_grad) < np.linalg.norm(grad))):
                     break
                 t *= 0.5
             else:
