@@ -219,15 +219,16 @@ class HyperCleaningClassifier(BilevelClassifier):
         Folds of the trusted set on which the learned weighting is compared
         with the plain ones (``'uniform'``: every training sample at weight 1;
         ``'trusted'``: the trusted set alone): each is trained on the
-        training samples at its weights plus the other folds and scored by
-        the cross-entropy on the held-out fold; the lowest total wins, ties
-        going to the learned weighting, and gives the final model
-        (``weighting_``). The learned weights were fitted to every trusted
-        sample, the held-out ones included: with ``weight_model='losses'``
-        each fold recomputes them from the losses under its own baseline
-        models (its ``c`` kept), so that the held-out samples reach them no
-        more than the baselines; per-sample weights are not relearned per
-        fold, which favours them. The folds are stratified, at most as
+        training samples at its weights plus the other folds and scored on
+        the held-out fold; the highest accuracy wins (the lower
+        cross-entropy breaking ties, then the learned weighting) and gives
+        the final model (``weighting_``). The learned weights were fitted
+        to every trusted sample, the held-out ones included: with
+        ``weight_model='losses'`` each fold recomputes them from the losses
+        under its own baseline models (its ``c`` kept), so that the held-out
+        samples reach them no more than the baselines; per-sample weights
+        are not relearned per fold, which favours them. The folds are
+        stratified, at most as
         many as the rarest class has trusted samples (fewer than 2: no
         safeguard). ``None``: the learned weighting, unchecked (the papers').
         ``'auto'``: 3 for ``model='logistic'``, None for ``model='mlp'``
@@ -311,9 +312,10 @@ class HyperCleaningClassifier(BilevelClassifier):
         training sample at weight 1, or none (the trusted set alone); see
         ``safeguard_cv``. ``'learned'`` when there is no safeguard.
     safeguard_scores_ : dict or None
-        The safeguard's cross-validated trusted-set cross-entropy of each
-        weighting (a weighted mean over the trusted samples); None without
-        a safeguard.
+        The safeguard's cross-validated scores of each weighting on the
+        trusted set: ``{weighting: {'accuracy': ..., 'cross_entropy': ...}}``
+        (weighted means over the trusted samples); None without a
+        safeguard.
     coef_ : ndarray or list of ndarray
         ``model='logistic'``: shape (1, n_features) for two classes, else
         (n_classes, n_features). ``model='mlp'``: ``[W1, W2]`` as in
@@ -609,11 +611,14 @@ class HyperCleaningClassifier(BilevelClassifier):
                                + [np.ones(Y_tr.shape[0])])
 
     def _safeguard(self, candidates, split, Y_tr, Y_v, s_v, seed, folds, coefficients=None):
-        """The weighting of lowest cross-validated trusted-set cross-entropy, and the scores of all.
+        """The weighting of highest cross-validated trusted-set accuracy, and the scores of all.
 
         Each of ``folds`` stratified folds of the trusted rows is held out in turn; each
         weighting's model is trained on the training rows at its weights plus the other trusted
-        rows (from its model on all of them) and scored by the weighted cross-entropy on the fold.
+        rows (from its model on all of them) and scored on the fold: its weighted accuracy (the
+        estimator's ``score``) and, which breaks ties, its weighted cross-entropy. Cross-entropy
+        alone favoured the learned weighting where it lost accuracy: a model trained on fewer wrong
+        labels is more confident, which cross-entropy rewards on the rows it gets right.
 
         The learned weights were fitted to all trusted rows, the held-out ones included, which
         favours them in this comparison. With ``coefficients`` (the ``c`` of ``weight_model='losses'``)
@@ -621,7 +626,8 @@ class HyperCleaningClassifier(BilevelClassifier):
         models, trained without its held-out rows, so that those rows reach the learned weighting
         no more than they reach the baselines (``c``, three numbers, is kept).
         """
-        scores = dict.fromkeys(candidates, 0.0)
+        scores = {name: {"accuracy": 0.0, "cross_entropy": 0.0} for name in candidates}
+        total = max(s_v.sum(), np.finfo(float).tiny)
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
         stack = _sparse_vstack if sp.issparse(split.X_train) or sp.issparse(split.X_val) else np.vstack
         scorer = self._lower(split.X_val, Y_v, None, seed)  # its logits do not depend on its data
@@ -641,9 +647,13 @@ class HyperCleaningClassifier(BilevelClassifier):
                                             np.concatenate([w[kept], s_v[fit_rows]]), seed, theta,
                                             tol=_SAFEGUARD_TOL)
                 fold_models[name] = (weights, fold_theta)
-                loss = _cross_entropy(scorer.logits(fold_theta, split.X_val[held_out]), Y_v[held_out])
-                scores[name] += float(s_v[held_out] @ loss) / max(s_v.sum(), np.finfo(float).tiny)
-        return min(scores, key=scores.get), scores
+                Z, Y = scorer.logits(fold_theta, split.X_val[held_out]), Y_v[held_out]
+                right = np.argmax(Z, axis=1) == np.argmax(Y, axis=1)
+                scores[name]["accuracy"] += float(s_v[held_out] @ right) / total
+                scores[name]["cross_entropy"] += float(s_v[held_out] @ _cross_entropy(Z, Y)) / total
+        best = max(scores, key=lambda name: (scores[name]["accuracy"], -scores[name]["cross_entropy"],
+                                             name == "learned"))
+        return best, scores
 
     def _coefficients(self, lower, theta):
         """``coef_`` and ``intercept_`` of the model ``theta`` of ``lower``."""
