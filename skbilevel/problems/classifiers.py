@@ -365,6 +365,10 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
         H = np.empty((p1, K, p1, K))
 
         def gram(c):  # A^T diag(c) A
+            if not sp.issparse(A) and np.all(c >= 0):
+                # (sqrt(c) A)^T (sqrt(c) A): numpy runs R.T @ R as a symmetric rank-k update, half the flops
+                R = A * np.sqrt(c)[:, None]
+                return R.T @ R
             block = A.T @ (A.multiply(c[:, None]) if sp.issparse(A) else A * c[:, None])
             return block.toarray() if sp.issparse(block) else block
 
