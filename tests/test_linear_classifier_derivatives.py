@@ -210,6 +210,45 @@ def test_matrix_free_adjoint(monkeypatch, lower_cls):
     check_hypergradient(problem, x)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_multinomial_hessian_matches_its_products(n_classes):
+    """The dense Hessian (for the multinomial, one rank-k update of [u_k Xa]) has the columns H e_j."""
+    X, y, _, _, sw = _data(n_classes, False, True)
+    lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"], sample_weight=sw)
+    x = np.log([1.5])
+    sol, _ = lower.solve(x, None, 1e-10)
+    columns = np.column_stack([lower.hvp(x, sol, e) for e in np.eye(lower.n_var)])
+    np.testing.assert_allclose(lower._hessian(x, sol), columns, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("lower_cls", [LogisticRegressionLowerLevel, LinearSVCLowerLevel])
+def test_preconditioned_cg_keeps_its_factor_near_its_point(monkeypatch, lower_cls):
+    """Above DENSE_LIMIT on dense data, CG runs preconditioned by the factorised Hessian of an earlier point,
+    kept while C stays within _PRECONDITIONER_RANGE of its C (then formed anew); its adjoints equal the dense
+    solve's, and the factor is not pickled with the fold."""
+    import pickle
+
+    X, y, X_val, y_val, sw = _data(3, False, True)
+    estimator = LogisticRegression() if lower_cls is LogisticRegressionLowerLevel else LinearSVC()
+    problem = fold_problem(lower_cls, estimator, X, y, X_val, y_val, ["C"], ["log"], sw)
+    lower = problem.lower
+    monkeypatch.setattr(lc, "DENSE_LIMIT", 0)
+    for C, formed_at in ((2.0, 2.0), (6.0, 2.0), (50.0, 50.0)):  # 6 is within 10x of 2; 50 is not
+        x = np.log([C])
+        sol, ok = lower.solve(x, None, 1e-12)
+        assert ok
+        g = problem.upper.gradient(x, sol)[1]
+        v = lower.adjoint(x, sol, g)[0]
+        assert lower._kept_factor is not None and lower._kept_factor[0] == pytest.approx(formed_at)
+        H = lower._hessian(x, sol)
+        if lower.gauge is not None:
+            H += np.outer(lower.gauge, lower.gauge)
+            g = g - lower.gauge * (lower.gauge @ g)
+        np.testing.assert_allclose(v, np.linalg.solve(H, g), rtol=1e-7, atol=1e-10)
+    assert pickle.loads(pickle.dumps(lower))._kept_factor is None
+    check_hypergradient(problem, np.log([3.0]))
+
+
 def test_multinomial_gauge():
     """Intercepts sum to zero, and the adjoint solves H v = g although H is singular."""
     X, y, X_val, y_val, _ = _data(3, False, False)
