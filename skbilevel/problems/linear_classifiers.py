@@ -60,8 +60,8 @@ _LBFGS_TOL, _POLISH_TOL = 1e-4, 1e-8
 #: Up to this many variables (dense ``X``), CG on ``H`` is preconditioned by ``H`` formed and factorised at an
 #: earlier point of the fold, kept while ``C`` stays within ``_PRECONDITIONER_RANGE`` of the ``C`` it was
 #: formed at: the curvature changes little between nearby points, and an adjoint of digits' multinomial
-#: (650 variables) took 11-19 CG products with it against 135-191 without, for one forming at the cost
-#: of about two products per variable.
+#: (650 variables) took 11-19 CG products with it against 135-191 without. Forming it costs about
+#: ``n_var / 4`` products (one rank-k update), repaid within the first few solves of a fold.
 _PRECONDITIONER_LIMIT = 1000
 _PRECONDITIONER_RANGE = 10.0
 
