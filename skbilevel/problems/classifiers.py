@@ -46,7 +46,7 @@ from threadpoolctl import ThreadpoolController
 
 from .base import LowerLevel
 from .datafits import Multinomial
-from .linear_model import LinearModel
+from .linear_model import LinearModel, _weighted_gram
 from .losses import DatafitValidationLoss
 
 # The softmax is invariant to adding one constant to all intercepts; this tiny
@@ -363,22 +363,14 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
         A = self._design()
         p1, K = self.n_features + 1, self.n_classes
         H = np.empty((p1, K, p1, K))
-
-        def gram(c):  # A^T diag(c) A
-            if not sp.issparse(A) and np.all(c >= 0):
-                # (sqrt(c) A)^T (sqrt(c) A): numpy runs R.T @ R as a symmetric rank-k update, half the flops
-                R = A * np.sqrt(c)[:, None]
-                return R.T @ R
-            block = A.T @ (A.multiply(c[:, None]) if sp.issparse(A) else A * c[:, None])
-            return block.toarray() if sp.issparse(block) else block
-
         if K == 2:  # S_i = p_i0 p_i1 [[1, -1], [-1, 1]]: one product of the data with itself
-            block = gram(w * P[:, 0] * P[:, 1])
+            block = _weighted_gram(A, w * P[:, 0] * P[:, 1])
             H[:, 0, :, 0] = H[:, 1, :, 1] = block
             H[:, 0, :, 1] = H[:, 1, :, 0] = -block
         for k in range(K if K > 2 else 0):
             for m in range(k, K):
-                H[:, k, :, m] = H[:, m, :, k] = gram(w * ((P[:, k] if k == m else 0.0) - P[:, k] * P[:, m]))
+                c = w * ((P[:, k] if k == m else 0.0) - P[:, k] * P[:, m])
+                H[:, k, :, m] = H[:, m, :, k] = _weighted_gram(A, c)
         return H.reshape(p1 * K, p1 * K) + np.diag(self.penalty_diag())
 
     def _design(self):

@@ -42,7 +42,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .datafits import Logistic, Multinomial, SquaredHinge
 from .estimator_base import ClassifierLowerLevel, _matrix
-from .linear_model import LinearModel
+from .linear_model import LinearModel, _weighted_gram
 
 #: Largest number of variables ``K (p + 1)`` for which the Hessian is formed and factorised;
 #: above it, CG on Hessian-vector products. Forming the Hessian costs ``n (p + 1)^2`` per
@@ -153,15 +153,7 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
 
     def _gram(self, w):
         """``Xa^T diag(w) Xa`` as a dense array."""
-        if not issparse(self.X) and np.all(w >= 0):
-            # (sqrt(w) X)^T (sqrt(w) X): numpy runs A.T @ A as a symmetric rank-k update, half the flops
-            root = np.sqrt(w)[:, None] * self.X
-            A, c = root.T @ root, self.beta * (self.X.T @ w)
-        else:
-            Xw = self.X.multiply(w[:, None]).tocsr() if issparse(self.X) else self.X * w[:, None]
-            A = self.X.T @ Xw
-            A = A.toarray() if issparse(A) else A
-            c = self.beta * np.asarray(Xw.sum(axis=0)).ravel()
+        A, c = _weighted_gram(self.X, w), self.beta * np.asarray(self.X.T @ w).ravel()
         return np.block([[A, c[:, None]], [c[None, :], np.array([[self.beta**2 * w.sum()]])]])
 
     def _hessian(self, x, y):
