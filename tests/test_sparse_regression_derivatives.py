@@ -7,7 +7,7 @@ from sklearn.linear_model import ElasticNet, Lasso
 
 from _search_helpers import check_hypergradient, fold_problem
 from skbilevel.methods.hypergradient import hypergradient
-from skbilevel.problems.sparse_regression import ElasticNetLowerLevel, LassoLowerLevel
+from skbilevel.problems.sparse_regression import ElasticNetLowerLevel, LassoLowerLevel, fold_moments
 
 EN_NAMES, EN_SCALES = ("alpha", "l1_ratio"), ("log", "linear")
 
@@ -233,3 +233,24 @@ def test_support_wider_than_the_samples_gives_a_least_squares_adjoint():
         # and stops once the loss rises: on (1e-6, 1) neither it nor the descent goes near 1e-5)
         search = BilevelSearchCV(Lasso(), {"alpha": (1e-6, 1e-4)}, cv=2, max_iter=5, initial_grid=3).fit(Xw, tw)
     assert np.isfinite(search.best_score_)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_fold_moments_give_each_folds_own_gram_matrix(weighted, fit_intercept):
+    # features far from zero (mean 1e4, spread 1): the moments about the mean of all samples keep the
+    # centred Gram matrix exact, where sum x x^T - n xbar xbar^T would lose eight digits
+    rng = np.random.default_rng(3)
+    X_all = rng.normal(size=(60, 5)) + 1e4 * fit_intercept
+    t_all = rng.normal(size=60)
+    sw = rng.uniform(0.5, 2.0, size=60) if weighted else None
+    tests = np.array_split(rng.permutation(60), 5)
+    for test, moments in zip(tests, fold_moments(X_all, tests, sw, fit_intercept)):
+        train = np.setdiff1d(np.arange(60), test)
+        kwargs = dict(names=["alpha"], scales=["log"], sample_weight=None if sw is None else sw[train])
+        est = Lasso(fit_intercept=fit_intercept)
+        shared = LassoLowerLevel(est, X_all[train], t_all[train], moments=moments, **kwargs)._centred()
+        own = LassoLowerLevel(est, X_all[train], t_all[train], **kwargs)._centred()
+        np.testing.assert_allclose(shared["precompute"], own["precompute"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(shared["Xy"], own["Xy"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(shared["y"], own["y"])

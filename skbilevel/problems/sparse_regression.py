@@ -84,6 +84,47 @@ def _support_solve(H, rhs, least_squares=True):
         return lstsq(H, rhs)[0]
 
 
+def fold_moments(X, test_parts, sample_weight=None, fit_intercept=True):
+    """Each fold's weighted second moments, from one product with all the samples.
+
+    ``M_k = sum_{i in train_k} s_i (x_i - c)(x_i - c)^T`` is the moment
+    matrix of all samples less that of fold ``k``'s held-out ones: one
+    ``n x p`` product and ``K`` products of the held-out parts in place of
+    ``K`` products of ``(K - 1) / K`` of the samples each, about half the
+    work from five folds on. ``c`` is the weighted mean of all samples (0
+    without intercept, whose Gram matrix is not centred), near every fold's
+    mean, so that :meth:`ElasticNetLowerLevel._gram_from_moments` centres
+    without cancellation.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        All the samples (dense).
+    test_parts : list of ndarray of int
+        The held-out indices of each fold.
+    sample_weight : ndarray of shape (n_samples,), optional
+        The weights ``s_i`` (all 1 when None).
+    fit_intercept : bool, default=True
+        Whether the folds' problems centre their data.
+
+    Returns
+    -------
+    list of tuple
+        ``(M_k, c)`` per fold, the ``moments`` argument of
+        :class:`ElasticNetLowerLevel`.
+    """
+    s = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    c = (s @ X) / s.sum() if fit_intercept else np.zeros(X.shape[1])
+    Xs = X - c
+    Xw = Xs if sample_weight is None else Xs * np.sqrt(s)[:, None]
+    total = Xw.T @ Xw
+    out = []
+    for test in test_parts:
+        held = Xw[test]
+        out.append((total - held.T @ held, c))
+    return out
+
+
 class ElasticNetLowerLevel(EstimatorLowerLevel):
     """Training problem of :class:`sklearn.linear_model.ElasticNet` (``alpha``, ``l1_ratio``).
 
@@ -141,6 +182,11 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         ``[0, 1]``: ``'linear'`` suits it).
     sample_weight : array of shape (n_samples,), optional
         The weights ``s_i`` (all 1 when None).
+    moments : tuple, optional
+        ``(M, c)`` from :func:`fold_moments`: the fold's weighted second
+        moments about ``c``, from which its Gram matrix is formed without a
+        product with ``X`` (BilevelSearchCV shares one product among its
+        folds). None: the Gram matrix is computed from ``X``.
 
     Attributes
     ----------
@@ -205,8 +251,9 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     penalises_upward = ("alpha",)
     loss = "squared"
 
-    def __init__(self, estimator, X, y, names, scales, sample_weight=None):
+    def __init__(self, estimator, X, y, names, scales, sample_weight=None, moments=None):
         super().__init__(estimator, X, y, names, scales, sample_weight)
+        self._moments = moments  # (M, c) of fold_moments, or None: _centred then multiplies X itself
         self.t = self.y.astype(float)
         self.sparse = issparse(X)
         # sparse: CSC, what coordinate descent works on, so that fit(check_input=False) skips
@@ -406,17 +453,34 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         ``precompute='auto'``: a sweep then costs ``p^2`` in place of ``n p``."""
         if self._path_data is not None:
             return self._path_data
-        root = np.sqrt(self.u * self.u.size)
-        Xc = np.subtract(self.X, self.x_mean, order="F")  # one Fortran-ordered copy, scaled in place
-        Xc *= root[:, None]
+        n, p = self.X.shape
+        root = np.sqrt(self.u * n)
         tc = root * (self.t - self.t_mean)
-        data = {"X": Xc, "y": tc, "precompute": False}
-        if Xc.shape[0] > Xc.shape[1]:
-            data.update(precompute=np.ascontiguousarray(Xc.T @ Xc), Xy=Xc.T @ tc)
+        if n > p and self._moments is not None:
+            # coordinate descent on the Gram matrix reads X only for its shape: no centred copy
+            data = {"X": self.X, "y": tc, "precompute": self._gram_from_moments(), "Xy": n * self.Xty}
+        else:
+            Xc = np.subtract(self.X, self.x_mean, order="F")  # one Fortran-ordered copy, scaled in place
+            Xc *= root[:, None]
+            data = {"X": Xc, "y": tc, "precompute": False}
+            if n > p:
+                data.update(precompute=np.ascontiguousarray(Xc.T @ Xc), Xy=Xc.T @ tc)
         # kept: data of the fold, not run state (the same for every call; a concurrent first call
         # computes it twice at worst); the scan calls solve_path once per block of points
         self._path_data = data
         return data
+
+    def _gram_from_moments(self):
+        """``n X_c^T U X_c`` from the fold's second moments ``M = sum_i s_i (x_i - c)(x_i - c)^T`` about
+        a point ``c`` near its mean (:func:`fold_moments`): the spread about the mean does not depend
+        on ``c``, ``X_c^T U X_c = M / sum(s) - (xbar - c)(xbar - c)^T``, and a ``c`` near ``xbar``
+        keeps the difference free of cancellation."""
+        M, c = self._moments
+        s_sum = self.u.size if self.sample_weight is None else float(self.sample_weight.sum())
+        d = self.x_mean - c  # c = 0 = x_mean without intercept
+        gram = M / s_sum - np.outer(d, d)
+        gram *= self.u.size
+        return gram
 
     def _path(self, alphas, rho, w, tol, max_iter, centred):
         """``(w, converged)`` at the last of ``alphas`` (decreasing), each warm started from the one before.
@@ -486,8 +550,14 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
         xS = self.x_mean[S]
         v_S = _support_solve(self._hessian(S, alpha, rho), gw[S] - xS * gb) if S.size else np.zeros(0)
         v_b = gb - xS @ v_S
-        XSv = np.asarray(self.X[:, S] @ v_S).ravel() if S.size else np.zeros(self.t.size)
-        v = gw - np.asarray(self.X.T @ (self.u * XSv)).ravel() - self.x_mean * v_b
+        gram_n = self._cached_gram()
+        if gram_n is not None:
+            # X^T U X_S = X_c^T U X_{c,S} + xbar xbar_S^T: the xbar terms cancel against xbar v_b but
+            # for xbar g_b, and the Gram matrix replaces the products with X
+            v = gw - gram_n[:, S] @ v_S / self.u.size - self.x_mean * gb
+        else:
+            XSv = np.asarray(self.X[:, S] @ v_S).ravel() if S.size else np.zeros(self.t.size)
+            v = gw - np.asarray(self.X.T @ (self.u * XSv)).ravel() - self.x_mean * v_b
         v[S] = v_S
         return np.append(v, v_b), np.zeros(0)
 
