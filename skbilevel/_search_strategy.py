@@ -52,6 +52,10 @@ _DESCENT_TOL = 1e-6
 # Rounds of the score refinement in a row that find no better score, after which it stops.
 _REFINE_PATIENCE = 2
 
+# Distance, relative to the box's width, below which two points in search coordinates are one (the
+# refinement's trials are computed by other arithmetic than the grid's and the descents' points).
+_SAME_POINT = 1e-9
+
 
 def grid_size(initial_grid, n_dims):
     """Points per hyperparameter of the initial grid: ``initial_grid``, 'auto' being 5, 3 or 2."""
@@ -304,17 +308,20 @@ class OuterSearch:
         lo, hi = (np.asarray(b, dtype=float) for b in self.problem.x_bounds)
         width, n_dims = np.where(hi > lo, hi - lo, 1.0), len(self.dims)
         step = (hi - lo) / (4 * max(self.grid_size, 2))
-        seen, stale = {r["x"].tobytes() for r in self.rows}, 0
+        seen, stale = [r["x"] for r in self.rows], 0
         while (budget > 0 and stale < _REFINE_PATIENCE and np.all(step > 1e-3 * (hi - lo))
                and not self._out_of_time()):
             trials = [(np.clip(best["x"] + sign * step[j] * np.eye(n_dims)[j], lo, hi), j, sign)
                       for j in range(n_dims) for sign in (1.0, -1.0)]
-            trials = [trial for trial in trials if trial[0].tobytes() not in seen]
+            # a trial within rounding of an evaluated point (a descent's start one grid step away, say)
+            # is that point: not solved, nor listed, twice
+            trials = [trial for trial in trials
+                      if not any(np.all(np.abs(trial[0] - z) <= _SAME_POINT * width) for z in seen)]
             if len(trials) > budget:  # the budget ends in this round: the most promising trials first
                 trials.sort(key=lambda trial: -_promise(*trial, best, self.rows, width, score))
             new = []
             for t, _, _ in trials[:budget]:
-                seen.add(t.tobytes())
+                seen.append(t)
                 hypergradient.evaluate(self.problem, t[None, :], y0=best["models"], n_jobs=self.n_jobs,
                                        on_evaluation=self._on_evaluation, gradient=False, lower_tol=_COMPARE_TOL)
                 new.append(self.rows[-1])

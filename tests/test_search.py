@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import (ElasticNet, Lasso, LogisticRegression, LogisticRegressionCV, MultiTaskElasticNet,
                                   MultiTaskLasso, Ridge)
-from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
@@ -552,3 +552,18 @@ def test_best_value_inside_the_range_is_not_warned_about():
         warnings.filterwarnings("error", message=".*edge of its range")
         search = BilevelSearchCV(Ridge(), {"alpha": (1e-4, 1e2)}, cv=3).fit(X, y)
     assert 1e-4 < search.best_params_["alpha"] < 1e2
+
+
+def test_refinement_does_not_solve_a_descents_point_again():
+    """A refinement trial one grid step from the best point can be a descent's start, computed by other
+    arithmetic (here C = 10**0.4, one ulp apart): it is not evaluated, nor listed, a second time."""
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X, _, y, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    X = StandardScaler().fit_transform(X)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):  # the rounding of one BLAS thread leads the refinement to that point
+        search = BilevelSearchCV(LogisticRegression(), {"C": (1e-4, 1e4)},
+                                 cv=StratifiedKFold(5, shuffle=True, random_state=0)).fit(X, y)
+    log_c = np.sort(np.log(search.cv_results_["param_C"].astype(float)))
+    assert np.all(np.diff(log_c) > 1e-8 * np.log(1e8)), search.cv_results_["param_C"]
