@@ -233,7 +233,9 @@ def test_mlp_value_function_carries_its_step_over_rounds(monkeypatch):
     warm = separation()
     monkeypatch.setitem(cleaning._INEXACT_OPTIONS["value-function"], "warm_step", False)
     cold = separation()
-    assert warm > 3 * cold, (warm, cold)  # 0.24 against 0.05 when written
+    # 0.24-0.28 against 0.05-0.12 over random_state 0-3; the cold run's rounds are chaotic (a change of the
+    # softmax's rounding moved this one from 0.05 to 0.12), the warm run's are not
+    assert warm > 1.5 * cold and warm - cold > 0.1, (warm, cold)
 
 
 @pytest.mark.parametrize("model, expected", [("logistic", "hypergradient"), ("mlp", "perturbed-gd")])
