@@ -310,3 +310,27 @@ def test_logistic_warm_started_tight_solve_matches_a_cold_one(n_classes, start_C
     np.testing.assert_allclose(warm, cold, rtol=0, atol=1e-7 * max(1.0, np.abs(cold).max()))
     if start_C == 1.0:  # a re-solve at the same point: Newton alone
         assert not calls
+
+
+@pytest.mark.parametrize("C", [1.0, 1e4])
+def test_single_precision_newton_steps_reach_the_double_precision_solution(C, monkeypatch):
+    """Newton's dense steps with a single-precision Hessian converge to the same point, checked in double
+    precision, as exact steps; at a large C on badly scaled features (a Hessian conditioned beyond single
+    precision) too: five steps there against three."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)) * np.logspace(-3, 3, 8)
+    y = (X @ (rng.normal(size=8) / np.logspace(-3, 3, 8)) + rng.normal(size=300) > 0).astype(int)
+    lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"])
+    x = np.log([C])
+    calls = []
+    solve_hessian = lower._solve_hessian
+    monkeypatch.setattr(lower, "_solve_hessian", lambda *a, **k: calls.append(k.get("single")) or solve_hessian(*a, **k))
+    y_single, ok_single = lower.solve(x, tol=1e-10)
+    assert ok_single and any(calls)
+    monkeypatch.setattr(LogisticRegressionLowerLevel, "_single_precision_steps", False)
+    y_double, ok_double = lower.solve(x, tol=1e-10)
+    assert ok_double
+    scale = np.abs(y_double).max()
+    np.testing.assert_allclose(y_single, y_double, rtol=0, atol=1e-7 * scale)
+    # the gradient, in double precision, is at the tolerance either way
+    assert np.abs(lower.grad_y(x, y_single)).max() <= 1e-10 * lower._gradient_scale(x) * 10

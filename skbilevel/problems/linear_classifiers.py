@@ -77,6 +77,10 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
 
     hyperparameters = ("C",)
     capabilities = ClassifierLowerLevel.capabilities | {"hvp", "grad_x"}
+    #: Newton's dense steps with the Hessian in single precision: the logistic loss's Newton converges
+    #: on in double precision from steps accurate to about 1e-7, while the squared hinge's finite
+    #: Newton method ends only on exact steps
+    _single_precision_steps = False
 
     def _setup(self, K, beta, rho):
         self.X = _matrix(self.X)
@@ -151,12 +155,12 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
     def hvp(self, x, y, v):
         return self._hess_matvec(x, y)(v)
 
-    def _gram(self, w):
-        """``Xa^T diag(w) Xa`` as a dense array."""
-        A, c = _weighted_gram(self.X, w), self.beta * np.asarray(self.X.T @ w).ravel()
+    def _gram(self, w, single=False):
+        """``Xa^T diag(w) Xa`` as a dense array (its ``X^T X`` part in single precision with ``single``)."""
+        A, c = _weighted_gram(self.X, w, single), self.beta * np.asarray(self.X.T @ w).ravel()
         return np.block([[A, c[:, None]], [c[None, :], np.array([[self.beta**2 * w.sum()]])]])
 
-    def _hessian(self, x, y):
+    def _hessian(self, x, y, single=False):
         C, q = self._C(x), self.p + 1
         d, u = self._curvature(self._raw(y, self.X))
         if u is not None and not issparse(self.X):
@@ -165,7 +169,7 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
         for k in range(self.K):  # a loop over classes: the blocks of Xa^T Q Xa
             for j in range(k, self.K) if u is not None else (k,):
                 w = (d[:, k] if j == k else 0.0) - (0.0 if u is None else u[:, k] * u[:, j])
-                block = C * self._gram(w)
+                block = C * self._gram(w, single)
                 H[k * q:(k + 1) * q, j * q:(j + 1) * q] += block
                 if j != k:
                     H[j * q:(j + 1) * q, k * q:(k + 1) * q] += block.T
@@ -189,8 +193,9 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
         H[np.diag_indices_from(H)] += self.pen
         return H
 
-    def _solve_hessian(self, x, y, rhs, rtol=1e-12):
-        """Solve ``H v = rhs`` (orthogonally to the gauge direction, where ``H`` is singular)."""
+    def _solve_hessian(self, x, y, rhs, rtol=1e-12, single=False):
+        """Solve ``H v = rhs`` (orthogonally to the gauge direction, where ``H`` is singular); with
+        ``single``, a dense ``H`` may be formed in single precision (a Newton step's)."""
         e = self.gauge
         if e is not None:
             # H e = 0 and the solution set is invariant along e, so y(x) is taken orthogonal to
@@ -198,10 +203,16 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
             # definite) maps the e-orthogonal solution of H v = P rhs to P rhs: v = H^+ P rhs.
             rhs = rhs - e * (e @ rhs)
         if self.n_var <= DENSE_LIMIT:
-            H = self._hessian(x, y)
+            H = self._hessian(x, y, single)
             if e is not None:
                 H += np.outer(e, e)
-            return dense_solve(H, rhs, assume_a="pos", check_finite=False)
+            try:
+                return dense_solve(H, rhs, assume_a="pos", check_finite=False)
+            except LinAlgError:
+                if not single:
+                    raise
+                # rounding made the single-precision Hessian indefinite (a large C): form it exactly
+                return self._solve_hessian(x, y, rhs, rtol)
         matvec = self._hess_matvec(x, y)
         op = LinearOperator((self.n_var, self.n_var), dtype=float,
                             matvec=matvec if e is None else (lambda v: matvec(v) + e * (e @ v)))
@@ -266,7 +277,8 @@ class _LinearClassifierLowerLevel(ClassifierLowerLevel):
             gmax = np.max(np.abs(G), initial=0.0)
             if gmax <= target:
                 return y, True
-            d = -self._solve_hessian(x, y, G, rtol=min(0.1, gmax / max(g0, 1e-300)))
+            d = -self._solve_hessian(x, y, G, rtol=min(0.1, gmax / max(g0, 1e-300)),
+                                     single=self._single_precision_steps)
             slope, step = G @ d, 1.0
             while step > 1e-12:
                 f_new, G_new = self._value_grad(x, y + step * d)
@@ -392,6 +404,7 @@ class LogisticRegressionLowerLevel(_LinearClassifierLowerLevel):
     """
 
     loss = "log"
+    _single_precision_steps = True
     _name = "LogisticRegression"
 
     def __init__(self, estimator, X, y, names, scales, sample_weight=None):
