@@ -112,6 +112,28 @@ def fold_moments(X, test_parts, sample_weight=None, fit_intercept=True):
     list of tuple
         ``(M_k, c)`` per fold, the ``moments`` argument of
         :class:`ElasticNetLowerLevel`.
+
+    References
+    ----------
+    .. [1] scikit-learn, :class:`sklearn.linear_model.LassoCV`
+       (``precompute='auto'``): coordinate descent on each fold's Gram
+       matrix when it has more samples than features.
+
+    Examples
+    --------
+    A fold's Gram matrix equals the one computed from its training part:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Lasso
+    >>> from skbilevel.problems.sparse_regression import LassoLowerLevel, fold_moments
+    >>> rng = np.random.default_rng(0)
+    >>> X, t = rng.normal(size=(50, 4)) + 3.0, rng.normal(size=50)
+    >>> test = np.arange(10)
+    >>> moments = fold_moments(X, [test])[0]
+    >>> shared = LassoLowerLevel(Lasso(), X[10:], t[10:], ["alpha"], ["log"], moments=moments)
+    >>> own = LassoLowerLevel(Lasso(), X[10:], t[10:], ["alpha"], ["log"])
+    >>> bool(np.allclose(shared._centred()["precompute"], own._centred()["precompute"]))
+    True
     """
     s = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     c = (s @ X) / s.sum() if fit_intercept else np.zeros(X.shape[1])
@@ -614,6 +636,8 @@ class LassoLowerLevel(ElasticNetLowerLevel):
         The scale of ``alpha`` (``'log'`` usually).
     sample_weight : array of shape (n_samples,), optional
         The weights ``s_i``.
+    moments : tuple, optional
+        The fold's second moments, as in :class:`ElasticNetLowerLevel`.
 
     Attributes
     ----------
