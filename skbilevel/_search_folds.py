@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from scipy.sparse import issparse
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import LeaveOneOut, check_cv
 from sklearn.utils import _safe_indexing
@@ -18,9 +17,7 @@ from .problems.base import BilevelProblem
 from .problems.cross_validation import CrossValidationProblem
 from .problems.estimator_base import ValidationLoss
 from .problems.ridge import KernelRidgeLeaveOneOut, KernelRidgeLowerLevel, RidgeLeaveOneOut, RidgeLowerLevel
-from .problems.kernel_svc import SVCLowerLevel, distance_cache_share
 from .problems.sklearn_estimators import lower_level_class
-from .problems.sparse_regression import ElasticNetLowerLevel, fold_moments
 
 
 def _parameter_error(estimator, name, value):
@@ -127,9 +124,10 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims, lower_factory
     splits = list(check_cv(cv, y, classifier=is_classifier(final)).split(X, y, **route["split"]))
     if pre is None:  # checked once: the folds' parts are slices of it
         X = check_array(X, accept_sparse="csr", dtype=np.float64)
-    # the RBF SVC's stored distances of all folds share SVC's cache_size
-    options = distance_cache_share(final, [len(train) for train, _ in splits]) if lower_cls is SVCLowerLevel else {}
-    shared = _shared_moments(lower_cls, final, X, splits, route["weight"]) if pre is None else [{}] * len(splits)
+    # what the folds share (the RBF SVC's share of cache_size, the Lasso's moments of all samples)
+    shared = getattr(lower_cls, "fold_options", None)
+    shared = ([{}] * len(splits) if shared is None
+              else shared(final, None if pre is not None else X, splits, route["weight"]))
     for (train, test), fold_options in zip(splits, shared):
         X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
         if pre is not None:
@@ -140,8 +138,7 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims, lower_factory
             X_te = check_array(X_te, accept_sparse="csr", dtype=np.float64)
         y_tr, y_te = _safe_indexing(y, train), _safe_indexing(y, test)
         sw = None if route["weight"] is None else route["weight"][train]
-        lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw, **options,
-                          **fold_options)
+        lower = lower_cls(final, X_tr, y_tr, names, [d.scale for d in dims], sample_weight=sw, **fold_options)
         loss = None if validation_loss == "auto" else validation_loss
         score_params = (fold_params(route["score"], n, train), fold_params(route["score"], n, test))
         # the smooth loss the descent follows weighs the held-out samples as the scores do
@@ -151,23 +148,6 @@ def build_folds(estimator, cv, validation_loss, X, y, route, dims, lower_factory
     lo = np.array([d.low for d in dims])
     hi = np.array([d.high for d in dims])
     return CrossValidationProblem(tuple(folds), (lo, hi)), data
-
-
-def _shared_moments(lower_cls, final, X, splits, weight):
-    """Per fold ``{'moments': ...}`` for a Lasso or ElasticNet on dense data with more training samples
-    than features (whose coordinate descent then works on the Gram matrix) and four folds or more
-    (:func:`~skbilevel.problems.sparse_regression.fold_moments`: from four folds on, one product with
-    all the samples and one with each held-out part cost less than one per training part); else
-    empty dicts."""
-    none = [{}] * len(splits)
-    if not (isinstance(lower_cls, type) and issubclass(lower_cls, ElasticNetLowerLevel)) or len(splits) < 4:
-        return none
-    if issparse(X) or (weight is not None and np.any(weight < 0)):
-        return none
-    if min(len(train) for train, _ in splits) <= X.shape[1]:
-        return none
-    moments = fold_moments(X, [test for _, test in splits], weight, bool(final.get_params()["fit_intercept"]))
-    return [{"moments": m} for m in moments]
 
 
 # The lower levels whose leave-one-out error has a closed form, and their leave-one-out variants.

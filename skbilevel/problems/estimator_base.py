@@ -167,6 +167,29 @@ class EstimatorLowerLevel(LowerLevel):
         self.sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.n_hyper = len(names)
 
+    @classmethod
+    def fold_options(cls, estimator, X, splits, sample_weight=None) -> list:
+        """Keyword arguments for each fold's lower level that a search computes once for all its folds.
+
+        Parameters
+        ----------
+        estimator : estimator
+            The final step of the searched estimator.
+        X : ndarray or sparse matrix, or None
+            All the samples, checked, as the folds' lower levels receive
+            them; None where a Pipeline step transforms each fold's part.
+        splits : list of tuple
+            The ``(train, test)`` indices of each fold.
+        sample_weight : ndarray of shape (n_samples,), optional
+            The weights of all the samples.
+
+        Returns
+        -------
+        list of dict
+            One per fold; here empty dicts (nothing shared).
+        """
+        return [{} for _ in splits]
+
     # -- hyperparameters ----------------------------------------------------
     def values(self, x) -> dict:
         """Return the estimator parameters ``{name: lambda_j}`` at ``x``."""

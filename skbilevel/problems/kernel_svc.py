@@ -240,6 +240,12 @@ class SVCLowerLevel(ClassifierLowerLevel):
     #: Polish libsvm's solution in double precision (set False to get libsvm's own, for checks).
     polish = True
 
+    @classmethod
+    def fold_options(cls, estimator, X, splits, sample_weight=None):
+        """The folds' share of the stored distances (:func:`distance_cache_share`), the same for each."""
+        share = distance_cache_share(estimator, [len(train) for train, _ in splits])
+        return [share] * len(splits)
+
     def __init__(self, estimator, X, y, names, scales, sample_weight=None, *, distance_cache_bytes=None):
         super().__init__(estimator, X, y, names, scales, sample_weight)
         if not self.binary:

@@ -273,6 +273,19 @@ class ElasticNetLowerLevel(EstimatorLowerLevel):
     penalises_upward = ("alpha",)
     loss = "squared"
 
+    @classmethod
+    def fold_options(cls, estimator, X, splits, sample_weight=None):
+        """Per fold ``{'moments': ...}`` (:func:`fold_moments`) on dense data with more training samples than
+        features (coordinate descent then works on the Gram matrix) and four folds or more (from four
+        folds on, one product with all the samples and one with each held-out part cost less than one
+        per training part); else empty dicts."""
+        if (X is None or issparse(X) or len(splits) < 4 or min(len(train) for train, _ in splits) <= X.shape[1]
+                or (sample_weight is not None and np.any(sample_weight < 0))):
+            return super().fold_options(estimator, X, splits, sample_weight)
+        moments = fold_moments(X, [test for _, test in splits], sample_weight,
+                               bool(estimator.get_params()["fit_intercept"]))
+        return [{"moments": m} for m in moments]
+
     def __init__(self, estimator, X, y, names, scales, sample_weight=None, moments=None):
         super().__init__(estimator, X, y, names, scales, sample_weight)
         self._moments = moments  # (M, c) of fold_moments, or None: _centred then multiplies X itself
