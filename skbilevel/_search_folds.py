@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import LeaveOneOut, check_cv
@@ -20,14 +18,19 @@ from .problems.ridge import KernelRidgeLeaveOneOut, KernelRidgeLowerLevel, Ridge
 from .problems.sklearn_estimators import lower_level_class
 
 
-def _parameter_error(estimator, name, value):
-    """scikit-learn's message when ``estimator`` refuses ``name=value``, else None."""
-    trial = clone(estimator).set_params(**{name: value})
-    try:
-        trial._validate_params()
-    except (ValueError, TypeError) as exc:  # InvalidParameterError is both
-        return str(exc)
-    return None
+def _edge_check(estimator, name):
+    """``value -> scikit-learn's message when estimator refuses name=value, else None``, on one clone."""
+    trial = clone(estimator)
+
+    def error(value):
+        trial.set_params(**{name: value})
+        try:
+            trial._validate_params()
+        except (ValueError, TypeError) as exc:  # InvalidParameterError is both
+            return str(exc)
+        return None
+
+    return error
 
 
 def search_dimensions(estimator, param_space):
@@ -58,7 +61,7 @@ def search_dimensions(estimator, param_space):
         if d.name[len(prefix):] not in lower_cls.hyperparameters:  # before checking its values
             raise ValueError(f"{type(final).__name__} hyperparameters [{d.name[len(prefix):]!r}] cannot be "
                              f"differentiated; supported: {list(lower_cls.hyperparameters)}")
-        dims.append(within_valid_values(d, partial(_parameter_error, final, d.name[len(prefix):])))
+        dims.append(within_valid_values(d, _edge_check(final, d.name[len(prefix):])))
     return dims
 
 

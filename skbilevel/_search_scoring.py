@@ -82,7 +82,7 @@ class FoldScoring:
         if self.multimetric and not callable(self.scoring):
             named = self.scoring if isinstance(self.scoring, dict) else {name: name for name in self.scoring}
             return {name: check_scoring(self.estimator, scoring=s) for name, s in named.items()}
-        return check_scoring(self.estimator, scoring=self.scoring)
+        return self.scorer
 
     def score_point(self, info, problem, data, dims, start):
         """The row of one evaluated point: its parameters, loss, fold solutions, fit and score times, and
