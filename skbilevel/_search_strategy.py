@@ -45,7 +45,8 @@ _XTOL = 1e-3
 # default of 1e-10 only costs lower-level iterations, and 1e-8 gave the same points on every row
 # of benchmarks/search_vs_grid.py at a higher cost. At 1e-6 a warm-started LogisticRegression
 # re-solve still tries Newton first (its NEWTON_FIRST_TOL): a looser descent tolerance would drop
-# that path.
+# that path. A lower level whose estimator stops by another measure translates the compare tolerance into
+# it (EstimatorLowerLevel.comparison_tol: LogisticRegression's multinomial reads scikit-learn's own test).
 _COMPARE_TOL = 1e-4
 _DESCENT_TOL = 1e-6
 
@@ -137,6 +138,9 @@ class OuterSearch:
         self.grid_size, self.refine_budget = grid_size, refine_budget
         self.rows, self.start, self.t0, self.progress = [], 0, time.perf_counter(), None
         self.max_time, self.timed_out = max_time, False
+        # compared points are solved as the strictest fold asks (see EstimatorLowerLevel.comparison_tol)
+        self.compare_tol = min((getattr(fold.lower, "comparison_tol", lambda tol: tol)(_COMPARE_TOL)
+                                for fold in problem.folds), default=_COMPARE_TOL)
 
     def run(self) -> SearchRecord:
         """Run the grid, the descents and the refinement; return their rows and histories."""
@@ -217,7 +221,7 @@ class OuterSearch:
             else:
                 out = hypergradient.evaluate(self.problem, points[block], y0=y0, n_jobs=self.n_jobs,
                                              on_evaluation=self._on_evaluation, gradient=False,
-                                             lower_tol=_COMPARE_TOL)
+                                             lower_tol=self.compare_tol)
             values += out
             y0, x0 = out[-1][2], points[block[-1]]
             block_losses.append(min(F for F, _, _ in out))
@@ -231,7 +235,8 @@ class OuterSearch:
         ``x0``: a list of ``(F, None, fold solutions)``, each point recorded as by ``evaluate``."""
         y0 = [None] * len(self.problem.folds) if y0 is None else y0
         with Parallel(n_jobs=self.n_jobs) as parallel:
-            per_fold = parallel(delayed(_fold_path)(fold, points, y, x0) for fold, y in zip(self.problem.folds, y0))
+            per_fold = parallel(delayed(_fold_path)(fold, points, y, x0, self.compare_tol)
+                                for fold, y in zip(self.problem.folds, y0))
         values = []
         for i, x in enumerate(points):
             Fs, ys, seconds = (np.array([path[i][0] for path in per_fold]), [path[i][1] for path in per_fold],
@@ -323,7 +328,7 @@ class OuterSearch:
             for t, _, _ in trials[:budget]:
                 seen.append(t)
                 hypergradient.evaluate(self.problem, t[None, :], y0=best["models"], n_jobs=self.n_jobs,
-                                       on_evaluation=self._on_evaluation, gradient=False, lower_tol=_COMPARE_TOL)
+                                       on_evaluation=self._on_evaluation, gradient=False, lower_tol=self.compare_tol)
                 new.append(self.rows[-1])
             budget -= len(new)
             winner = max(new, key=score, default=None)
@@ -338,9 +343,9 @@ class OuterSearch:
         return refine_from
 
 
-def _fold_path(fold, points, y0, x0):
+def _fold_path(fold, points, y0, x0, tol):
     """``(F, y, seconds)`` of one fold at each of ``points``, along its lower level's ``solve_path``."""
-    path = fold.lower.solve_path(points, y0, x0, tol=_COMPARE_TOL)
+    path = fold.lower.solve_path(points, y0, x0, tol=tol)
     return [(fold.upper.value(x, y), y, seconds) for x, (y, _, seconds) in zip(points, path)]
 
 

@@ -221,6 +221,45 @@ def test_multinomial_hessian_matches_its_products(n_classes):
     np.testing.assert_allclose(lower._hessian(x, sol), columns, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_single_precision_hessian_is_the_hessian_to_single_precision(n_classes):
+    """The preconditioner's Hessian, formed in single precision, is the exact one to about 1e-7 of its norm
+    (a preconditioner changes CG's speed, never its answer: the adjoint test above holds with it)."""
+    X, y, _, _, sw = _data(n_classes, False, True, n=300, p=30)
+    lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"], sample_weight=sw)
+    x = np.log([3.0])
+    sol, _ = lower.solve(x, None, 1e-10)
+    exact, single = lower._hessian(x, sol), lower._hessian(x, sol, single=True)
+    assert single.dtype == np.float64
+    error = np.abs(single - exact).max() / np.abs(exact).max()
+    assert 0 < error < 1e-5  # rounded (so it did run in single precision), but only to float32's precision
+
+
+def test_comparison_tol_reads_scikit_learns_stopping_test():
+    """Compared points of the multinomial are solved as scikit-learn's 'lbfgs' stops (max |grad| of
+    f / (C sum s) at most the estimator's tol) where that is looser than the search's relative tol, at
+    most 10x looser; on large unscaled features, and for two classes with a dense Hessian, tol stays."""
+    X, y, _, _, sw = _data(3, False, True, n=200, p=8)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    lower = LogisticRegressionLowerLevel(LogisticRegression(), X, y, ["C"], ["log"], sample_weight=sw)
+    g0 = np.abs(lower.grad_y(np.zeros(1), np.zeros(lower.n_var))).max() / lower.s.sum()  # at C = 1
+    assert g0 < 1
+    tol = lower.comparison_tol(1e-4)
+    assert tol == pytest.approx(min(1e-4 / g0, 1e-3)) and tol > 1e-4
+    x = np.log([2.0])
+    sol, ok = lower.solve(x, None, tol)
+    assert ok
+    scaled_gradient = np.abs(lower.grad_y(x, sol)).max() / (2.0 * lower.s.sum())
+    assert scaled_gradient <= 1e-4 * (1 + 1e-9) and _relative_gradient(lower, x, sol) <= tol
+    loose = LogisticRegressionLowerLevel(LogisticRegression(tol=1.0), X, y, ["C"], ["log"], sample_weight=sw)
+    assert loose.comparison_tol(1e-4) == pytest.approx(1e-3)
+    unscaled = LogisticRegressionLowerLevel(LogisticRegression(), X * 1e4, y, ["C"], ["log"], sample_weight=sw)
+    assert unscaled.comparison_tol(1e-4) == 1e-4
+    Xb, yb, _, _, swb = _data(2, False, True, n=200, p=8)
+    binary = LogisticRegressionLowerLevel(LogisticRegression(), Xb, yb, ["C"], ["log"], sample_weight=swb)
+    assert binary.comparison_tol(1e-4) == 1e-4
+
+
 @pytest.mark.parametrize("lower_cls", [LogisticRegressionLowerLevel, LinearSVCLowerLevel])
 def test_preconditioned_cg_keeps_its_factor_near_its_point(monkeypatch, lower_cls):
     """Above DENSE_LIMIT on dense data, CG runs preconditioned by the factorised Hessian of an earlier point,

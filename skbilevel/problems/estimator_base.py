@@ -190,6 +190,27 @@ class EstimatorLowerLevel(LowerLevel):
         """
         return [{} for _ in splits]
 
+    def comparison_tol(self, tol: float) -> float:
+        """The relative tolerance of :meth:`solve` at points a search only compares, given its own ``tol``.
+
+        A search ranks the points of its coarse grid and of its score refinement
+        by their validation loss and score, as GridSearchCV ranks fits stopped at
+        the estimator's default tolerance; ``tol`` stands for that tolerance.
+        A lower level whose estimator stops by another measure may translate
+        it (see :class:`~skbilevel.problems.linear_classifiers.LogisticRegressionLowerLevel`).
+
+        Parameters
+        ----------
+        tol : float
+            The search's relative tolerance for compared points.
+
+        Returns
+        -------
+        float
+            ``tol`` itself, here.
+        """
+        return tol
+
     # -- hyperparameters ----------------------------------------------------
     def values(self, x) -> dict:
         """Return the estimator parameters ``{name: lambda_j}`` at ``x``."""
