@@ -73,7 +73,7 @@ class _SoftmaxRegressionModel:
 
     #: float32 products would not reach the gradient norm of 1e-10 its implicit derivatives need
     dtype = np.float64
-    #: lower_max_iter='auto': trust-region Newton converges in a few iterations of this budget
+    #: lower_max_iter='auto': Newton's method converges in a few iterations of this budget
     auto_max_iter = 2000
     #: a lower level solved to its tolerance needs no options of the methods (by method name)
     method_options: dict = {}
@@ -245,7 +245,7 @@ class HyperCleaningClassifier(BilevelClassifier):
         Hidden units when ``model='mlp'``.
     lower_max_iter : 'auto' or int, default='auto'
         Iterations of the lower-level solver per solve (each warm started from
-        the last): ``'auto'`` is 2000 for ``'logistic'`` (trust-region Newton,
+        the last): ``'auto'`` is 2000 for ``'logistic'`` (Newton's method,
         which converges in a few) and 200 for ``'mlp'``, whose L-BFGS training
         then continues across the outer iterations instead of being finished
         at each (a solve to the tolerance is slow on data of the size of

@@ -26,6 +26,7 @@ IMPLEMENTS = {
     "constraints": ("constraint_matrix", "b", "b_vjp"),
     "solve": ("solve",),
     "adjoint": ("adjoint",),
+    "preconditioner": ("preconditioner",),
 }
 
 

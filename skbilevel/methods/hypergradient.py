@@ -180,7 +180,9 @@ def _iterative_kkt(lower, x, y, active, rhs, v0, tol, max_iter=None):
     start = None if v0 is None or v0.size != n else v0
     if k == 0:
         op = LinearOperator((n, n), matvec=lower.hvp_operator(x, y), dtype=float)
-        v, info = cg(op, rhs, x0=start, rtol=tol, maxiter=min(10 * n, max_iter or _CG_MAX_ITER))
+        # a lower level may offer an approximate inverse of its Hessian (a faster CG, the same answer)
+        M = lower.preconditioner(x, y) if "preconditioner" in lower.capabilities else None
+        v, info = cg(op, rhs, x0=start, rtol=tol, maxiter=min(10 * n, max_iter or _CG_MAX_ITER), M=M)
         return v, np.zeros(0), info == 0
     A_I, A_I_T = _rows(lower, active)
     hvp = lower.hvp_operator(x, y)

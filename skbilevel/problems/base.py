@@ -34,7 +34,9 @@ import numpy as np
 #: ``"solve"``       a solver returning a point of ``S(x)`` to a tolerance.
 #: ``"adjoint"``     a structured solver of the implicit-differentiation adjoint system
 #:                   (see :meth:`LowerLevel.adjoint`), used instead of a generic one.
-CAPABILITIES = frozenset({"grad_x", "hvp", "cross_vjp", "constraints", "solve", "adjoint"})
+#: ``"preconditioner"`` an approximate inverse of ``\nabla^2_{yy} f`` for the generic Krylov
+#:                   solves of that system (see :meth:`LowerLevel.preconditioner`).
+CAPABILITIES = frozenset({"grad_x", "hvp", "cross_vjp", "constraints", "solve", "adjoint", "preconditioner"})
 
 
 class UpperLevel(ABC):
@@ -191,6 +193,15 @@ class LowerLevel(ABC):
         ``A_I v = 0`` and ``mu`` zero off the active set ``I`` (``mu`` of size
         ``n_constraints``, empty when unconstrained); see
         :mod:`skbilevel.methods.hypergradient`.
+        """
+        raise NotImplementedError
+
+    def preconditioner(self, x: np.ndarray, y: np.ndarray):
+        """Return a ``LinearOperator`` approximating ``(grad^2_yy f(x, y))^{-1}``, or None.
+
+        The conjugate-gradient solves of the adjoint system apply it to their
+        residuals: it changes how many Hessian-vector products they take,
+        not their answer.
         """
         raise NotImplementedError
 

@@ -66,8 +66,14 @@ _POLISH_CG_ITER = 200
 # with itself) and takes dense Newton steps; above, Hessian-vector products in a Krylov solver cost
 # less. On small models each of those products costs more in interpreter overhead than in arithmetic.
 _DENSE_NEWTON_LIMIT = 300
-# Armijo's sufficient decrease for the dense Newton steps
+# Armijo's sufficient decrease for the Newton steps
 _ARMIJO = 1e-4
+# Above _DENSE_NEWTON_LIMIT, CG is preconditioned by a Kronecker factorisation of the Hessian (see
+# WeightedSoftmaxRegression.preconditioner) up to this many features plus one: its factor is a dense
+# (p + 1) x (p + 1) matrix with its eigendecomposition, 5 MB and a tenth of a second at MNIST's 785.
+_PRECONDITIONER_FEATURES = 2000
+# CG iterations per preconditioned Newton step at most
+_NEWTON_CG_ITER = 500
 
 # Relative change of the objective below which two values are taken to differ by rounding alone
 _ROUNDING = 1e3 * np.finfo(float).eps
@@ -272,9 +278,13 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
     The lower level ``f(x, theta)`` of the module docstring with the logits
     ``z_i = a_i^T W + b``: convex in ``theta`` (strictly, through the tiny
     ridge ``1e-8`` on the intercepts that fixes the softmax's shift
-    invariance). :meth:`solve` runs trust-region Newton-CG from zeros (or
-    the warm start), then Newton steps. The lower level of
-    :class:`~skbilevel.HyperCleaningClassifier` with ``model='logistic'``.
+    invariance). :meth:`solve` takes Newton steps from zeros (or the warm
+    start): on the dense Hessian up to 300 parameters; above, by conjugate
+    gradients preconditioned with a Kronecker factorisation of the Hessian
+    (:meth:`preconditioner`, which the adjoint solves of the hypergradient
+    use too) up to 2,000 features, and by trust-region Newton-CG beyond.
+    The lower level of :class:`~skbilevel.HyperCleaningClassifier` with
+    ``model='logistic'``.
 
     Parameters
     ----------
@@ -296,7 +306,9 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
     n_var : int
         ``(n_features + 1) n_classes``.
     capabilities : frozenset of str
-        ``{'grad_x', 'hvp', 'cross_vjp', 'solve'}``.
+        ``{'grad_x', 'hvp', 'cross_vjp', 'solve'}``, with ``'adjoint'`` (a
+        dense solve) up to 300 parameters and ``'preconditioner'`` above,
+        up to 2,000 features.
     n_samples, n_features, n_classes : int
         The shape of the training data.
 
@@ -350,6 +362,49 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
         self.n_var = self.linear.n_params
         if self.n_var <= _DENSE_NEWTON_LIMIT:  # the adjoint system is solved on the dense Hessian too
             self.capabilities = type(self).capabilities | {"adjoint"}
+        elif self.n_features < _PRECONDITIONER_FEATURES:  # Krylov solves, with a preconditioner
+            self.capabilities = type(self).capabilities | {"preconditioner"}
+
+    def preconditioner(self, x, theta):
+        """``v -> (G kron Q + alpha I)^{-1} v``, an approximate inverse of the Hessian at ``(x, theta)``, or None.
+
+        The Hessian ``sum_i w_i (a_i a_i^T) kron S_i`` plus the ridge (see :meth:`hessian`) is
+        approximated by one Kronecker product: ``G = sum_i c_i a_i a_i^T`` with ``c_i = w_i tr S_i``
+        (each sample counted by its curvature: a confidently fitted sample by nearly none) and
+        ``Q = sum_i w_i S_i / sum_i c_i``, exact when all ``S_i`` are proportional (the Kronecker-factored
+        curvature of a linear layer, as in J. Martens and R. Grosse, "Optimizing Neural Networks with
+        Kronecker-factored Approximate Curvature", ICML 2015). With ``G = V diag(g)
+        V^T`` and ``Q = U diag(q) U^T`` the inverse of ``G kron Q + alpha I`` is ``V``, ``U`` and a
+        division by ``g_j q_k + alpha``: two products with the ``(p + 1) x K`` parameter matrix per
+        application, against the data's ``n x (p + 1)`` of a Hessian-vector product. ``G`` is formed in
+        single precision (CG's answer does not depend on its preconditioner, only its speed). On MNIST
+        5k (785 x 10 parameters) it cut CG's iterations for an adjoint about 4.5-fold.
+
+        Returns None for a model with more than ``_PRECONDITIONER_FEATURES`` features or without
+        curvature (every weight zero).
+        """
+        if self.n_features >= _PRECONDITIONER_FEATURES:
+            return None
+        A, K = self._design(), self.n_classes
+        P = self.datafit.probabilities(self.forward(theta, self.X)[0])
+        w = self.weights(x) / self.n_samples
+        c = w * (1.0 - np.einsum("ik,ik->i", P, P))
+        total = float(c.sum())
+        if not total > 0:
+            return None
+        G = _weighted_gram(A, c, single=not sp.issparse(A))
+        wP = w[:, None] * P
+        Q = (np.diag(wP.sum(axis=0)) - wP.T @ P) / total
+        g, V = np.linalg.eigh(G)
+        q, U = np.linalg.eigh(Q)
+        # clipped: rounding can leave the smallest eigenvalues of these semidefinite matrices just below 0
+        denominator = np.maximum(g, 0.0)[:, None] * np.maximum(q, 0.0)[None, :] + self.alpha
+        shape = (A.shape[1], K)
+
+        def apply(v):
+            return (V @ ((V.T @ (v.reshape(shape) @ U)) / denominator) @ U.T).ravel()
+
+        return LinearOperator((self.n_var, self.n_var), matvec=apply, dtype=float)
 
     def hessian(self, x, theta):
         """The dense ``grad^2_yy f(x, theta)``: ``sum_i w_i / n (a_i a_i^T) kron S_i`` plus the ridge.
@@ -386,16 +441,31 @@ class WeightedSoftmaxRegression(_WeightedSoftmaxModel):
         return _symmetric_solve(self.hessian(x, theta), grad_y), np.zeros(0)
 
     def _solve(self, x, y0, tol, max_iter):
-        """Dense Newton steps with an Armijo search on a small model; the Krylov solvers otherwise."""
-        if self.n_var > _DENSE_NEWTON_LIMIT:
+        """Newton steps with an Armijo search: on the dense Hessian for a small model, by CG preconditioned
+        with :meth:`preconditioner` (formed once, at the start) when it has one, else the Krylov solvers
+        of the base class."""
+        if self.n_var > _DENSE_NEWTON_LIMIT and "preconditioner" not in self.capabilities:
             return super()._solve(x, y0, tol, max_iter)
         theta = self.initial_parameters() if y0 is None else np.asarray(y0, dtype=float)
         value, grad = self.value_and_grad_y(x, theta)
-        gtol = max(tol * max(np.linalg.norm(grad), 1.0), _GTOL_FLOOR)
+        g0 = max(np.linalg.norm(grad), np.finfo(float).tiny)
+        gtol = max(tol * max(g0, 1.0), _GTOL_FLOOR)
+        if self.n_var <= _DENSE_NEWTON_LIMIT:
+            def direction(theta, grad):
+                return -_symmetric_solve(self.hessian(x, theta), grad)
+        else:
+            M = self.preconditioner(x, theta)
+
+            def direction(theta, grad):
+                # inexact Newton: a CG residual of sqrt(|grad| / |grad_0|) relative keeps the
+                # convergence superlinear (Nocedal and Wright, Numerical Optimization, theorem 7.2)
+                op = LinearOperator((self.n_var, self.n_var), matvec=self.hvp_operator(x, theta), dtype=float)
+                rtol = min(0.5, np.sqrt(np.linalg.norm(grad) / g0))
+                return cg(op, -grad, rtol=rtol, maxiter=_NEWTON_CG_ITER, M=M)[0]
         for _ in range(max_iter):
             if np.linalg.norm(grad) <= gtol:
                 break
-            step = -_symmetric_solve(self.hessian(x, theta), grad)
+            step = direction(theta, grad)
             t = 1.0
             while t > 1e-10:
                 new_value, new_grad = self.value_and_grad_y(x, theta + t * step)
