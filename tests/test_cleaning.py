@@ -98,12 +98,16 @@ def test_kronecker_preconditioner_inverts_the_hessian_where_samples_share_their_
     H += np.diag(lower.alpha - lower.penalty_diag())  # alpha on the intercepts as well
     inverse = np.column_stack([M.matvec(e) for e in eye])
     np.testing.assert_allclose(inverse @ H, eye, atol=1e-4)
+    # kept for the same x only (an adjoint at a solve's point), and not pickled with the model
+    assert lower.preconditioner(x, theta + 1.0) is M and lower.preconditioner(x + 1.0, theta) is not M
+    import pickle
+    assert pickle.loads(pickle.dumps(lower))._kept_preconditioner is None
 
 
 def test_preconditioned_newton_matches_the_krylov_solve_with_fewer_products(monkeypatch):
     """Above the dense limit the model solves by Newton steps on CG preconditioned by the Kronecker
-    factorisation: the trust-region Newton-CG minimiser, in fewer Hessian-vector products, and the same
-    adjoint, cold and warm started."""
+    factorisation (products with the data in single precision): the trust-region Newton-CG minimiser, cold
+    and warm started, in fewer Hessian-vector products, and the same adjoint."""
     lower, rng = _wide_softmax()
     counts = []
     products = lower.hvp_operator
@@ -118,6 +122,18 @@ def test_preconditioned_newton_matches_the_krylov_solve_with_fewer_products(monk
         return apply
 
     monkeypatch.setattr(lower, "hvp_operator", counted)
+    step_products = lower._step_hvp  # Newton's steps: the data's products in single precision
+
+    def counted_steps(x, theta):
+        op = step_products(x, theta)
+
+        def apply(v):
+            counts[-1] += 1
+            return op(v)
+
+        return apply
+
+    monkeypatch.setattr(lower, "_step_hvp", counted_steps)
     x = rng.normal(size=lower.n_hyper)
     solutions = {}
     for name, solve in (("preconditioned", lower._solve),
