@@ -110,30 +110,22 @@ def test_preconditioned_newton_matches_the_krylov_solve_with_fewer_products(monk
     and warm started, in fewer Hessian-vector products, and the same adjoint."""
     lower, rng = _wide_softmax()
     counts = []
-    products = lower.hvp_operator
 
-    def counted(x, theta):
-        op = products(x, theta)
+    def counted(operator):
+        def build(x, theta):
+            op = operator(x, theta)
 
-        def apply(v):
-            counts[-1] += 1
-            return op(v)
+            def apply(v):
+                counts[-1] += 1
+                return op(v)
 
-        return apply
+            return apply
 
-    monkeypatch.setattr(lower, "hvp_operator", counted)
-    step_products = lower._step_hvp  # Newton's steps: the data's products in single precision
+        return build
 
-    def counted_steps(x, theta):
-        op = step_products(x, theta)
-
-        def apply(v):
-            counts[-1] += 1
-            return op(v)
-
-        return apply
-
-    monkeypatch.setattr(lower, "_step_hvp", counted_steps)
+    # Newton's steps take _step_hvp (the data's products in single precision), the rest hvp_operator
+    for name in ("hvp_operator", "_step_hvp"):
+        monkeypatch.setattr(lower, name, counted(getattr(lower, name)))
     x = rng.normal(size=lower.n_hyper)
     solutions = {}
     for name, solve in (("preconditioned", lower._solve),
