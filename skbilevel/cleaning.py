@@ -19,6 +19,7 @@ from ._bilevel_classifier import BilevelClassifier
 from ._selection import select_method
 from ._warnings import warn
 from .problems import BilevelProblem
+from .problems.cross_validation import CrossValidationProblem
 from .problems.classifiers import (CrossEntropyValidationLoss, FeatureWeightedSoftmaxRegression, WeightedMLP,
                                    WeightedSoftmaxRegression)
 
@@ -181,7 +182,14 @@ class HyperCleaningClassifier(BilevelClassifier):
     the model of the trusted set alone and under the model of all samples at
     uniform weights (a low-dimensional parametrisation of the weights, Grazzi
     et al. (2026), section 4.1), so that a trusted set of a few hundred
-    samples fits three numbers rather than one per sample. A safeguard
+    samples fits three numbers rather than one per sample. The three are
+    cross-fitted over the folds of ``safeguard_cv``: fold ``k`` weights the
+    training samples by their losses under models trained without its
+    held-out trusted samples and is scored on those samples alone, the
+    folds sharing ``c`` (fitted to all trusted samples at once, :math:`u`
+    favoured itself: weighting the training samples by their agreement with
+    a model of the trusted set lowers the trusted-set loss without cleaning
+    anything). A safeguard
     (``safeguard_cv``) then keeps the learned weighting only if the
     cross-validated trusted-set cross-entropy does not favour a plain one:
     every training sample at weight 1, or the trusted set alone.
@@ -230,7 +238,10 @@ class HyperCleaningClassifier(BilevelClassifier):
         are not relearned per fold, which favours them. The folds are
         stratified, at most as
         many as the rarest class has trusted samples (fewer than 2: no
-        safeguard). ``None``: the learned weighting, unchecked (the papers').
+        safeguard). With ``weight_model='losses'`` and
+        ``method='hypergradient'`` the same folds cross-fit the coefficients
+        ``c`` (see above); without folds they are fitted to all trusted
+        samples at once. ``None``: the learned weighting, unchecked (the papers').
         ``'auto'``: 3 for ``model='logistic'``, None for ``model='mlp'``
         (each fold would train three networks).
     alpha : float, default=1e-2
@@ -483,27 +494,34 @@ class HyperCleaningClassifier(BilevelClassifier):
         s_v = np.ones(Y_v.shape[0]) if split.sample_weight_val is None else split.sample_weight_val
         # drawn after the split, which may draw from the same RandomState
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        weight_model, folds = self._resolved_weight_model(), self._safeguard_folds()
+        weight_model = self._resolved_weight_model()
+        # each fold holds a trusted row of every class, so the safeguard needs at least 2 of the rarest
+        folds = self._safeguard_folds()
+        folds = min(folds, np.unique(split.y_val, return_counts=True)[1].min()) if folds else 0
         baselines = {}
-        if weight_model == "losses" or folds:
+        if weight_model == "losses" or folds >= 2:
             baselines = self._baselines(split, Y_tr, Y_v, s_v, seed)
+        fold_baselines = self._fold_baselines(split, Y_tr, Y_v, s_v, seed, folds, baselines) if folds >= 2 else []
         lower = self._weighted_lower(weight_model, split, Y_tr, Y_v, seed, baselines)
         problem = BilevelProblem(CrossEntropyValidationLoss(lower, split.X_val, Y_v, split.sample_weight_val), lower)
         self.method_ = select_method(problem, self.method)
-        result = self._run_method(self.method_, problem, np.zeros(lower.n_hyper),
+        solved = problem
+        if weight_model == "losses" and fold_baselines and self.method_ == "hypergradient":
+            solved = self._cross_fitted_problem(split, Y_tr, Y_v, seed, fold_baselines)
+        result = self._run_method(self.method_, solved, np.zeros(lower.n_hyper),
                                   self._method_options(weight_model),
                                   callback=None if self.callback is None else _WeightsCallback(self.callback, lower))
         weights = expit(lower.sample_logits(result.hyperparameters))
+        # a cross-fitted run ends with one model per fold; the refit starts from that of all rows at weight 1
+        start = result.model if solved is problem else baselines["uniform"][1]
         theta = self._refit(split.X_train, Y_tr, split.sample_weight_train * weights, split.X_val, Y_v, s_v, seed,
-                            result.model)
+                            start)
         self.weighting_, self.safeguard_scores_ = "learned", None
-        # each fold holds a trusted row of every class, so the safeguard needs at least 2 of the rarest
-        folds = min(folds, np.unique(split.y_val, return_counts=True)[1].min()) if folds else None
-        if folds and folds >= 2:
+        if fold_baselines:
             candidates = {"learned": (weights, theta), **baselines}
             coefficients = result.hyperparameters if weight_model == "losses" else None
-            self.weighting_, self.safeguard_scores_ = self._safeguard(candidates, split, Y_tr, Y_v, s_v, seed, folds,
-                                                                      coefficients)
+            self.weighting_, self.safeguard_scores_ = self._safeguard(candidates, split, Y_tr, Y_v, s_v, seed,
+                                                                      fold_baselines, coefficients)
             theta = candidates[self.weighting_][1]
         self.sample_weight_ = np.ones(X.shape[0])
         self.sample_weight_[self.train_indices_] = weights
@@ -588,19 +606,19 @@ class HyperCleaningClassifier(BilevelClassifier):
         trusted, _ = self._train(split.X_val, Y_v, s_v, seed)
         return {"uniform": (np.ones(n), uniform), "trusted": (np.zeros(n), trusted)}
 
-    def _weighted_lower(self, weight_model, split, Y_tr, Y_v, seed, baselines):
+    def _weighted_lower(self, weight_model, split, Y_tr, Y_v, seed, models):
         """The lower level of the bilevel problem: one free weight per training row, or weights of their losses.
 
         ``'losses'``: sample ``i`` is weighted by ``sigma(c_0 + c_1 u_i + c_2 v_i)``, with ``u_i``
-        and ``v_i`` the standardised losses of its label under the models of the trusted rows
-        alone and of all rows at uniform weights (see :meth:`_loss_features`).
+        and ``v_i`` the standardised losses of its label under ``models``' ``'trusted'`` and
+        ``'uniform'`` models (see :meth:`_loss_features`); its solves start from the latter.
         """
         if weight_model == "per-sample":
             return self._lower(split.X_train, Y_tr, split.sample_weight_train, seed)
-        features = self._loss_features(split, Y_tr, Y_v, seed, baselines)
+        features = self._loss_features(split, Y_tr, Y_v, seed, models)
         return FeatureWeightedSoftmaxRegression(split.X_train, Y_tr, features=features, alpha=self.alpha,
                                                 sample_weight=split.sample_weight_train,
-                                                max_iter=self._lower_budget(), start=baselines["uniform"][1])
+                                                max_iter=self._lower_budget(), start=models["uniform"][1])
 
     def _loss_features(self, split, Y_tr, Y_v, seed, models):
         """``[u, v, 1]``: the standardised cross-entropies of the training rows' labels under ``models``'
@@ -610,15 +628,60 @@ class HyperCleaningClassifier(BilevelClassifier):
         return np.column_stack([(u - u.mean()) / max(u.std(), np.finfo(float).tiny) for u in losses]
                                + [np.ones(Y_tr.shape[0])])
 
-    def _safeguard(self, candidates, split, Y_tr, Y_v, s_v, seed, folds, coefficients=None):
+    def _train_fold(self, split, Y_tr, Y_v, s_v, seed, weights, fit_rows, theta0):
+        """The model of the training rows at ``weights`` plus the trusted rows ``fit_rows``, from ``theta0``."""
+        stack = _sparse_vstack if sp.issparse(split.X_train) or sp.issparse(split.X_val) else np.vstack
+        w = split.sample_weight_train * weights
+        kept = w > 0
+        theta, _ = self._train(stack([split.X_train[kept], split.X_val[fit_rows]]),
+                               np.vstack([Y_tr[kept], Y_v[fit_rows]]), np.concatenate([w[kept], s_v[fit_rows]]),
+                               seed, theta0, tol=_SAFEGUARD_TOL)
+        return theta
+
+    def _fold_baselines(self, split, Y_tr, Y_v, s_v, seed, folds, baselines):
+        """The plain weightings' models of each of ``folds`` stratified folds of the trusted rows.
+
+        A list of ``(fit_rows, held_out, {name: (weights, theta)})``, one per fold: each of
+        ``baselines``' weightings trained, from its model on all trusted rows, on the training
+        rows at its weights plus the trusted rows ``fit_rows`` (not the fold's ``held_out``).
+        """
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        out = []
+        for fit_rows, held_out in splitter.split(np.zeros(Y_v.shape[0]), split.y_val):
+            models = {name: (weights, self._train_fold(split, Y_tr, Y_v, s_v, seed, weights, fit_rows, theta))
+                      for name, (weights, theta) in baselines.items()}
+            out.append((fit_rows, held_out, models))
+        return out
+
+    def _cross_fitted_problem(self, split, Y_tr, Y_v, seed, fold_baselines):
+        """The loss weights' bilevel problem, cross-fitted over the folds of the trusted rows.
+
+        Fold ``k``'s lower level weights the training rows by the losses under the fold's own
+        plain models, trained without its held-out trusted rows, and its upper level is the
+        cross-entropy on those rows; the coefficients ``c`` are shared (a
+        :class:`~skbilevel.problems.cross_validation.CrossValidationProblem`). On all trusted
+        rows at once, the loss ``u_i`` under the model of the trusted rows alone would favour
+        itself: weighting the training rows by their agreement with a model fitted to the very
+        rows the upper level scores lowers that score without cleaning anything.
+        """
+        problems = []
+        for _, held_out, models in fold_baselines:
+            lower = self._weighted_lower("losses", split, Y_tr, Y_v, seed, models)
+            s_held = None if split.sample_weight_val is None else split.sample_weight_val[held_out]
+            upper = CrossEntropyValidationLoss(lower, split.X_val[held_out], Y_v[held_out], s_held)
+            problems.append(BilevelProblem(upper, lower))
+        return CrossValidationProblem(tuple(problems))
+
+    def _safeguard(self, candidates, split, Y_tr, Y_v, s_v, seed, fold_baselines, coefficients=None):
         """The weighting of highest cross-validated trusted-set accuracy, and the scores of all.
 
-        Each of ``folds`` stratified folds of the trusted rows is held out in turn; each
-        weighting's model is trained on the training rows at its weights plus the other trusted
-        rows (from its model on all of them) and scored on the fold: its weighted accuracy (the
-        estimator's ``score``) and, which breaks ties, its weighted cross-entropy. Cross-entropy
-        alone favoured the learned weighting where it lost accuracy: a model trained on fewer wrong
-        labels is more confident, which cross-entropy rewards on the rows it gets right.
+        Each fold of ``fold_baselines`` (see :meth:`_fold_baselines`) holds its trusted rows out
+        in turn; each weighting's model is trained on the training rows at its weights plus the
+        other trusted rows (from its model on all of them) and scored on the fold: its weighted
+        accuracy (the estimator's ``score``) and, which breaks ties, its weighted cross-entropy.
+        Cross-entropy alone favoured the learned weighting where it lost accuracy: a model
+        trained on fewer wrong labels is more confident, which cross-entropy rewards on the rows
+        it gets right.
 
         The learned weights were fitted to all trusted rows, the held-out ones included, which
         favours them in this comparison. With ``coefficients`` (the ``c`` of ``weight_model='losses'``)
@@ -628,25 +691,14 @@ class HyperCleaningClassifier(BilevelClassifier):
         """
         scores = {name: {"accuracy": 0.0, "cross_entropy": 0.0} for name in candidates}
         total = max(s_v.sum(), np.finfo(float).tiny)
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        stack = _sparse_vstack if sp.issparse(split.X_train) or sp.issparse(split.X_val) else np.vstack
         scorer = self._lower(split.X_val, Y_v, None, seed)  # its logits do not depend on its data
-        # the learned weighting last: with coefficients, it needs the fold's baseline models
-        order = sorted(candidates, key=lambda name: name == "learned")
-        for fit_rows, held_out in splitter.split(np.zeros(Y_v.shape[0]), split.y_val):
-            fold_models = {}
-            for name in order:
-                weights, theta = candidates[name]
-                if name == "learned" and coefficients is not None:
-                    features = self._loss_features(split, Y_tr, Y_v, seed, fold_models)
-                    weights = expit(features @ coefficients)
-                w = split.sample_weight_train * weights
-                kept = w > 0
-                fold_theta, _ = self._train(stack([split.X_train[kept], split.X_val[fit_rows]]),
-                                            np.vstack([Y_tr[kept], Y_v[fit_rows]]),
-                                            np.concatenate([w[kept], s_v[fit_rows]]), seed, theta,
-                                            tol=_SAFEGUARD_TOL)
-                fold_models[name] = (weights, fold_theta)
+        for fit_rows, held_out, models in fold_baselines:
+            weights, theta = candidates["learned"]
+            if coefficients is not None:
+                weights = expit(self._loss_features(split, Y_tr, Y_v, seed, models) @ coefficients)
+            fold_models = {**models, "learned": (weights, self._train_fold(split, Y_tr, Y_v, s_v, seed, weights,
+                                                                           fit_rows, theta))}
+            for name, (_, fold_theta) in fold_models.items():
                 Z, Y = scorer.logits(fold_theta, split.X_val[held_out]), Y_v[held_out]
                 right = np.argmax(Z, axis=1) == np.argmax(Y, axis=1)
                 scores[name]["accuracy"] += float(s_v[held_out] @ right) / total

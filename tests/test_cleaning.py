@@ -437,12 +437,13 @@ def test_held_out_trusted_rows_keep_their_sample_weights(monkeypatch):
     held_out = first.validation_indices_
     sw = np.ones(len(y))
     sw[held_out[::2]] = 0.0
+    # without the safeguard's folds, which would split the trusted rows of weight 0 with the others
     with pytest.warns(UserWarning, match="must be clean"):
-        weighted = HyperCleaningClassifier(max_iter=3, random_state=0).fit(X, y, sample_weight=sw)
+        weighted = HyperCleaningClassifier(max_iter=3, safeguard_cv=None, random_state=0).fit(X, y, sample_weight=sw)
     np.testing.assert_array_equal(weighted.validation_indices_, held_out)
     kept, train = held_out[1::2], first.train_indices_
-    by_hand = HyperCleaningClassifier(max_iter=3, random_state=0).fit(X[train], y[train], X_val=X[kept],
-                                                                      y_val=y[kept])
+    by_hand = HyperCleaningClassifier(max_iter=3, safeguard_cv=None, random_state=0).fit(X[train], y[train],
+                                                                                         X_val=X[kept], y_val=y[kept])
     np.testing.assert_allclose(weighted.sample_weight_[train], by_hand.sample_weight_, rtol=1e-6, atol=1e-9)
     # the refit trains on the trusted rows at their sample weights (it put them back at 1)
     refits = []

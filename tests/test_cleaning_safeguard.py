@@ -89,27 +89,44 @@ def test_without_safeguard_the_learned_weighting_is_kept():
     assert clf.weighting_ == "learned" and clf.safeguard_scores_ is None
 
 
-def test_safeguard_relearns_the_loss_weights_of_each_fold_without_its_held_out_rows(monkeypatch):
-    """The features of the learned weights come from the trusted-only and uniform models; in each fold of the
-    safeguard they come from that fold's models, trained without its held-out trusted rows, so that those rows
-    favour the learned weighting no more than the plain ones."""
+def test_loss_weights_are_cross_fitted_and_safeguarded_on_the_same_trusted_folds(monkeypatch):
+    """The features of the learned weights come from the trusted-only and uniform models. Their coefficients are
+    learned fold by fold: each fold's lower level weights the training rows by the losses under that fold's own
+    models, trained without its held-out trusted rows, and its upper level scores those rows alone. The safeguard
+    recomputes each fold's learned weights from the same fold models, so that the held-out rows favour the learned
+    weighting no more than the plain ones."""
     X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.3, n_train=200, n_val=60)
-    calls = []
-    original = HyperCleaningClassifier._loss_features
+    calls, problems = [], []
+    original_features = HyperCleaningClassifier._loss_features
+    original_problem = HyperCleaningClassifier._cross_fitted_problem
 
-    def spy(self, split, Y_tr, Y_v, seed, models):
+    def features_spy(self, split, Y_tr, Y_v, seed, models):
         calls.append({name: np.array(models[name][1]) for name in ("trusted", "uniform")})
-        return original(self, split, Y_tr, Y_v, seed, models)
+        return original_features(self, split, Y_tr, Y_v, seed, models)
 
-    monkeypatch.setattr(HyperCleaningClassifier, "_loss_features", spy)
+    def problem_spy(self, split, Y_tr, Y_v, seed, fold_baselines):
+        problems.append((original_problem(self, split, Y_tr, Y_v, seed, fold_baselines), fold_baselines))
+        return problems[-1][0]
+
+    monkeypatch.setattr(HyperCleaningClassifier, "_loss_features", features_spy)
+    monkeypatch.setattr(HyperCleaningClassifier, "_cross_fitted_problem", problem_spy)
     clf = HyperCleaningClassifier(safeguard_cv=3, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
     n_folds = min(3, np.unique(y_val, return_counts=True)[1].min())  # capped by the rarest trusted class
-    assert clf.safeguard_scores_ is not None and n_folds >= 2 and len(calls) == 1 + n_folds
-    full, folds = calls[0], calls[1:]
-    for fold in folds:  # each fold's models differ from those on all trusted rows, and from each other's
+    assert clf.method_ == "hypergradient" and clf.safeguard_scores_ is not None and n_folds >= 2
+    # the full models' features (the final weights), one per fold for the bilevel problem, one per fold again
+    assert len(calls) == 1 + 2 * n_folds
+    full, cross_fitted, safeguarded = calls[0], calls[1:1 + n_folds], calls[1 + n_folds:]
+    for fold, again in zip(cross_fitted, safeguarded):
         for name in ("trusted", "uniform"):
             assert not np.allclose(fold[name], full[name])
-    assert not np.allclose(folds[0]["trusted"], folds[1]["trusted"])
+            np.testing.assert_array_equal(fold[name], again[name])
+    assert not np.allclose(cross_fitted[0]["trusted"], cross_fitted[1]["trusted"])
+    # each fold's upper level scores its held-out trusted rows; together they are every trusted row once
+    (problem, fold_baselines), = problems
+    held = np.concatenate([held_out for _, held_out, _ in fold_baselines])
+    np.testing.assert_array_equal(np.sort(held), np.arange(len(y_val)))
+    for fold, (_, held_out, _) in zip(problem.folds, fold_baselines):
+        assert fold.upper.mean_weights.shape == (held_out.size,)
 
 
 def test_safeguard_folds_are_capped_by_the_rarest_trusted_class():
