@@ -40,7 +40,8 @@ _AUTO_SAFEGUARD_FOLDS = 3
 # held-out cross-entropies are compared, which needs no solve to the 1e-8 of the final model
 _SAFEGUARD_TOL = 1e-4
 
-# label_issues_: a training row whose learned weight is below this is reported as wrongly labelled
+# label_issues_ without trusted folds (no noise rate to count by): a training row whose learned weight
+# is below this is reported as wrongly labelled
 _ISSUE_THRESHOLD = 0.5
 
 # Each method's options for a lower level that is solved within a budget rather than to a tolerance
@@ -314,10 +315,23 @@ class HyperCleaningClassifier(BilevelClassifier):
         Learned weights in [0, 1] of the rows of ``X``; rows held out as
         trusted set (when ``X_val`` is not given) have weight 1.
     label_issues_ : ndarray of bool, shape (n_samples,)
-        The rows of ``X`` whose label is judged wrong: a learned weight below
-        1/2 (:math:`x_i < 0`, where the trusted set would rather lower the
-        sample's weight than keep it at even odds). Rows used as trusted set
+        The rows of ``X`` whose label is judged wrong: the
+        ``round(noise_rate_ * n_train)`` training rows of lowest learned
+        weight (ties by row order), as cleanlab's default rule flags as many
+        rows as it estimates wrong labels. Without trusted folds
+        (``safeguard_cv=None``, the network's default, or too few trusted
+        rows of a class), where no noise rate is estimated: the rows of
+        learned weight below 1/2 (:math:`x_i < 0`). Rows used as trusted set
         are False. The same whichever weighting the safeguard kept.
+    noise_rate_ : float or None
+        The estimated share of wrong labels among the training rows:
+        :math:`\\hat\\pi = (d - e) / (1 - e - e / (K - 1))`, clipped to
+        [0, 1], with ``e`` the cross-validated error of the model of the
+        trusted rows alone (over the ``safeguard_cv`` folds), ``d`` the rate
+        at which the same fold models disagree with the training labels and
+        ``K`` the number of classes (a wrong label is agreed with only when
+        the model makes the same mistake, at ``e / (K - 1)`` if its errors
+        spread evenly). None without trusted folds.
     weighting_ : {'learned', 'uniform', 'trusted'}
         The weighting of the final model: the learned weights, every
         training sample at weight 1, or none (the trusted set alone); see
@@ -525,8 +539,10 @@ class HyperCleaningClassifier(BilevelClassifier):
             theta = candidates[self.weighting_][1]
         self.sample_weight_ = np.ones(X.shape[0])
         self.sample_weight_[self.train_indices_] = weights
+        self.noise_rate_ = (self._noise_rate(split, Y_tr, Y_v, s_v, seed, fold_baselines)
+                            if fold_baselines else None)
         self.label_issues_ = np.zeros(X.shape[0], dtype=bool)
-        self.label_issues_[self.train_indices_] = weights < _ISSUE_THRESHOLD
+        self.label_issues_[self.train_indices_] = _label_issues(weights, self.noise_rate_)
         self.n_iter_ = result.n_iter
         self.history_ = result.history
         self.coef_, self.intercept_ = self._coefficients(lower, theta)
@@ -707,6 +723,34 @@ class HyperCleaningClassifier(BilevelClassifier):
                                              name == "learned"))
         return best, scores
 
+    def _noise_rate(self, split, Y_tr, Y_v, s_v, seed, fold_baselines):
+        """The share of wrong labels among the training rows, from the trusted folds' models.
+
+        Each fold's model of its trusted rows alone (``fold_baselines``' ``'trusted'``) errs on its
+        held-out trusted rows at a rate ``e`` (together: a cross-validated error) and disagrees
+        with the training labels at a rate ``d`` (the mean over the folds; both rates weighted by
+        the sample weights). A right label is disagreed with at the rate ``e``; a wrong one
+        unless the model makes the very mistake of the label, at ``e / (K - 1)`` with ``K``
+        classes when its errors spread evenly over the other classes (for two classes: exactly
+        ``e``). Hence ``d = pi (1 - e / (K - 1)) + (1 - pi) e``, solved for ``pi`` and clipped
+        to [0, 1]. Rates of the same models on both sides (not the model of all trusted rows
+        for ``d``): the error ``e`` is that of a model trained on fewer rows.
+        """
+        scorer = self._lower(split.X_val, Y_v, None, seed)  # its logits do not depend on its data
+        label_tr, label_v = np.argmax(Y_tr, axis=1), np.argmax(Y_v, axis=1)
+        s_tr = split.sample_weight_train
+        tiny = np.finfo(float).tiny
+        error, disagreement = 0.0, 0.0
+        for _, held_out, models in fold_baselines:
+            theta = models["trusted"][1]
+            wrong = np.argmax(scorer.logits(theta, split.X_val[held_out]), axis=1) != label_v[held_out]
+            error += float(s_v[held_out] @ wrong)
+            other = np.argmax(scorer.logits(theta, split.X_train), axis=1) != label_tr
+            disagreement += float(s_tr @ other) / max(s_tr.sum(), tiny)
+        e, d = error / max(s_v.sum(), tiny), disagreement / len(fold_baselines)
+        k = self.classes_.size
+        return float(np.clip((d - e) / max(1.0 - e - e / (k - 1), tiny), 0.0, 1.0))
+
     def _coefficients(self, lower, theta):
         """``coef_`` and ``intercept_`` of the model ``theta`` of ``lower``."""
         return LOWER_MODELS[self.model].coefficients(lower, theta, self.classes_.size)
@@ -749,6 +793,16 @@ class _WeightsCallback:
         info = dict(info)
         info["weights"] = expit(self.lower.sample_logits(info.pop("hyperparameters")))
         return self.user_callback(info)
+
+
+def _label_issues(weights, noise_rate):
+    """The training rows judged wrongly labelled (see ``label_issues_``): the ``round(noise_rate * n)``
+    of lowest weight, or, when ``noise_rate`` is None, those of weight below ``_ISSUE_THRESHOLD``."""
+    if noise_rate is None:
+        return weights < _ISSUE_THRESHOLD
+    flagged = np.zeros(weights.size, dtype=bool)
+    flagged[np.argsort(weights, kind="stable")[: int(round(noise_rate * weights.size))]] = True
+    return flagged
 
 
 def _cross_entropy(Z, Y):

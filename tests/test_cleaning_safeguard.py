@@ -48,7 +48,7 @@ def test_label_issues_find_the_flipped_labels_without_warnings():
         warnings.simplefilter("error")
         clf = HyperCleaningClassifier(random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
     assert clf.label_issues_.shape == (len(y_noisy),) and clf.label_issues_.dtype == bool
-    np.testing.assert_array_equal(clf.label_issues_, clf.sample_weight_ < 0.5)
+    _assert_lowest_weights_flagged(clf, range(len(y_noisy)))
     trusted = LogisticRegression(max_iter=2000).fit(X_val, y_val)
     disagreement = _f1(trusted.predict(X) != y_noisy, wrong)
     assert _f1(clf.label_issues_, wrong) >= max(disagreement, _f1(np.ones_like(wrong), wrong)) + 0.01
@@ -60,8 +60,50 @@ def test_rows_held_out_as_trusted_set_are_no_label_issues():
     with pytest.warns(UserWarning, match="must be clean"):
         clf = HyperCleaningClassifier(random_state=0).fit(X, y_noisy)
     assert clf.label_issues_.shape == (300,) and not clf.label_issues_[clf.validation_indices_].any()
-    np.testing.assert_array_equal(clf.label_issues_[clf.train_indices_],
-                                  clf.sample_weight_[clf.train_indices_] < 0.5)
+    _assert_lowest_weights_flagged(clf, clf.train_indices_)
+
+
+def _assert_lowest_weights_flagged(clf, train_rows):
+    """label_issues_ on the training rows: the round(noise_rate_ * n) rows of lowest weight."""
+    issues, weights = clf.label_issues_[train_rows], clf.sample_weight_[train_rows]
+    assert issues.sum() == round(clf.noise_rate_ * issues.size)
+    if issues.any():
+        assert weights[issues].max() <= weights[~issues].min()
+
+
+def _disagreement(X_val, y_val, X, y, folds=3, seed=0):
+    """The noise rate by the formula of noise_rate_, from scikit-learn's LogisticRegression on the
+    trusted folds (an independent reference: the same folds, another solver)."""
+    from sklearn.model_selection import StratifiedKFold
+    error, disagreement = 0, 0.0
+    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X_val, y_val):
+        model = LogisticRegression(C=1.0 / (0.01 * fit.size), max_iter=5000).fit(X_val[fit], y_val[fit])
+        error += np.sum(model.predict(X_val[held]) != y_val[held])
+        disagreement += np.mean(model.predict(X) != y) / folds
+    e, k = error / y_val.size, np.unique(y_val).size
+    return float(np.clip((disagreement - e) / (1 - e - e / (k - 1)), 0, 1))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.4])
+def test_noise_rate_estimates_the_share_of_wrong_labels(p):
+    """noise_rate_ follows the flip rate (within the error of a 150-row trusted set), agrees with the same
+    formula on scikit-learn's fits of the trusted folds, and on clean labels few rows are flagged: fewer
+    than the labels that a model of the trusted set alone disagrees with."""
+    X, y_noisy, wrong, X_val, y_val, _, _ = _noisy_digits(p=p, n_train=500, n_val=150)
+    clf = HyperCleaningClassifier(random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    assert abs(clf.noise_rate_ - wrong.mean()) <= 0.1, (clf.noise_rate_, wrong.mean())
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))  # the folds' seed, drawn as fit draws it
+    assert clf.noise_rate_ == pytest.approx(_disagreement(X_val, y_val, X, y_noisy, seed=seed), abs=0.02)
+    trusted = LogisticRegression(max_iter=2000).fit(X_val, y_val)
+    if p == 0.0:
+        assert clf.label_issues_.mean() < np.mean(trusted.predict(X) != y_noisy)
+
+
+def test_label_issues_without_trusted_folds_are_the_weights_below_one_half():
+    X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.4, n_train=300, n_val=150)
+    clf = HyperCleaningClassifier(safeguard_cv=None, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)
+    assert clf.noise_rate_ is None
+    np.testing.assert_array_equal(clf.label_issues_, clf.sample_weight_ < 0.5)
 
 
 def test_safeguard_keeps_the_trusted_set_alone_when_the_training_labels_are_random():
