@@ -44,6 +44,7 @@ class NLPResult:
     infeasibility: float
     n_inner: int
     converged: bool
+    message: str = ""
 
 
 _RHO_MAX = 1e8

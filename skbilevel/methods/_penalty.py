@@ -38,9 +38,12 @@ from __future__ import annotations
 
 import numpy as np
 
+import importlib.util
+
 from .._result import Status
 from ._augmented_lagrangian import NLP, solve_nlp, solve_nlp_sqp
 from ._base import BilevelMethod
+from ._ipopt import SymbolicProgram, supports_symbolic
 
 
 class _SlackedProgram:
@@ -83,6 +86,26 @@ class _SlackedProgram:
 
 #: Largest program that ``solver='auto'`` hands to the dense SLSQP solver.
 SQP_MAX_VARIABLES = 400
+
+SOLVERS = ("auto", "sqp", "alm", "ipopt")
+
+
+def _ipopt_installed() -> bool:
+    return importlib.util.find_spec("casadi") is not None
+
+
+def choose_solver(solver, form, n_variables):
+    """The subproblem solver that ``solver`` means for ``form`` with ``n_variables`` (slacks included).
+
+    ``'auto'``: SLSQP up to :data:`SQP_MAX_VARIABLES` variables; above, IPOPT
+    when casadi is installed and the problem offers its casadi expressions,
+    else the augmented Lagrangian.
+    """
+    if solver != "auto":
+        return solver
+    if n_variables <= SQP_MAX_VARIABLES:
+        return "sqp"
+    return "ipopt" if _ipopt_installed() and supports_symbolic(form) else "alm"
 
 
 def _sqp_subproblem(form, program, v, theta, tol, kkt_tol, feas_tol):
@@ -148,19 +171,27 @@ class PenaltyMethod(BilevelMethod):
     def check_options(self, o):
         if not 0 < o.r1 < 1 < o.r2:
             raise ValueError(f"Algorithm 1 needs 0 < r1 < 1 < r2, got r1={o.r1}, r2={o.r2}")
-        if o.solver not in ("auto", "sqp", "alm"):
-            raise ValueError(f"solver must be 'auto', 'sqp' or 'alm'; got {o.solver!r}")
+        if o.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}; got {o.solver!r}")
 
     def setup(self, run, x0, y0):
         o = run.options
         run.form, z0 = self.build(run, x0, y0)
         run.program = _SlackedProgram(run.form, run.form.n_pairs)
-        run.use_sqp = o.solver == "sqp" or (o.solver == "auto" and run.program.n <= SQP_MAX_VARIABLES)
+        run.solver = choose_solver(o.solver, run.form, run.program.n)
+        run.use_sqp = run.solver == "sqp"
+        # IPOPT's program is built once, theta a parameter; each subproblem is solved to the final tol
+        run.ipopt = SymbolicProgram(run.form, tol=o.tol, feas_tol=o.feas_tol) if run.solver == "ipopt" else None
         run.v, run.mult, run.theta, run.eps = run.program.start(np.asarray(z0, float)), None, o.theta, o.eps
 
     def _subproblem(self, run):
-        """An ``min(eps_t, tol)``-KKT point of (3.5) from ``v``: SLSQP, else the augmented Lagrangian."""
+        """An ``min(eps_t, tol)``-KKT point of (3.5) from ``v``: IPOPT, or SLSQP, else the augmented
+        Lagrangian."""
         o, program, tol = run.options, run.program, min(run.eps, run.options.tol)
+        if run.ipopt is not None:  # its status is checked by step (divergence) and should_stop (KKT)
+            sub = run.ipopt.solve(program.parts(run.v)[0], run.theta, run.mult)
+            sub.z = program.start(sub.z)
+            return sub
         sub = _sqp_subproblem(run.form, program, run.v, run.theta, tol, tol, o.feas_tol) if run.use_sqp else None
         # an SLSQP stop short of stationarity is kept (Algorithm 1 then goes on with a larger
         # theta and cannot exit on it); an infeasible or runaway one is handed to the augmented

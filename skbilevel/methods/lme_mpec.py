@@ -20,8 +20,10 @@ import numpy as np
 
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem
-from ..problems.lme import PseudoInverseLME
+from ..problems.lme import IdentityBlockLME, PseudoInverseLME
 from ._base import box, project
+from .._casadi import sparse_dm
+from ._ipopt import Symbols, check_symbolic, symbolic_grad_y
 from ._penalty import PenaltyMethod
 
 #: Lower-level capabilities the method uses.
@@ -74,6 +76,32 @@ class _LMEMPECForm:
         u[self.phi_rows] = u_rows
         tx, ty = self.lme.vjp(self.lower, x, y, self.lower.A_matvec(u))
         return self._join(self.lower.cross_vjp(x, y, u) - tx, self.lower.hvp(x, y, u) - ty)
+
+    def symbolic_parts(self):
+        """The objects whose casadi expressions :meth:`symbolic` needs."""
+        return (self.upper_level, self.lower, self.lme)
+
+    def symbolic(self, ca):
+        """The program in casadi symbols (:class:`~skbilevel.methods._ipopt.Symbols`), for IPOPT.
+
+        ``phi`` is ``grad_y f - A^T tau`` with ``grad_y f`` derived from the lower level's
+        expression; where the lower level says that ``tau = (grad_y f)[cols]`` has the sign of
+        ``y[cols]`` (the SVM's ``tau = omega * xi``), ``tau >= 0`` becomes the bound ``y[cols] >= 0``.
+        """
+        check_symbolic(self)
+        lower = self.lower
+        x, y = ca.MX.sym("x", self.n_hyper), ca.MX.sym("y", lower.n_var)
+        grad = symbolic_grad_y(ca, lower, x, y)
+        A = sparse_dm(ca, lower.constraint_matrix())
+        slack = ca.mtimes(A, y) - lower.symbolic_b(ca, x)
+        tau = self.lme.symbolic_value(ca, lower, grad, slack)
+        phi = grad - ca.mtimes(A.T, tau)
+        t_bounds = None
+        signed = getattr(lower, "gradient_sign_columns", None)
+        if isinstance(self.lme, IdentityBlockLME) and signed is not None and self.lme.columns == signed:
+            t_bounds = self.n_hyper + np.arange(lower.n_var)[signed]
+        return Symbols(ca.vertcat(x, y), self.upper_level.symbolic_value(ca, x, y),
+                       phi[np.flatnonzero(self.phi_rows).tolist()], slack, tau, t_bounds)
 
 
 
@@ -150,10 +178,16 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         points visibly short of stationarity; ``tol`` is the final KKT tolerance.
     max_iter : int
         Maximum number of penalty iterations.
-    solver : {'auto', 'sqp', 'alm'}, default='auto'
-        Solver of each penalty subproblem (3.5): SLSQP (``'sqp'``) or an
+    solver : {'auto', 'sqp', 'alm', 'ipopt'}, default='auto'
+        Solver of each penalty subproblem (3.5): SLSQP (``'sqp'``), an
         augmented Lagrangian method (``'alm'``, also the fallback when SLSQP
-        ends infeasible); ``'auto'`` uses SLSQP up to 400 variables.
+        ends infeasible), or IPOPT with exact sparse first and second
+        derivatives (``'ipopt'``: needs casadi, the ``ipopt`` extra, and a
+        problem that writes its values as casadi expressions, as the SVM of
+        section 4 does; each subproblem is solved to ``tol``). ``'auto'``
+        uses SLSQP up to 400 variables (slacks of the complementarity pair
+        included), above that IPOPT where it can, else the augmented
+        Lagrangian.
     verbose : int, default=0
         Print the method's line per outer iteration (through
         ``skbilevel._progress.emit``, above an active progress bar) when positive.

@@ -16,6 +16,8 @@ import numpy as np
 
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem
+from .._casadi import sparse_dm
+from ._ipopt import Symbols, check_symbolic, symbolic_grad_y
 from ._penalty import PenaltyMethod
 from .lme_mpec import REQUIRES, _bounds, _start_in_box
 
@@ -58,6 +60,23 @@ class _MPECForm:
         x, y = self.split(z)
         return np.concatenate([self.lower.cross_vjp(x, y, u), self.lower.hvp(x, y, u),
                                -self.lower.A_matvec(u)])
+
+    def symbolic_parts(self):
+        """The objects whose casadi expressions :meth:`symbolic` needs."""
+        return (self.upper_level, self.lower)
+
+    def symbolic(self, ca):
+        """The program in casadi symbols (:class:`~skbilevel.methods._ipopt.Symbols`), for IPOPT; the
+        multipliers' sign ``lambda >= 0`` is already a bound."""
+        check_symbolic(self)
+        lower = self.lower
+        x, y = ca.MX.sym("x", self.n_hyper), ca.MX.sym("y", self.n_var)
+        lam = ca.MX.sym("lambda", self.n_pairs)
+        A = sparse_dm(ca, lower.constraint_matrix())
+        eq = symbolic_grad_y(ca, lower, x, y) - ca.mtimes(A.T, lam)
+        return Symbols(ca.vertcat(x, y, lam), self.upper_level.symbolic_value(ca, x, y), eq,
+                       ca.mtimes(A, y) - lower.symbolic_b(ca, x), lam,
+                       self.n_hyper + self.n_var + np.arange(self.n_pairs))
 
 
 
@@ -106,7 +125,7 @@ def solve(problem: BilevelProblem, x0, y0=None, lambda0=None, *, theta=0.1, eps=
         :func:`skbilevel.methods.lme_mpec.solve`.
     max_iter : int
         Maximum number of penalty iterations.
-    solver : {'auto', 'sqp', 'alm'}, default='auto'
+    solver : {'auto', 'sqp', 'alm', 'ipopt'}, default='auto'
         Solver of each penalty subproblem, as in
         :func:`skbilevel.methods.lme_mpec.solve`.
     verbose : int, default=0

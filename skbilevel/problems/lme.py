@@ -84,6 +84,13 @@ class PseudoInverseLME:
         H, fhat = self._system(lower, x, y)
         return np.linalg.lstsq(H, fhat, rcond=None)[0]
 
+    def symbolic_value(self, ca, lower, grad_y, slack):
+        """``tau = (H^T H)^{-1} H^T fhat`` as a casadi expression, from those of ``grad_y f`` and
+        ``A y - b(x)`` (for IPOPT; a dense solve, as :meth:`value`'s, assuming full column rank)."""
+        H = ca.vertcat(ca.DM(_dense(lower.constraint_matrix()).T), ca.diag(slack))
+        fhat = ca.vertcat(grad_y, ca.DM.zeros(lower.n_constraints))
+        return ca.solve(ca.mtimes(H.T, H), ca.mtimes(H.T, fhat))
+
     def vjp(self, lower, x, y, u):
         H, fhat = self._system(lower, x, y)
         tau = np.linalg.lstsq(H, fhat, rcond=None)[0]
@@ -126,6 +133,10 @@ class MatrixLME:
 
     def __init__(self, L):
         self.L = np.atleast_2d(np.asarray(L, dtype=float))
+
+    def symbolic_value(self, ca, lower, grad_y, slack):
+        """``tau`` as a casadi expression, from those of ``grad_y f`` and ``A y - b(x)`` (for IPOPT)."""
+        return ca.mtimes(ca.DM(self.L[:, : lower.n_var]), grad_y)
 
     def value(self, lower, x, y):
         return self.L[:, : lower.n_var] @ lower.grad_y(x, y)
@@ -171,6 +182,10 @@ class IdentityBlockLME:
 
     def value(self, lower, x, y):
         return lower.grad_y(x, y)[self.columns]
+
+    def symbolic_value(self, ca, lower, grad_y, slack):
+        """``tau`` as a casadi expression, from those of ``grad_y f`` and ``A y - b(x)`` (for IPOPT)."""
+        return grad_y[self.columns]
 
     def vjp(self, lower, x, y, u):
         v = np.zeros(lower.n_var)

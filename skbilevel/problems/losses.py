@@ -218,6 +218,22 @@ class LinearValidationLoss(DatafitValidationLoss):
         norm = max(np.linalg.norm(w), _MIN_NORM)
         return float(self.mean_weights @ expit(-(self.y_val * D) / norm))
 
+    def symbolic_value(self, ca, x, y):
+        """``F`` as a casadi expression of the symbols ``x`` and ``y`` (for IPOPT; see
+        ``skbilevel.methods._ipopt``), the same loss as :meth:`value`."""
+        from .._casadi import sparse_dm
+
+        p = self.n_features
+        w = y[:p]
+        m = ca.DM(self.y_val) * (ca.mtimes(sparse_dm(ca, self.X_val), w) + y[p])
+        if self.loss == "sigmoid":
+            per_sample = 1.0 / (1.0 + ca.exp(m / ca.sqrt(ca.dot(w, w))))
+        elif self.loss == "logistic":  # log(1 + e^-m) without overflow
+            per_sample = ca.fmax(-m, 0.0) + ca.log(1.0 + ca.exp(-ca.fabs(m)))
+        else:
+            per_sample = ca.fmax(1.0 - m, 0.0) ** 2
+        return ca.dot(ca.DM(self.mean_weights), per_sample)
+
     def gradient(self, x, y):
         if self.loss != "sigmoid":
             return super().gradient(x, y)

@@ -70,6 +70,19 @@ class QuadraticLowerLevel(LowerLevel):
     def grad_x(self, x, y):
         return self.P.T @ y + 0.5 * (self.R + self.R.T) @ x
 
+    def symbolic_value(self, ca, x, y):
+        """``f`` as a casadi expression of the symbols ``x`` and ``y`` (for IPOPT)."""
+        Q, P, q, R = (ca.DM(a) for a in (self.Q, self.P, self.q, self.R))
+        return 0.5 * ca.dot(y, ca.mtimes(Q, y)) + ca.dot(y, ca.mtimes(P, x) + q) + 0.5 * ca.dot(x, ca.mtimes(R, x))
+
+    def symbolic_grad_y(self, ca, x, y):
+        """``grad_y f = Q y + P x + q`` as a casadi expression."""
+        return ca.mtimes(ca.DM(self.Q), y) + ca.mtimes(ca.DM(self.P), x) + ca.DM(self.q)
+
+    def symbolic_b(self, ca, x):
+        """``b(x) = B x + b0`` as a casadi expression."""
+        return ca.mtimes(ca.DM(self.B), x) + ca.DM(self.b0)
+
     def hvp(self, x, y, v):
         return self.Q @ v
 
@@ -134,6 +147,11 @@ class TargetUpper(UpperLevel):
 
     def __init__(self, t, rho: float = 0.0):
         self.t, self.rho = np.asarray(t, dtype=float), float(rho)
+
+    def symbolic_value(self, ca, x, y):
+        """``F`` as a casadi expression of the symbols ``x`` and ``y`` (for IPOPT)."""
+        r = y - ca.DM(self.t)
+        return 0.5 * ca.dot(r, r) + 0.5 * self.rho * ca.dot(x, x)
 
     def value(self, x, y):
         return 0.5 * float(np.sum((y - self.t) ** 2)) + 0.5 * self.rho * float(x @ x)
@@ -222,6 +240,12 @@ class Example22Upper(UpperLevel):
     def value(self, x, y):
         u, ys = x * y, y[self._SHIFT]
         return float(u @ u + 2 * (x**2) @ (ys**2) - 2 * (u[0] * u[1] + u[0] * u[2] + u[1] * u[2]))
+
+    def symbolic_value(self, ca, x, y):
+        """``F`` as a casadi expression of the symbols ``x`` and ``y`` (for IPOPT)."""
+        u, ys = x * y, y[self._SHIFT.tolist()]
+        return (ca.dot(u, u) + 2 * ca.dot(x**2, ys**2)
+                - 2 * (u[0] * u[1] + u[0] * u[2] + u[1] * u[2]))
 
     def gradient(self, x, y):
         u, ys = x * y, y[self._SHIFT]

@@ -119,6 +119,36 @@ class WeightedSquaredHingeSVM(LowerLevel):
         _, _, xi = self.split(y)
         return self._reduce_x(0.5 * self.weights(x) * xi**2)
 
+    def symbolic_value(self, ca, x, y):
+        """``f`` as a casadi expression of the symbols ``x`` and ``y`` (for IPOPT, which derives from it
+        the exact sparse derivatives of the penalty programs; see ``skbilevel.methods._ipopt``)."""
+        p = self.n_features
+        w, xi = y[:p], y[p + 1 :]
+        omega = ca.DM(self.sample_weight) * ca.exp(x if self.per_sample else x[0])
+        return 0.5 * ca.dot(w, w) + 0.5 * ca.dot(omega, xi**2)
+
+    def symbolic_grad_y(self, ca, x, y):
+        """``grad_y f = (w, 0, omega * xi)`` as a casadi expression: written out, its derivatives cost
+        casadi far less than those of the gradient it would derive from :meth:`symbolic_value`."""
+        p = self.n_features
+        omega = ca.DM(self.sample_weight) * ca.exp(x if self.per_sample else x[0])
+        return ca.vertcat(y[:p], 0.0, omega * y[p + 1 :])
+
+    def symbolic_b(self, ca, x):
+        """``b(x)`` as a casadi expression: the constant 1 of (4.1)."""
+        return ca.DM.ones(self.n_samples)
+
+    @property
+    def gradient_sign_columns(self):
+        """The columns ``xi`` of ``y``, where ``(grad_y f)_j = omega_j xi_j`` has the sign of ``y_j``.
+
+        The multiplier expression ``tau = (grad_y f)[xi]`` is then nonnegative
+        exactly when ``xi`` is (``omega > 0``; with a zero sample weight the
+        entry is 0, and ``xi_j >= 0`` only leaves out slack values that no
+        solution needs), which lets LME-MPEC impose ``tau >= 0`` as bounds.
+        """
+        return slice(self.n_features + 1, self.n_var)
+
     def hvp(self, x, y, v):
         vw, _, vxi = self.split(v)
         return np.concatenate([vw, [0.0], self.weights(x) * vxi])
