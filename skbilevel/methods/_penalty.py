@@ -155,10 +155,11 @@ class PenaltyMethod(BilevelMethod):
     solved to the KKT tolerance ``min(eps_t, tol)`` and the feasibility
     tolerance ``feas_tol``.
 
-    Run state: ``form``, ``program``, ``use_sqp``, the variables ``v`` of the
-    slacked program with the multipliers ``mult`` of its last augmented
-    Lagrangian solve, the penalty ``theta``, the tolerance ``eps`` and the
-    last subproblem's result ``sub``.
+    Run state: ``form``, ``program``, ``solver``, ``use_sqp``, the IPOPT
+    program ``ipopt`` (or None) with its last multipliers ``ipopt_mult``, the
+    variables ``v`` of the slacked program with the multipliers ``mult`` of
+    its last augmented Lagrangian solve, the penalty ``theta``, the tolerance
+    ``eps`` and the last subproblem's result ``sub``.
     """
 
     history_keys = ("objective", "complementarity", "time", "theta", "kkt_residual")
@@ -182,20 +183,24 @@ class PenaltyMethod(BilevelMethod):
         run.use_sqp = run.solver == "sqp"
         # IPOPT's program is built once, theta a parameter; each subproblem is solved to the final tol
         run.ipopt = SymbolicProgram(run.form, tol=o.tol, feas_tol=o.feas_tol) if run.solver == "ipopt" else None
+        run.ipopt_mult = None
         run.v, run.mult, run.theta, run.eps = run.program.start(np.asarray(z0, float)), None, o.theta, o.eps
 
     def _subproblem(self, run):
         """An ``min(eps_t, tol)``-KKT point of (3.5) from ``v``: IPOPT, or SLSQP, else the augmented
         Lagrangian."""
         o, program, tol = run.options, run.program, min(run.eps, run.options.tol)
+        sub = None
         if run.ipopt is not None:  # its status is checked by step (divergence) and should_stop (KKT)
-            sub = run.ipopt.solve(program.parts(run.v)[0], run.theta, run.mult)
+            sub = run.ipopt.solve(program.parts(run.v)[0], run.theta, run.ipopt_mult)
+            # IPOPT's own primal-dual point (the next solve starts from it); run.mult is the
+            # augmented Lagrangian's
+            run.ipopt_mult, sub.multipliers = sub.multipliers, None
             sub.z = program.start(sub.z)
-            return sub
-        sub = _sqp_subproblem(run.form, program, run.v, run.theta, tol, tol, o.feas_tol) if run.use_sqp else None
-        # an SLSQP stop short of stationarity is kept (Algorithm 1 then goes on with a larger
-        # theta and cannot exit on it); an infeasible or runaway one is handed to the augmented
-        # Lagrangian
+        elif run.use_sqp:
+            sub = _sqp_subproblem(run.form, program, run.v, run.theta, tol, tol, o.feas_tol)
+        # a stop short of stationarity is kept (Algorithm 1 then goes on with a larger theta and
+        # cannot exit on it); an infeasible or runaway one is handed to the augmented Lagrangian
         if sub is None or sub.infeasibility > o.feas_tol or _ran_away(sub.z, run.v):
             nlp = NLP(program.objective(run.theta), program.eq, program.eq_vjp, program.bounds)
             sub = solve_nlp(nlp, run.v, tol=tol, feas_tol=o.feas_tol, mult=run.mult)
