@@ -89,14 +89,19 @@ def test_ipopt_reaches_the_slsqp_solution_and_the_exit_test(solve):
 
 @pytest.mark.parametrize("x0", [np.array([1.0, -0.5, 2.0]), np.array([-0.2, 0.6, 0.1])])
 def test_ipopt_on_example_2_2_reaches_zero(x0):
-    """Near F = 0 at a bilevel feasible point. The interior point leaves the complementarity of the exit test
-    (eps_star) rather than SLSQP's exact zero: y solves the lower level within 1e-3, F is within 1e-5."""
+    """Near F = 0 at a bilevel feasible point. The interior point stops at the exit test's complementarity
+    (eps_star) rather than SLSQP's exact zero, so y solves the lower level only as closely as eps_star asks:
+    within 5e-3 at the paper's 0.01, within 1e-6 at eps_star = 1e-6."""
     problem = example_2_2()
     for solve, options in [(lme_mpec.solve, {"lme": MatrixLME([-1 / 3, -1 / 3, -1 / 3, 0])}), (mpec.solve, {})]:
         result = solve(problem, x0, solver="ipopt", **options)
         x, y = result.hyperparameters, result.model
         assert result.converged and abs(problem.upper.value(x, y)) <= 1e-5
-        np.testing.assert_allclose(y, np.full(3, min(x.sum(), 0.0) / 3.0), atol=1e-3)
+        np.testing.assert_allclose(y, np.full(3, min(x.sum(), 0.0) / 3.0), atol=5e-3)
+        tight = solve(problem, x0, solver="ipopt", eps_star=1e-6, **options)
+        x, y = tight.hyperparameters, tight.model
+        np.testing.assert_allclose(y, np.full(3, min(x.sum(), 0.0) / 3.0), atol=1e-6)
+        assert abs(problem.upper.value(x, y)) <= 1e-5
 
 
 def test_svm_multiplier_sign_becomes_a_bound():
