@@ -320,7 +320,7 @@ class HyperCleaningClassifier(BilevelClassifier):
         weight (ties by row order), as cleanlab's default rule flags as many
         rows as it estimates wrong labels. Without trusted folds
         (``safeguard_cv=None``, the network's default, or too few trusted
-        rows of a class), where no noise rate is estimated: the rows of
+        rows of a class) or when ``noise_rate_`` is None: the rows of
         learned weight below 1/2 (:math:`x_i < 0`). Rows used as trusted set
         are False. The same whichever weighting the safeguard kept.
     noise_rate_ : float or None
@@ -331,7 +331,8 @@ class HyperCleaningClassifier(BilevelClassifier):
         at which the same fold models disagree with the training labels and
         ``K`` the number of classes (a wrong label is agreed with only when
         the model makes the same mistake, at ``e / (K - 1)`` if its errors
-        spread evenly). None without trusted folds.
+        spread evenly). None without trusted folds, or when their models
+        are no better than chance.
     weighting_ : {'learned', 'uniform', 'trusted'}
         The weighting of the final model: the learned weights, every
         training sample at weight 1, or none (the trusted set alone); see
@@ -539,8 +540,7 @@ class HyperCleaningClassifier(BilevelClassifier):
             theta = candidates[self.weighting_][1]
         self.sample_weight_ = np.ones(X.shape[0])
         self.sample_weight_[self.train_indices_] = weights
-        self.noise_rate_ = (self._noise_rate(split, Y_tr, Y_v, s_v, seed, fold_baselines)
-                            if fold_baselines else None)
+        self.noise_rate_ = self._noise_rate(split, Y_tr, Y_v, s_v, seed, fold_baselines) if fold_baselines else None
         self.label_issues_ = np.zeros(X.shape[0], dtype=bool)
         self.label_issues_[self.train_indices_] = _label_issues(weights, self.noise_rate_)
         self.n_iter_ = result.n_iter
@@ -734,7 +734,9 @@ class HyperCleaningClassifier(BilevelClassifier):
         classes when its errors spread evenly over the other classes (for two classes: exactly
         ``e``). Hence ``d = pi (1 - e / (K - 1)) + (1 - pi) e``, solved for ``pi`` and clipped
         to [0, 1]. Rates of the same models on both sides (not the model of all trusted rows
-        for ``d``): the error ``e`` is that of a model trained on fewer rows.
+        for ``d``): the error ``e`` is that of a model trained on fewer rows. None when the
+        models are no better than chance (``1 - e - e / (K - 1) <= 0``): their disagreements
+        then say nothing of the labels.
         """
         scorer = self._lower(split.X_val, Y_v, None, seed)  # its logits do not depend on its data
         label_tr, label_v = np.argmax(Y_tr, axis=1), np.argmax(Y_v, axis=1)
@@ -748,8 +750,8 @@ class HyperCleaningClassifier(BilevelClassifier):
             other = np.argmax(scorer.logits(theta, split.X_train), axis=1) != label_tr
             disagreement += float(s_tr @ other) / max(s_tr.sum(), tiny)
         e, d = error / max(s_v.sum(), tiny), disagreement / len(fold_baselines)
-        k = self.classes_.size
-        return float(np.clip((d - e) / max(1.0 - e - e / (k - 1), tiny), 0.0, 1.0))
+        informative = 1.0 - e - e / (self.classes_.size - 1)  # 0 for a model no better than chance
+        return float(np.clip((d - e) / informative, 0.0, 1.0)) if informative > 0 else None
 
     def _coefficients(self, lower, theta):
         """``coef_`` and ``intercept_`` of the model ``theta`` of ``lower``."""

@@ -99,6 +99,16 @@ def test_noise_rate_estimates_the_share_of_wrong_labels(p):
         assert clf.label_issues_.mean() < np.mean(trusted.predict(X) != y_noisy)
 
 
+def test_noise_rate_is_none_when_the_trusted_models_guess():
+    """Trusted labels drawn at random: the fold models are no better than chance, their disagreements say
+    nothing of the training labels, and label_issues_ falls back to the weights below 1/2."""
+    X, y_noisy, _, X_val, _, _, _ = _noisy_digits(p=0.2, n_train=300, n_val=150)
+    y_guess = np.random.default_rng(3).integers(0, 10, len(X_val))
+    clf = HyperCleaningClassifier(random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_guess)
+    assert clf.noise_rate_ is None
+    np.testing.assert_array_equal(clf.label_issues_, clf.sample_weight_ < 0.5)
+
+
 def test_label_issues_without_trusted_folds_are_the_weights_below_one_half():
     X, y_noisy, _, X_val, y_val, _, _ = _noisy_digits(p=0.4, n_train=300, n_val=150)
     clf = HyperCleaningClassifier(safeguard_cv=None, random_state=0).fit(X, y_noisy, X_val=X_val, y_val=y_val)

@@ -36,9 +36,9 @@ KKT point.
 
 from __future__ import annotations
 
-import numpy as np
-
 import importlib.util
+
+import numpy as np
 
 from .._result import Status
 from ._augmented_lagrangian import NLP, solve_nlp, solve_nlp_sqp

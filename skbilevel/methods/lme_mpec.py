@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._casadi import sparse_dm
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem
 from ..problems.lme import IdentityBlockLME, PseudoInverseLME
 from ._base import box, project
-from .._casadi import sparse_dm
 from ._ipopt import Symbols, check_symbolic, symbolic_grad_y
 from ._penalty import PenaltyMethod
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._casadi import sparse_dm
 from .._result import BilevelResult
 from ..problems.base import BilevelProblem
-from .._casadi import sparse_dm
 from ._ipopt import Symbols, check_symbolic, symbolic_grad_y
 from ._penalty import PenaltyMethod
 from .lme_mpec import REQUIRES, _bounds, _start_in_box

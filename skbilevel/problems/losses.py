@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from .._casadi import sparse_dm
 from .base import UpperLevel
 from .datafits import Logistic, SquaredHinge
 from .linear_model import LinearModel
@@ -221,8 +222,6 @@ class LinearValidationLoss(DatafitValidationLoss):
     def symbolic_value(self, ca, x, y):
         """``F`` as a casadi expression of the symbols ``x`` and ``y`` (for IPOPT; see
         ``skbilevel.methods._ipopt``), the same loss as :meth:`value`."""
-        from .._casadi import sparse_dm
-
         p = self.n_features
         w = y[:p]
         m = ca.DM(self.y_val) * (ca.mtimes(sparse_dm(ca, self.X_val), w) + y[p])
