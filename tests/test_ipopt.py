@@ -140,6 +140,8 @@ def test_auto_picks_ipopt_above_the_slsqp_size_and_alm_without_expressions():
     assert _penalty.choose_solver("alm", form, 10) == "alm"
 
     class Opaque(WeightedSquaredHingeSVM):
+        """The SVM without its casadi expression (hasattr sees an AttributeError)."""
+
         symbolic_value = property(lambda self: (_ for _ in ()).throw(AttributeError))
 
     lower = Opaque(problem.lower.X, problem.lower.y)
