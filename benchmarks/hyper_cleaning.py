@@ -13,9 +13,9 @@ its defaults (``defaults``; for the logistic model: weights as a function of per
 trusted-fold safeguard, ``label_issues_``), and the papers' configuration (one free weight per
 training sample, no safeguard) run by each method. For each seed, model and column: test accuracy,
 the F1 score of detecting corrupted samples (``label_issues_`` for the defaults, learned weight < 0.5
-for the papers' configuration) and the wall time; beside them the baselines of the same model family, fitted in the same run: noisy
-training data only, trusted set only, noisy + trusted, and the oracle (the clean training samples
-plus the trusted set). Baselines are ``LogisticRegression`` for ``model='logistic'`` and
+for the papers' configuration) and the wall time; beside them the baselines of the same model
+family, fitted in the same run: noisy training data only, trusted set only, noisy + trusted, and
+the oracle (the clean training samples plus the trusted set). Baselines are ``LogisticRegression`` for ``model='logistic'`` and
 ``MLPClassifier`` (same hidden size, trained by L-BFGS) for ``model='mlp'``, with the same L2 penalty
 as our lower level (``alpha``, translated to scikit-learn's scaling).
 
@@ -313,8 +313,8 @@ def table(rows, methods):
 
 def defaults_cells(row, setting, p, model, others, oracle):
     """The defaults' margins over the best non-oracle baseline and to the oracle, in points, with the
-    verdict of the issue that set them (issue 25: every logistic row >= +0.5; (b) p = 0.5 within 3 points
-    of the oracle)."""
+    verdict of the issue that set them (every logistic row >= +0.5; (b) p = 0.5 within 3 points of the
+    oracle)."""
     summary = row["methods"].get(DEFAULTS)
     if summary is None or summary["n"] != row["seeds"]:
         return ["not run", "not run"]
