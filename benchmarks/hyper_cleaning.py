@@ -15,9 +15,9 @@ training sample, no safeguard) run by each method. For each seed, model and colu
 the F1 score of detecting corrupted samples (``label_issues_`` for the defaults, learned weight < 0.5
 for the papers' configuration) and the wall time; beside them the baselines of the same model
 family, fitted in the same run: noisy training data only, trusted set only, noisy + trusted, and
-the oracle (the clean training samples plus the trusted set). Baselines are ``LogisticRegression`` for ``model='logistic'`` and
-``MLPClassifier`` (same hidden size, trained by L-BFGS) for ``model='mlp'``, with the same L2 penalty
-as our lower level (``alpha``, translated to scikit-learn's scaling).
+the oracle (the clean training samples plus the trusted set). Baselines are ``LogisticRegression``
+for ``model='logistic'`` and ``MLPClassifier`` (same hidden size, trained by L-BFGS) for
+``model='mlp'``, with the same L2 penalty as our lower level (``alpha``, translated to scikit-learn's scaling).
 
 Speed is reported as the time of our fastest method over the time of one ``LogisticRegression``
 fit on the same noisy training data, measured in the same run.
