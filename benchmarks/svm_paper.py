@@ -42,6 +42,14 @@ Usage
     python -m benchmarks.svm_paper --table2          # also Table 2 (slow)
     python -m benchmarks.svm_paper --table2 --skip-small --datasets ionosphere \\
         --ratios 0.8:0.1:0.1 --seeds 2 --verbose --out /tmp/ionosphere.md
+    python -m benchmarks.svm_paper --compare-methods hypergradient lme-mpec mpec \\
+        --datasets ionosphere --ratios 0.8:0.1:0.1
+
+``--compare-methods`` fits, on the Table 2 rows only, ``BilevelSVC(method=m)`` for each named method on
+every seed, the methods one after the other on the same split (their order rotating with the seed), and
+writes the section "Table 2 by method" of ``svm_paper.md``: accuracy, fits that reached the method's
+exit test, time, and the time of MPEC over LME-MPEC, each row from the latest run that measured it. The
+other sections come from the latest run without ``--compare-methods``.
 
 Notes
 -----
@@ -271,6 +279,31 @@ def run_row(row, seeds, verbose, method="auto"):
     return records
 
 
+def compare_fit(task, method):
+    """One ``BilevelSVC(method=method)`` fit on a task: accuracy, seconds, warnings, outer iterations and
+    whether it reached the method's exit test (no ConvergenceWarning and fewer than ``max_iter`` outer
+    iterations: with the default safeguard a stop at ``max_iter`` is a budget, which does not warn)."""
+    clf = BilevelSVC(method=method)
+    seconds, messages = timed_fit(clf, task.X[task.train], task.y[task.train], X_val=task.X[task.val],
+                                  y_val=task.y[task.val])
+    return {"acc": clf.score(task.X[task.test], task.y[task.test]), "seconds": seconds, "warnings": messages,
+            "n_iter": clf.n_iter_, "exit": not messages and clf.n_iter_ < clf.max_iter}
+
+
+def compare_row(row, seeds, methods, verbose):
+    """``{method: [per-seed fits]}`` of one row, the methods in rotating order per seed."""
+    out = {m: [] for m in methods}
+    for seed in range(seeds):
+        task = row.make_task(seed)
+        for m in methods[seed % len(methods):] + methods[:seed % len(methods)]:
+            out[m].append(compare_fit(task, m))
+            if verbose:
+                r = out[m][-1]
+                print(f"  {row.label} seed {seed} {m}: {r['seconds']:.1f} s, acc {r['acc']:.4f}, exit test "
+                      f"{'reached' if r['exit'] else 'not reached'}", file=sys.stderr, flush=True)
+    return out
+
+
 # -- summaries -----------------------------------------------------------------------------------
 def stat(records, method, key):
     """Mean and std over seeds of ``records[.][method][key]`` (``method=None``: a top-level key)."""
@@ -404,9 +437,62 @@ def section_lines(sec):
             "ConvergenceWarning messages:", "", *(warned or ["- none"]), ""]
 
 
+COMPARED = ("hypergradient", "lme-mpec", "mpec")
+#: the methods of Algorithm 1, whose runs end at its exit test (the hypergradient's safeguarded run ends at its budget)
+PENALTY_METHODS = ("lme-mpec", "mpec")
+
+
+def compare_lines(records):
+    """The section "Table 2 by method" from the runs made with ``--compare-methods`` (each row from the
+    latest run that measured it), or nothing without such a run."""
+    rows, runs = {}, []
+    for record in records:
+        compare = record["results"].get("compare")
+        if compare:
+            runs.append(record)
+            rows.update({r["row"]: r["fits"] for r in compare["rows"]})
+    if not rows:
+        return []
+    head = [Column("row"), Column("seeds")]
+    for m in COMPARED:
+        exit_test = [Column(f"{m}: exit test reached", "{} of {}")] if m in PENALTY_METHODS else []
+        head += [Column(f"{m} acc", PM4), *exit_test, Column(f"{m} (s)", PM1)]
+    head += [Column("mpec / lme-mpec time", "{:.2f}"), Column("within one std of hypergradient (lme-mpec / mpec)")]
+    table = []
+    for label, fits in rows.items():
+        cells = {"row": label, "seeds": max(len(v) for v in fits.values())}
+        for m in COMPARED:
+            recs = fits.get(m)
+            cells[f"{m} acc"] = None if not recs else stat(recs, None, "acc")
+            cells[f"{m}: exit test reached"] = None if not recs else [sum(r["exit"] for r in recs), len(recs)]
+            cells[f"{m} (s)"] = None if not recs else stat(recs, None, "seconds")
+        both = fits.get("lme-mpec") and fits.get("mpec")
+        cells["mpec / lme-mpec time"] = (cells["mpec (s)"][0] / cells["lme-mpec (s)"][0]) if both else None
+        hg = cells["hypergradient acc"]
+        cells["within one std of hypergradient (lme-mpec / mpec)"] = " / ".join(
+            "—" if hg is None or cells[f"{m} acc"] is None else
+            ("yes" if abs(cells[f"{m} acc"][0] - hg[0]) <= hg[1] else "no") for m in ("lme-mpec", "mpec"))
+        table.append(cells)
+    lines = ["## Table 2 by method", "",
+             "`BilevelSVC(method=m)` with its defaults (the safeguard runs the method on five folds of the "
+             "validation part as well), every method on the same splits in the same run (see the module "
+             "docstring); a fit reached the exit test when it raised no ConvergenceWarning and stopped before "
+             "`max_iter` outer iterations; 'within one std': the method's mean accuracy is within one standard "
+             "deviation (over seeds) of hypergradient's. Rows not listed were not run (a Spambase fit by the "
+             "penalty methods takes minutes to tens of minutes).", "",
+             *_harness.table_lines(head, table), "", "Runs:", ""]
+    for record in runs:
+        lines += [*_harness.run_lines(record), *_harness.note_lines(record)]
+    return lines + [""]
+
+
 def render(records):
-    """The table of the latest record."""
-    record = records[-1]
+    """The tables of the latest record without ``--compare-methods``, then the section of those with it."""
+    main_runs = [r for r in records if not r["config"].get("compare_methods")]
+    record = main_runs[-1] if main_runs else None
+    if record is None:
+        return "\n".join(["# Huang et al. (2025), section 4: BilevelSVC's methods side by side", "",
+                          *compare_lines(records)])
     res = record["results"]
     lines = ["# Huang et al. (2025), section 4: BilevelSVC against the paper's Table 1, Fisher Iris and Table 2", "",
              *_harness.run_lines(record, f" ({res['seeds']} seeds per row)"),
@@ -431,6 +517,7 @@ def render(records):
                   "each) and descends from the best.", "",
                   *_harness.table_lines(SINGLE_C_COLUMNS, res["single_C"]), ""]
     lines += res["skipped"]
+    lines += ["", *compare_lines(records)] if compare_lines(records) else []
     return "\n".join(lines) + "\n"
 
 
@@ -464,6 +551,8 @@ def parse_args(argv):
                    help="Table 2 split ratios")
     p.add_argument("--method", default="auto", choices=["auto", "lme-mpec", "mpec", "hypergradient"],
                    help="BilevelSVC's method (default 'auto')")
+    p.add_argument("--compare-methods", nargs="+", choices=list(COMPARED), default=None, metavar="METHOD",
+                   help="fit BilevelSVC by each of these methods on the Table 2 rows only (see the docstring)")
     p.add_argument("--skip-small", action="store_true", help="skip Table 1 and Iris")
     p.add_argument("--out", type=Path, default=RESULTS,
                    help="markdown output file (another than the default: the record is written beside it)")
@@ -471,7 +560,7 @@ def parse_args(argv):
                    help="a line on how the run was made (e.g. other jobs sharing the cores), added to the header")
     p.add_argument("--verbose", "-v", action="store_true", help="one line per BilevelSVC fit on stderr")
     opts = p.parse_args(argv)
-    if opts.skip_small and not opts.table2:
+    if opts.skip_small and not opts.table2 and not opts.compare_methods:
         p.error("nothing to run: --skip-small without --table2")
     return opts
 
@@ -479,6 +568,8 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     opts = parse_args(argv)
+    if opts.compare_methods:
+        return compare_main(argv, opts)
     todo, notes = experiments(opts)
     for note in notes:
         print(note, file=sys.stderr)
@@ -499,6 +590,23 @@ def main(argv=None):
               "ratios": opts.ratios, "skip_small": opts.skip_small}
     record = _harness.new_record(NAME, argv, config, results, opts.note)
     _harness.publish(record, opts.out, RESULTS, render)
+
+
+def compare_main(argv, opts):
+    """The ``--compare-methods`` run: every named method on every seed of the Table 2 rows asked for."""
+    if not DATA_DIR.is_dir():
+        print(f"Table 2 skipped: data folder `{DATA_DIR}` not found.", file=sys.stderr)
+        return
+    warm_up()
+    rows = []
+    for row in table2_rows(opts.datasets, opts.ratios):
+        start = time.perf_counter()
+        rows.append({"row": row.label, "fits": compare_row(row, opts.seeds, list(opts.compare_methods), opts.verbose)})
+        print(f"{row.label}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    config = {"seeds": opts.seeds, "compare_methods": opts.compare_methods, "datasets": opts.datasets,
+              "ratios": opts.ratios}
+    record = _harness.new_record(NAME, argv, config, {"compare": {"rows": rows}}, opts.note)
+    _harness.publish(record, opts.out, RESULTS, render, label="compare")
 
 
 if __name__ == "__main__":
