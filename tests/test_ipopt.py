@@ -132,11 +132,11 @@ def test_ipopt_status_is_reported():
     assert solved.converged and solved.stationarity <= 1e-8 and solved.infeasibility <= 1e-8
 
 
-def test_auto_picks_ipopt_above_the_slsqp_size_and_alm_without_expressions():
+def test_auto_picks_ipopt_above_the_smallest_programs_and_alm_without_expressions():
     problem = _svm_problem(n=20)
     form = _form(problem, lme_mpec)
-    assert _penalty.choose_solver("auto", form, _penalty.SQP_MAX_VARIABLES) == "sqp"
-    assert _penalty.choose_solver("auto", form, _penalty.SQP_MAX_VARIABLES + 1) == "ipopt"
+    assert _penalty.choose_solver("auto", form, _penalty.SQP_MAX_VARIABLES_WITH_IPOPT) == "sqp"
+    assert _penalty.choose_solver("auto", form, _penalty.SQP_MAX_VARIABLES_WITH_IPOPT + 1) == "ipopt"
     assert _penalty.choose_solver("alm", form, 10) == "alm"
 
     class Opaque(WeightedSquaredHingeSVM):
@@ -148,6 +148,7 @@ def test_auto_picks_ipopt_above_the_slsqp_size_and_alm_without_expressions():
     opaque = BilevelProblem(problem.upper, lower, problem.x_bounds)
     form = _form(opaque, lme_mpec)
     assert _penalty.choose_solver("auto", form, 10_000) == "alm"
+    assert _penalty.choose_solver("auto", form, _penalty.SQP_MAX_VARIABLES) == "sqp"  # no IPOPT: SLSQP further
     with pytest.raises(ValueError, match="solver='ipopt' needs the casadi expressions.*Opaque"):
         lme_mpec.solve(opaque, np.zeros(20), solver="ipopt")
 

@@ -84,8 +84,15 @@ class _SlackedProgram:
         return np.concatenate([gz, -ug, -ut])
 
 
-#: Largest program that ``solver='auto'`` hands to the dense SLSQP solver.
+#: Largest program that ``solver='auto'`` hands to the dense SLSQP solver when IPOPT is not at hand (above
+#: it the augmented Lagrangian, which stalls on larger programs, takes over).
 SQP_MAX_VARIABLES = 400
+
+#: Largest program that ``solver='auto'`` hands to SLSQP when IPOPT can solve it: only the smallest, such
+#: as those of Example 2.2, on which SLSQP is the faster. On the SVMs of section 4, down to a few samples,
+#: IPOPT ran Algorithm 1 in a fraction of SLSQP's time, and SLSQP's runs diverged on Ionosphere 0.5:0.2:0.3
+#: (benchmarks/results/svm_paper.md, "Table 2 by method", measured with the earlier threshold of 400).
+SQP_MAX_VARIABLES_WITH_IPOPT = 20
 
 SOLVERS = ("auto", "sqp", "alm", "ipopt")
 
@@ -97,15 +104,17 @@ def _ipopt_installed() -> bool:
 def choose_solver(solver, form, n_variables):
     """The subproblem solver that ``solver`` means for ``form`` with ``n_variables`` (slacks included).
 
-    ``'auto'``: SLSQP up to :data:`SQP_MAX_VARIABLES` variables; above, IPOPT
-    when casadi is installed and the problem offers its casadi expressions,
-    else the augmented Lagrangian.
+    ``'auto'``: IPOPT when casadi is installed and the problem offers its
+    casadi expressions, except SLSQP up to :data:`SQP_MAX_VARIABLES_WITH_IPOPT`
+    variables; without IPOPT, SLSQP up to :data:`SQP_MAX_VARIABLES` variables
+    and the augmented Lagrangian above.
     """
     if solver != "auto":
         return solver
-    if n_variables <= SQP_MAX_VARIABLES:
+    ipopt = _ipopt_installed() and supports_symbolic(form)
+    if n_variables <= (SQP_MAX_VARIABLES_WITH_IPOPT if ipopt else SQP_MAX_VARIABLES):
         return "sqp"
-    return "ipopt" if _ipopt_installed() and supports_symbolic(form) else "alm"
+    return "ipopt" if ipopt else "alm"
 
 
 def _sqp_subproblem(form, program, v, theta, tol, kkt_tol, feas_tol):

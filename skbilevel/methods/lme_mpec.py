@@ -185,9 +185,9 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         derivatives (``'ipopt'``: needs casadi, the ``ipopt`` extra, and a
         problem that writes its values as casadi expressions, as the SVM of
         section 4 does; each subproblem is solved to ``tol``). ``'auto'``
-        uses SLSQP up to 400 variables (slacks of the complementarity pair
-        included), above that IPOPT where it can, else the augmented
-        Lagrangian.
+        uses IPOPT where it can, except SLSQP up to 20 variables (slacks of
+        the complementarity pair included); without IPOPT, SLSQP up to 400
+        variables and the augmented Lagrangian above.
     verbose : int, default=0
         Print the method's line per outer iteration (through
         ``skbilevel._progress.emit``, above an active progress bar) when positive.
