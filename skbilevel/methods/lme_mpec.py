@@ -185,7 +185,7 @@ def solve(problem: BilevelProblem, x0, y0=None, *, lme=None, theta=0.1, eps=0.1,
         derivatives (``'ipopt'``: needs casadi, the ``ipopt`` extra, and a
         problem that writes its values as casadi expressions, as the SVM of
         section 4 does; each subproblem is solved to ``tol``). ``'auto'``
-        uses IPOPT where it can, except SLSQP up to 20 variables (slacks of
+        uses IPOPT where it can, except SLSQP up to 200 variables (slacks of
         the complementarity pair included); without IPOPT, SLSQP up to 400
         variables and the augmented Lagrangian above.
     verbose : int, default=0
