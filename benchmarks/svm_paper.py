@@ -517,7 +517,8 @@ def render(records):
                   "each) and descends from the best.", "",
                   *_harness.table_lines(SINGLE_C_COLUMNS, res["single_C"]), ""]
     lines += res["skipped"]
-    lines += ["", *compare_lines(records)] if compare_lines(records) else []
+    by_method = compare_lines(records)
+    lines += ["", *by_method] if by_method else []
     return "\n".join(lines) + "\n"
 
 
